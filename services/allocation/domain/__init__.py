@@ -1,0 +1,1 @@
+"""The allocation rules as plain functions over plain data: no I/O here."""

@@ -1,0 +1,56 @@
+"""Composition root of the allocation service:
+settings -> pool -> inventory-event consumer + outbox relay -> gRPC server."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+
+from backorder.inventory.v1 import inventory_pb2
+from services.allocation import handlers
+from services.allocation.entrypoints import grpc as grpc_entry
+from services.common import db, runtime
+from services.common.amqp import ALLOCATION_INBOX
+from services.common.cli import main as cli_main
+from services.common.consumer import EventConsumer, Route
+from services.common.outbox import OutboxRelay
+from services.common.settings import ServiceSettings
+
+MIGRATIONS = "services.allocation.migrations"
+
+
+async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
+    await db.migrate(settings.database_url, MIGRATIONS)
+    pool = await db.create_pool(settings.database_url)
+    relay = OutboxRelay(settings.database_url, settings.amqp_url)
+    consumer = EventConsumer(
+        settings.amqp_url,
+        ALLOCATION_INBOX,
+        {
+            inventory_pb2.StockReceived.DESCRIPTOR.full_name: Route(
+                inventory_pb2.StockReceived, functools.partial(handlers.stock_received, pool)
+            ),
+        },
+    )
+    try:
+        await runtime.serve(
+            grpc_addr=settings.grpc_addr,
+            metrics_addr=settings.metrics_addr,
+            register=lambda server: grpc_entry.register(server, pool),
+            workers=[
+                runtime.Worker("outbox-relay", relay.run, relay.stop),
+                runtime.Worker("inventory-events", consumer.run, consumer.stop),
+            ],
+            insecure=args.insecure,
+        )
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main("allocation", MIGRATIONS, serve, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The transactional outbox: events written with the change that caused them, then relayed.
+
+Handlers call `add_events` inside their transaction. `OutboxRelay` publishes unsent rows
+in id order with publisher confirms and marks them sent only after the broker confirmed.
+One relay per database publishes at a time (a session advisory lock), which keeps
+per-SKU order across replicas; the others wait as hot standbys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aio_pika
+import asyncpg
+from google.protobuf.message import Message
+
+from services.common import amqp
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "outbox"
+RELAY_LOCK_KEY = 0x6F7574626F78
+CONTENT_TYPE = "application/x-protobuf"
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    exchange: str
+    routing_key: str
+    sku: str
+    message: Message
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def new_event(exchange: str, routing_key: str, message: Message) -> OutgoingEvent:
+    """Stamps `message` (which has event_id, occurred_at and sku fields) as a new event."""
+    event = OutgoingEvent(exchange, routing_key, message.sku, message)
+    message.event_id = str(event.event_id)
+    if not message.HasField("occurred_at"):
+        message.occurred_at.GetCurrentTime()
+    return event
+
+
+async def add_events(conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) -> None:
+    """Writes events to the outbox in the caller's transaction and wakes the relay at commit."""
+    if not events:
+        return
+    await conn.execute(
+        """insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
+           select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                $6::bytea[])""",
+        [e.event_id for e in events],
+        [e.exchange for e in events],
+        [e.routing_key for e in events],
+        [e.message.DESCRIPTOR.full_name for e in events],
+        [e.sku for e in events],
+        [e.message.SerializeToString() for e in events],
+    )
+    await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+class OutboxRelay:
+    """Publishes the outbox of one database to RabbitMQ, at least once, in order."""
+
+    def __init__(
+        self,
+        database_url: str,
+        amqp_url: str,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self._database_url = database_url
+        self._amqp_url = amqp_url
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._publish_timeout = publish_timeout
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Runs until `stop()`; survives RabbitMQ and Postgres outages by retrying."""
+        while not self._stopping.is_set():
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "outbox relay interrupted, retrying",
+                    extra={"error": str(exc) or type(exc).__name__},
+                )
+                await self._sleep(self._poll_interval)
+
+    async def _run_once(self) -> None:
+        conn = await asyncpg.connect(self._database_url)
+        try:
+            # Only the lock holder publishes; a standby polls for the lock.
+            while not await conn.fetchval("select pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+                await self._sleep(self._poll_interval)
+                if self._stopping.is_set():
+                    return
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            connection = await amqp.connect(self._amqp_url)
+            try:
+                channel = await connection.channel(publisher_confirms=True)
+                await amqp.declare_topology(channel)
+                exchanges = {
+                    name: await channel.get_exchange(name)
+                    for name in (amqp.INVENTORY_EXCHANGE, amqp.ALLOCATION_EXCHANGE)
+                }
+                channel.return_callbacks.add(self._on_return)
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    sent = await self._relay_batch(conn, exchanges)
+                    if sent < self._batch_size:
+                        await self._sleep(self._poll_interval)
+            finally:
+                await connection.close()
+        finally:
+            await conn.close()
+
+    async def _relay_batch(
+        self, conn: asyncpg.Connection, exchanges: dict[str, aio_pika.abc.AbstractExchange]
+    ) -> int:
+        rows = await conn.fetch(
+            """select id, event_id, exchange, routing_key, message_type, body, created_at
+               from outbox where sent_at is null order by id limit $1""",
+            self._batch_size,
+        )
+        if not rows:
+            return 0
+        # Pipelined: every publish is on the wire before the first confirm is awaited.
+        results = await asyncio.gather(
+            *(self._publish(exchanges[r["exchange"]], r) for r in rows), return_exceptions=True
+        )
+        # Mark sent only the confirmed prefix, so a retry keeps the original order.
+        confirmed = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning(
+                    "publish not confirmed; will retry",
+                    extra={"event_id": str(row["event_id"]), "error": repr(result)},
+                )
+                break
+            confirmed.append(row["id"])
+        if confirmed:
+            await conn.execute(
+                "update outbox set sent_at = clock_timestamp() where id = any($1::bigint[])",
+                confirmed,
+            )
+        if len(confirmed) < len(rows):
+            raise ConnectionError("broker did not confirm every publish")
+        return len(rows)
+
+    async def _publish(
+        self, exchange: aio_pika.abc.AbstractExchange, row: asyncpg.Record
+    ) -> object:
+        created: datetime = row["created_at"]
+        message = aio_pika.Message(
+            body=bytes(row["body"]),
+            content_type=CONTENT_TYPE,
+            type=row["message_type"],
+            message_id=str(row["event_id"]),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            timestamp=created.astimezone(UTC),
+        )
+        return await exchange.publish(
+            message, row["routing_key"], mandatory=True, timeout=self._publish_timeout
+        )
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    def _on_return(self, _channel: object, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        # Only events nobody subscribed to come back (the contract queues always exist).
+        log.debug("event had no subscriber", extra={"event_id": message.message_id})
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)

@@ -1,0 +1,116 @@
+"""Running one service process: gRPC server with health and reflection, metrics, background
+workers, and a graceful stop on SIGTERM/SIGINT (stop taking RPCs, finish in-flight, exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from services.common.grpc_errors import ErrorInterceptor
+from services.common.settings import Address
+
+log = logging.getLogger(__name__)
+
+GRACE_SECONDS = 10.0
+
+
+class InsecureBindRefused(RuntimeError):
+    """Binding a non-loopback address without TLS or tokens needs an explicit --insecure."""
+
+
+@dataclass
+class Worker:
+    """A background task (outbox relay, consumer) with a way to ask it to finish."""
+
+    name: str
+    run: Callable[[], Coroutine[Any, Any, None]]
+    stop: Callable[[], None]
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def check_bind(addr: Address, *, insecure: bool) -> None:
+    if not addr.is_loopback and not insecure:
+        raise InsecureBindRefused(
+            f"refusing to serve plaintext gRPC without auth on {addr}; bind a loopback address "
+            "or pass --insecure"
+        )
+
+
+async def serve(
+    *,
+    grpc_addr: Address,
+    metrics_addr: Address,
+    register: Callable[[grpc.aio.Server], Sequence[str]],
+    workers: Sequence[Worker],
+    insecure: bool,
+) -> None:
+    """Serves until SIGTERM/SIGINT. `register` adds servicers and returns their full names."""
+    check_bind(grpc_addr, insecure=insecure)
+    start_http_server(metrics_addr.port, addr=metrics_addr.host)
+
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    names = list(register(server))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    server.add_insecure_port(str(grpc_addr))
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+
+    for worker in workers:
+        worker.task = asyncio.create_task(worker.run(), name=worker.name)
+    await server.start()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"grpc_addr": str(grpc_addr), "metrics_addr": str(metrics_addr)})
+
+    failed = asyncio.create_task(_first_failure(workers))
+    waiter = asyncio.create_task(stopping.wait())
+    await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    crashed = failed.done() and failed.exception() is not None
+
+    log.info("stopping")
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(GRACE_SECONDS)
+    for worker in workers:
+        worker.stop()
+    pending = [w.task for w in workers if w.task is not None]
+    if pending:
+        _, still_running = await asyncio.wait(pending, timeout=GRACE_SECONDS)
+        for task in still_running:
+            task.cancel()
+    waiter.cancel()
+    failed.cancel()
+    log.info("stopped")
+    if crashed:
+        raise RuntimeError("a background worker failed") from failed.exception()
+
+
+async def _first_failure(workers: Sequence[Worker]) -> None:
+    """Returns (raising) when any worker ends on its own: a service without it is broken."""
+    tasks = [w.task for w in workers if w.task is not None]
+    if not tasks:
+        await asyncio.Event().wait()
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        task.result()
+    raise RuntimeError(f"worker {next(iter(done)).get_name()} ended unexpectedly")

@@ -1,0 +1,148 @@
+"""Allocation handlers and their SQL on a throwaway database of the real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+import asyncpg
+import pytest
+
+from backorder.inventory.v1 import inventory_pb2
+from services.allocation import handlers
+from services.allocation.adapters import postgres as db
+from services.common import db as common_db
+from tests.support.servers import unique
+
+
+def receipt(sku: str, quantity: int, event_id: str | None = None) -> inventory_pb2.StockReceived:
+    return inventory_pb2.StockReceived(
+        event_id=event_id or str(uuid.uuid4()),
+        sku=sku,
+        receipt_id=unique("r"),
+        quantity=quantity,
+    )
+
+
+async def reserved_by_line(pool: asyncpg.Pool, sku: str) -> dict[str, int]:
+    rows = await pool.fetch("select line_id, reserved from line where sku = $1", sku)
+    return {r["line_id"]: r["reserved"] for r in rows}
+
+
+async def test_redelivered_receipt_is_applied_once(allocation_pool: asyncpg.Pool) -> None:
+    sku = unique("SKU")
+    order = unique("o")
+    await handlers.allocate(allocation_pool, handlers.Allocate(order, "a", sku, 3))
+    await handlers.allocate(allocation_pool, handlers.Allocate(order, "b", sku, 3))
+    event = receipt(sku, 3)
+    await asyncio.gather(*(handlers.stock_received(allocation_pool, event) for _ in range(4)))
+    assert await reserved_by_line(allocation_pool, sku) == {"a": 3, "b": 0}
+    log = await allocation_pool.fetch(
+        "select quantity, cause, cause_event_id, queue_position, rule from reservation "
+        "where sku = $1",
+        sku,
+    )
+    assert [tuple(r) for r in log] == [(3, "stock.received", uuid.UUID(event.event_id), 1, "WHOLE")]
+    outbox = await allocation_pool.fetch(
+        "select routing_key from outbox where sku = $1 order by id", sku
+    )
+    assert [r["routing_key"] for r in outbox] == [
+        "line.backordered",
+        "line.backordered",
+        "line.reserved",
+    ]
+
+
+async def test_two_processes_never_oversell_one_sku(
+    allocation_pool: asyncpg.Pool, allocation_db: str
+) -> None:
+    """Two pools stand for two allocation processes racing on one hot SKU."""
+    other = await common_db.create_pool(allocation_db)
+    try:
+        sku = unique("HOT")
+        pools = [allocation_pool, other]
+        supply = 0
+        work: list[Coroutine[Any, Any, object]] = []
+        rng = random.Random(7)
+        for i in range(60):
+            quantity = rng.randint(1, 4)
+            work.append(
+                handlers.allocate(
+                    pools[i % 2],
+                    handlers.Allocate(
+                        unique("o"),
+                        "1",
+                        sku,
+                        quantity,
+                        rng.randint(0, 9),
+                        allow_partial=rng.random() < 0.5,
+                    ),
+                )
+            )
+        for i in range(20):
+            quantity = rng.randint(1, 6)
+            supply += quantity
+            work.append(handlers.stock_received(pools[i % 2], receipt(sku, quantity)))
+        rng.shuffle(work)
+        await asyncio.gather(*work)
+
+        row = await db.get_sku(allocation_pool, sku)
+        assert row is not None
+        lines = await allocation_pool.fetch(
+            "select quantity, reserved, backordered from line where sku = $1", sku
+        )
+        reserved = sum(r["reserved"] for r in lines)
+        assert reserved + row.free_units == supply  # nothing oversold, nothing lost
+        assert row.reserved_units == reserved
+        assert row.backordered_units == sum(r["backordered"] for r in lines)
+        assert row.waiting_lines == sum(1 for r in lines if r["backordered"] > 0)
+        assert all(0 <= r["reserved"] <= r["quantity"] for r in lines)
+        logged = await allocation_pool.fetchval(
+            "select coalesce(sum(quantity), 0) from reservation where sku = $1", sku
+        )
+        assert logged == reserved
+    finally:
+        await other.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+async def test_fill_walks_long_queue_in_chunks(
+    allocation_pool: asyncpg.Pool, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "FILL_CHUNK", chunk)
+    sku = unique("SKU")
+    order = unique("o")
+    # priorities: the rank is 9s first (in placement order), then 0s.
+    specs = [("p0-a", 0), ("p9-a", 9), ("p0-b", 0), ("p9-b", 9), ("p0-c", 0)]
+    for line_id, priority in specs:
+        await handlers.allocate(
+            allocation_pool, handlers.Allocate(order, line_id, sku, 1, priority)
+        )
+    await handlers.stock_received(allocation_pool, receipt(sku, 4))
+    assert await reserved_by_line(allocation_pool, sku) == {
+        "p9-a": 1,
+        "p9-b": 1,
+        "p0-a": 1,
+        "p0-b": 1,
+        "p0-c": 0,
+    }
+    positions = await allocation_pool.fetch(
+        "select l.line_id, r.queue_position from reservation r join line l on l.id = r.line "
+        "where r.sku = $1 order by r.id",
+        sku,
+    )
+    assert [(r["line_id"], r["queue_position"]) for r in positions] == [
+        ("p9-a", 1),
+        ("p9-b", 1),
+        ("p0-a", 1),
+        ("p0-b", 1),
+    ]
+    waiting = await handlers.get_line(allocation_pool, order, "p0-c")
+    assert waiting.queue_position == 1
+
+
+async def test_migrations_are_applied_once(allocation_db: str) -> None:
+    assert await common_db.migrate(allocation_db, "services.allocation.migrations") == []

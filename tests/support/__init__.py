@@ -1,0 +1,1 @@
+"""Test support: throwaway databases and vhosts on the real servers, services as processes."""

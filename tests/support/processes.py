@@ -1,0 +1,82 @@
+"""Running the services as real processes through their console scripts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One `backorder-<service> serve` process with its own ports and log file."""
+
+    service: str
+    env: dict[str, str]
+    log_path: Path
+    grpc_addr: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+    metrics_addr: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        prefix = self.service.upper()
+        env = {
+            **os.environ,
+            **self.env,
+            f"{prefix}_GRPC_ADDR": self.grpc_addr,
+            f"{prefix}_METRICS_ADDR": self.metrics_addr,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(BIN / f"backorder-{self.service}"), "serve"], env=env, stdout=log, stderr=log
+        )
+        self.wait_serving(timeout)
+
+    def wait_serving(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.grpc_addr) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.service} exited early:\n{self.log_tail()}")
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        raise TimeoutError(f"{self.service} not serving after {timeout} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, and the exit code (a graceful stop is 0)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])

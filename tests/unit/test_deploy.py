@@ -1,0 +1,546 @@
+"""Checks of the operator stack in deploy/ and of the container healthcheck probe.
+
+No Docker engine is needed: deploy/docker-compose.yml is validated against the official
+Compose Specification JSON schema (as shipped by the check-jsonschema package) and
+cross-checked against SPEC §5 (entry points, ports), deploy/.env.example, deploy/Dockerfile
+and deploy/prometheus.yml. The healthcheck module is run for real against a gRPC health
+server started inside the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import json
+import os
+import re
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from jsonschema.validators import validator_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = REPO_ROOT / "deploy"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+DOCKERFILE = DEPLOY / "Dockerfile"
+PROMETHEUS_CONFIG = DEPLOY / "prometheus.yml"
+
+
+@dataclass(frozen=True)
+class ServiceContract:
+    """What SPEC §5 fixes about one of our services, as the stack must run it."""
+
+    name: str
+    cli: str
+    grpc_port: int
+    metrics_port: int
+    prefix: str
+    database: str
+
+
+SERVICES = [
+    ServiceContract(
+        "inventory", "backorder-inventory", 50051, 9101, "INVENTORY", "backorder_inventory"
+    ),
+    ServiceContract(
+        "allocation", "backorder-allocation", 50052, 9102, "ALLOCATION", "backorder_allocation"
+    ),
+]
+# Images not built from deploy/Dockerfile must come from Docker's official library (no
+# namespace) or from the upstream project's own namespace.
+OFFICIAL_IMAGES = {"postgres", "rabbitmq", "prom/prometheus"}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[A-Za-z_]\w*))")
+_BRACED = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?+])(?P<arg>.*))?$", re.DOTALL)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines the way Compose reads a .env file (comments and blanks skipped)."""
+    values: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        assert sep, f"{path.name}: not KEY=VALUE: {raw!r}"
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Apply Compose's ${VAR} interpolation to one string; a failing ${VAR:?err} raises."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        if match["named"]:
+            return env.get(match["named"], "")
+        braced = _BRACED.match(match["braced"])
+        assert braced, f"bad interpolation ${{{match['braced']}}}"
+        name, op, arg = braced["name"], braced["op"], braced["arg"] or ""
+        is_set = name in env
+        is_nonempty = bool(env.get(name))
+        present = is_nonempty if op and op.startswith(":") else is_set
+        if op in (":-", "-"):
+            return env[name] if present else arg
+        if op in (":?", "?"):
+            if not present:
+                raise KeyError(f"{name}: {arg}")
+            return env[name]
+        if op in (":+", "+"):
+            return arg if present else ""
+        return env.get(name, "")
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def interpolate_tree(node: Any, env: dict[str, str]) -> Any:
+    """Interpolate every string value of a parsed Compose document (keys stay as written)."""
+    if isinstance(node, dict):
+        return {key: interpolate_tree(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate_tree(item, env) for item in node]
+    if isinstance(node, str):
+        return interpolate(node, env)
+    return node
+
+
+def strings_in(node: Any) -> list[str]:
+    """Every string value of a parsed YAML document (what Compose interpolates)."""
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in strings_in(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in strings_in(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def referenced_variables() -> dict[str, set[str]]:
+    """Every ${VAR} the compose file uses, with the operators it is used with ('' = bare)."""
+    found: dict[str, set[str]] = {}
+    for text in strings_in(yaml.safe_load(COMPOSE_FILE.read_text())):
+        for match in _VARIABLE.finditer(text):
+            if match["escaped"]:
+                continue
+            if match["named"]:
+                found.setdefault(match["named"], set()).add("")
+                continue
+            braced = _BRACED.match(match["braced"])
+            assert braced, f"bad interpolation ${{{match['braced']}}}"
+            found.setdefault(braced["name"], set()).add(braced["op"] or "")
+    return found
+
+
+def load_compose() -> dict[str, Any]:
+    """The compose file as Compose sees it, with .env.example's values interpolated."""
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    return dict(interpolate_tree(raw, read_env_file(ENV_EXAMPLE)))
+
+
+def compose_schema() -> dict[str, Any]:
+    """The official Compose Specification schema vendored by the check-jsonschema package."""
+    resource = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema: dict[str, Any] = json.loads(resource.joinpath("compose-spec.json").read_text())
+    assert schema.get("title") == "Compose Specification"
+    return schema
+
+
+def schema_errors(document: Any) -> list[str]:
+    schema = compose_schema()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)
+    errors = validator_class(schema).iter_errors(document)
+    return sorted(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors)
+
+
+def published_ports(service: dict[str, Any]) -> dict[int, int]:
+    """Map container port -> host port for a service's `ports` (short or long syntax)."""
+    mapping: dict[int, int] = {}
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            mapping[int(entry["target"])] = int(entry["published"])
+            continue
+        spec = str(entry).split("/")[0]
+        parts = spec.rsplit(":", 2)
+        assert len(parts) >= 2, f"port {entry!r} is not published on the host"
+        mapping[int(parts[-1])] = int(parts[-2])
+    return mapping
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def depends_on(service: dict[str, Any]) -> dict[str, str]:
+    """Map dependency -> condition (short syntax means service_started)."""
+    deps = service.get("depends_on", {})
+    if isinstance(deps, list):
+        return dict.fromkeys(deps, "service_started")
+    return {name: spec.get("condition", "service_started") for name, spec in deps.items()}
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command", [])
+    return cmd.split() if isinstance(cmd, str) else list(cmd)
+
+
+@dataclass
+class DockerStage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]]
+
+
+def dockerfile_stages(text: str) -> list[DockerStage]:
+    """Split a Dockerfile into stages of (INSTRUCTION, arguments), resolving global ARGs."""
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("#") or (not stripped and not pending):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    global_args: dict[str, str] = {}
+    stages: list[DockerStage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "ARG" and not stages:
+            arg_name, _, default = rest.partition("=")
+            global_args[arg_name] = default
+        elif keyword == "FROM":
+            words = rest.split()
+            words = [w for w in words if not w.startswith("--platform")]
+            base = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m[1], m[0]), words[0])
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(DockerStage(base, name, []))
+        else:
+            assert stages, f"instruction before FROM: {line!r}"
+            stages[-1].instructions.append((keyword, rest))
+    return stages
+
+
+# --- the compose file against the Compose Specification --------------------------------------
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    assert schema_errors(load_compose()) == []
+
+
+def _add_unknown_service_key(doc: dict[str, Any]) -> None:
+    doc["services"]["inventory"]["healthchek"] = doc["services"]["inventory"].pop("healthcheck")
+
+
+def _ports_not_a_list(doc: dict[str, Any]) -> None:
+    doc["services"]["allocation"]["ports"] = {"grpc": "50052:50052"}
+
+
+def _bad_depends_on_condition(doc: dict[str, Any]) -> None:
+    doc["services"]["inventory"]["depends_on"]["inventory-migrate"]["condition"] = "done"
+
+
+def _numeric_healthcheck_interval(doc: dict[str, Any]) -> None:
+    doc["services"]["allocation"]["healthcheck"]["interval"] = 10
+
+
+def _unknown_top_level_key(doc: dict[str, Any]) -> None:
+    doc["service"] = doc.pop("services")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        _add_unknown_service_key,
+        _ports_not_a_list,
+        _bad_depends_on_condition,
+        _numeric_healthcheck_interval,
+        _unknown_top_level_key,
+    ],
+)
+def test_schema_check_rejects_a_broken_compose_file(
+    breakage: Callable[[dict[str, Any]], None],
+) -> None:
+    # Guards the guard: an empty or permissive schema would let the test above pass vacuously.
+    document = load_compose()
+    breakage(document)
+    assert schema_errors(document) != []
+
+
+# --- cross-references --------------------------------------------------------------------------
+
+
+def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
+    used = referenced_variables()
+    documented = read_env_file(ENV_EXAMPLE)
+    assert set(used) - set(documented) == set(), "document these in deploy/.env.example"
+    assert set(documented) - set(used) == set(), "deploy/.env.example lists unused variables"
+    for name, operators in used.items():
+        if any(op in ("", "?", ":?") for op in operators):
+            assert documented[name], f"{name} has no default, so .env.example must give one"
+
+
+def test_credentials_come_only_from_the_env_file() -> None:
+    used = referenced_variables()
+    secrets = {name for name in used if name.endswith(("PASSWORD", "USER"))}
+    assert {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"} <= secrets
+    for name in secrets:
+        # `:?` makes Compose stop with a message instead of starting with an empty password.
+        assert used[name] == {":?"}, f"${{{name}}} must be required (${{{name}:?…}})"
+    for service_name, service in yaml.safe_load(COMPOSE_FILE.read_text())["services"].items():
+        for key, value in environment(service).items():
+            if re.search(r"PASS|SECRET|TOKEN", key):
+                assert "${" in value, f"{service_name}: {key} is written into the compose file"
+            for url in re.findall(r"\w+://[^\s]+", value):
+                userinfo = url.split("://", 1)[1].split("@")[0] if "@" in url else ""
+                assert "@" not in url or "${" in userinfo, f"{service_name}: literal creds in {key}"
+
+
+def test_a_missing_credential_stops_compose() -> None:
+    env = read_env_file(ENV_EXAMPLE)
+    del env["POSTGRES_PASSWORD"]
+    with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
+        interpolate_tree(yaml.safe_load(COMPOSE_FILE.read_text()), env)
+
+
+def test_every_image_is_built_from_deploy_dockerfile_or_a_pinned_official_image() -> None:
+    services = load_compose()["services"]
+    built = []
+    for name, service in services.items():
+        if "build" in service:
+            build = service["build"]
+            context = (COMPOSE_FILE.parent / build["context"]).resolve()
+            assert context == REPO_ROOT, f"{name}: build context must be the repository root"
+            assert (context / build["dockerfile"]).resolve() == DOCKERFILE, name
+            built.append(service.get("image"))
+            continue
+        image = service["image"]
+        repository, _, reference = image.partition("@")
+        repository, _, tag = repository.rpartition(":") if ":" in repository else (image, "", "")
+        assert repository in OFFICIAL_IMAGES, f"{name}: {image} is not an official image"
+        if not reference:
+            assert re.match(r"^v?\d+\.\d+", tag), f"{name}: {image} needs a pinned version tag"
+    assert DOCKERFILE.is_file()
+    assert len(set(built)) == 1 and built[0], "services built here must share one image name"
+    postgres_tag = services["postgres"]["image"].partition(":")[2]
+    assert postgres_tag.split(".")[0] == "16", "the stack runs Postgres 16"
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_service_serves_on_the_spec_ports(svc: ServiceContract) -> None:
+    service = load_compose()["services"][svc.name]
+    assert command(service) == [svc.cli, "serve", "--insecure"]
+    env = environment(service)
+    assert env[f"{svc.prefix}_GRPC_ADDR"] == f"0.0.0.0:{svc.grpc_port}"
+    assert env[f"{svc.prefix}_METRICS_ADDR"] == f"0.0.0.0:{svc.metrics_port}"
+    assert published_ports(service) == {
+        svc.grpc_port: svc.grpc_port,
+        svc.metrics_port: svc.metrics_port,
+    }
+    assert service.get("restart") in {"always", "unless-stopped", "on-failure"}
+    assert service.get("profiles") is None, "the services run without any profile"
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_service_healthcheck_probes_its_own_grpc_port(svc: ServiceContract) -> None:
+    test = load_compose()["services"][svc.name]["healthcheck"]["test"]
+    assert isinstance(test, list) and test[0] == "CMD", "exec form, no shell needed"
+    assert test[1:5] == [
+        "python",
+        "-m",
+        "services.common.healthcheck",
+        f"127.0.0.1:{svc.grpc_port}",
+    ]
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_service_waits_for_its_migration_and_its_backing_servers(svc: ServiceContract) -> None:
+    services = load_compose()["services"]
+    service = services[svc.name]
+    migrations = [
+        name for name, other in services.items() if command(other) == [svc.cli, "migrate"]
+    ]
+    assert len(migrations) == 1, f"exactly one one-shot `{svc.cli} migrate` service"
+    migrate = services[migrations[0]]
+    assert migrate.get("restart") == "no", "a migration runs once"
+    assert migrate.get("image") == service.get("image")
+    assert depends_on(service)[migrations[0]] == "service_completed_successfully"
+    assert depends_on(service)["postgres"] == "service_healthy"
+    assert depends_on(service)["rabbitmq"] == "service_healthy"
+    assert depends_on(migrate)["postgres"] == "service_healthy"
+    for name in ("postgres", "rabbitmq"):
+        assert "healthcheck" in services[name], f"{name} needs a healthcheck to be waited on"
+
+    url_key = f"{svc.prefix}_DATABASE_URL"
+    for runner in (service, migrate):
+        url = environment(runner)[url_key]
+        assert re.fullmatch(rf"postgresql://[^@/]+@postgres:5432/{svc.database}", url), url
+    assert environment(service)["AMQP_URL"].endswith("@rabbitmq:5672/")
+
+
+def test_backing_servers_keep_their_data_in_named_volumes() -> None:
+    compose = load_compose()
+    declared = set(compose.get("volumes") or {})
+    expected = {"postgres": "/var/lib/postgresql/data", "rabbitmq": "/var/lib/rabbitmq"}
+    for name, data_dir in expected.items():
+        mounts = {}
+        for volume in compose["services"][name].get("volumes", []):
+            source, _, target = str(volume).partition(":")
+            mounts[target.split(":")[0]] = source
+        assert mounts.get(data_dir) in declared, f"{name}: {data_dir} on a named volume"
+    assert compose["services"]["rabbitmq"].get("hostname"), "node name must survive re-creation"
+
+
+def test_prometheus_runs_in_the_observability_profile_and_scrapes_both_services() -> None:
+    services = load_compose()["services"]
+    profiled = {name: svc["profiles"] for name, svc in services.items() if "profiles" in svc}
+    assert profiled == {"prometheus": ["observability"]}
+    mounts = services["prometheus"]["volumes"]
+    config_mount = next(m for m in mounts if m.split(":")[1] == "/etc/prometheus/prometheus.yml")
+    assert (COMPOSE_FILE.parent / config_mount.split(":")[0]).resolve() == PROMETHEUS_CONFIG
+
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    assert targets == {f"{svc.name}:{svc.metrics_port}" for svc in SERVICES}
+
+
+# --- the Dockerfile ----------------------------------------------------------------------------
+
+
+def test_dockerfile_final_stage_is_slim_python_and_runs_as_non_root() -> None:
+    stages = dockerfile_stages(DOCKERFILE.read_text())
+    final = stages[-1]
+    assert final.base.startswith("python:3.11-slim"), final.base
+    users = [args for keyword, args in final.instructions if keyword == "USER"]
+    assert users, "the final stage must switch to an unprivileged USER"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}, f"final stage runs as {users[-1]}"
+    last_user_at = max(i for i, (k, _) in enumerate(final.instructions) if k == "USER")
+    assert all(k != "RUN" for k, _ in final.instructions[last_user_at:]), "RUN after USER"
+    runs = " ".join(args for keyword, args in final.instructions if keyword == "RUN")
+    assert not re.search(r"apt-get install|pip install|gcc|build-essential", runs)
+
+
+def test_dockerfile_installs_the_project_with_its_contract() -> None:
+    stages = dockerfile_stages(DOCKERFILE.read_text())
+    instructions = [(k, a) for stage in stages for k, a in stage.instructions]
+    copied = " ".join(a for k, a in instructions if k == "COPY")
+    for path in ("pyproject.toml", "protos/", "backorder/", "services/"):
+        assert path in copied, f"the image build must copy {path}"
+    assert any(k == "RUN" and "pip install ." in a for k, a in instructions)
+
+
+# --- the healthcheck probe, for real ------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def health_server() -> AsyncIterator[tuple[int, health.aio.HealthServicer]]:
+    server = grpc.aio.server()
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield port, servicer
+    finally:
+        await server.stop(grace=None)
+
+
+async def run_healthcheck(*args: str) -> tuple[int, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    # Run it as a separate process, as Docker does; the event loop keeps serving meanwhile.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.common.healthcheck",
+        *args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@pytest.mark.asyncio
+async def test_healthcheck_exits_0_when_the_server_is_serving() -> None:
+    async with health_server() as (port, servicer):
+        await servicer.set("", SERVING)
+        code, output = await run_healthcheck(f"127.0.0.1:{port}", "--timeout", "5")
+    assert code == 0, output
+    assert output.strip().endswith("SERVING")
+    assert len(output.strip().splitlines()) == 1
+
+
+@pytest.mark.asyncio
+async def test_healthcheck_exits_1_when_the_server_is_not_serving() -> None:
+    async with health_server() as (port, servicer):
+        await servicer.set("", NOT_SERVING)
+        code, output = await run_healthcheck(f"127.0.0.1:{port}")
+    assert code == 1, output
+    assert "NOT_SERVING" in output
+
+
+@pytest.mark.asyncio
+async def test_healthcheck_asks_about_a_named_service() -> None:
+    name = "backorder.inventory.v1.InventoryService"
+    async with health_server() as (port, servicer):
+        await servicer.set("", NOT_SERVING)
+        await servicer.set(name, SERVING)
+        serving, output = await run_healthcheck(f"127.0.0.1:{port}", "--service", name)
+        unknown, unknown_output = await run_healthcheck(
+            f"127.0.0.1:{port}", "--service", "no.such.Service"
+        )
+    assert serving == 0, output
+    assert unknown == 1 and "NOT_FOUND" in unknown_output, unknown_output
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.asyncio
+async def test_healthcheck_exits_1_when_nothing_listens() -> None:
+    code, output = await run_healthcheck(f"127.0.0.1:{_free_loopback_port()}", "--timeout", "2")
+    assert code == 1, output
+    assert "UNAVAILABLE" in output or "DEADLINE_EXCEEDED" in output
+
+
+@pytest.mark.asyncio
+async def test_healthcheck_rejects_a_malformed_address() -> None:
+    code, output = await run_healthcheck("localhost")
+    assert code == 1, "Docker reserves healthcheck exit code 2"
+    assert "HOST:PORT" in output

@@ -1,0 +1,33 @@
+"""The committed code in backorder/ is what scripts/gen-protos makes of protos/ today."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def generated_files(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): path.read_text()
+        for path in sorted((root / "backorder").rglob("*.py*"))
+        if "__pycache__" not in path.parts
+    }
+
+
+def test_generated_code_is_fresh(tmp_path: Path) -> None:
+    subprocess.run(
+        [str(ROOT / "scripts" / "gen-protos"), str(tmp_path)],
+        check=True,
+        env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+    )
+    fresh = generated_files(tmp_path)
+    assert fresh, "gen-protos produced nothing"
+    committed = generated_files(ROOT)
+    stale = sorted(
+        name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name)
+    )
+    assert not stale, f"generated code is stale, run scripts/gen-protos: {stale}"
