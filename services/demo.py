@@ -13,6 +13,7 @@ import aio_pika
 import grpc
 
 from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
@@ -81,7 +82,7 @@ async def run() -> int:
                 await allocation.GetLine(alloc.GetLineRequest(order_id=order, line_id=line_id))
             ).line
             place = f"  queue position {line.queue_position}" if line.queue_position else ""
-            status = alloc.LineStatus.Name(line.status).removeprefix("LINE_STATUS_")
+            status = alloc_events.LineStatus.Name(line.status).removeprefix("LINE_STATUS_")
             print(
                 f"  {line_id:<12} {status:<19}"
                 f" reserved {line.reserved_quantity}/{line.quantity}{place}"
@@ -110,7 +111,7 @@ async def _print_fills(
             await asyncio.sleep(0.05)
             continue
         await message.ack()
-        event = alloc.LineReserved.FromString(message.body)
+        event = alloc_events.LineReserved.FromString(message.body)
         if event.sku != sku:
             continue
         count += 1

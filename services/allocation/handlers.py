@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from backorder.allocation.v1 import allocation_pb2
-from backorder.inventory.v1 import inventory_pb2
+from backorder.allocation.v1 import events_pb2
+from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation.adapters import postgres as db
 from services.allocation.adapters.postgres import FilledLine, LineRow, SkuRow
 from services.allocation.domain.fill import fill
@@ -130,7 +130,7 @@ async def get_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> LineView:
         return LineView(line, await db.queue_position(conn, line))
 
 
-async def stock_received(pool: asyncpg.Pool, event: inventory_pb2.StockReceived) -> None:
+async def stock_received(pool: asyncpg.Pool, event: inventory_events.StockReceived) -> None:
     """Applies a receipt once: its units become free and the SKU's queue is filled."""
     event_id = _event_id(event.event_id)
     validation.sku(event.sku)
@@ -180,8 +180,8 @@ async def fill_sku(
     return filled, await db.record_fill_totals(conn, sku.sku, units, lines_done)
 
 
-def line_status(line: LineRow) -> allocation_pb2.LineStatus:
-    return allocation_pb2.LineStatus.Value(f"LINE_STATUS_{line.status}")
+def line_status(line: LineRow) -> events_pb2.LineStatus:
+    return events_pb2.LineStatus.Value(f"LINE_STATUS_{line.status}")
 
 
 def _reserved_events(
@@ -191,7 +191,7 @@ def _reserved_events(
         new_event(
             ALLOCATION_EXCHANGE,
             "line.reserved",
-            allocation_pb2.LineReserved(
+            events_pb2.LineReserved(
                 sku=f.line.sku,
                 order_id=f.line.order_id,
                 line_id=f.line.line_id,
@@ -213,7 +213,7 @@ def _backordered_event(view: LineView) -> OutgoingEvent:
     return new_event(
         ALLOCATION_EXCHANGE,
         "line.backordered",
-        allocation_pb2.LineBackordered(
+        events_pb2.LineBackordered(
             sku=line.sku,
             order_id=line.order_id,
             line_id=line.line_id,

@@ -7,7 +7,7 @@ import argparse
 import functools
 import sys
 
-from backorder.inventory.v1 import inventory_pb2
+from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
 from services.allocation.entrypoints import grpc as grpc_entry
 from services.common import db, runtime
@@ -28,8 +28,8 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
         settings.amqp_url,
         ALLOCATION_INBOX,
         {
-            inventory_pb2.StockReceived.DESCRIPTOR.full_name: Route(
-                inventory_pb2.StockReceived, functools.partial(handlers.stock_received, pool)
+            inventory_events.StockReceived.DESCRIPTOR.full_name: Route(
+                inventory_events.StockReceived, functools.partial(handlers.stock_received, pool)
             ),
         },
     )

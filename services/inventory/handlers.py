@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from backorder.inventory.v1 import inventory_pb2
+from backorder.inventory.v1 import events_pb2
 from services.common import validation
 from services.common.amqp import INVENTORY_EXCHANGE
 from services.common.db import run_in_transaction
@@ -81,7 +81,7 @@ async def receive_stock(pool: asyncpg.Pool, cmd: ReceiveStock) -> Receipt:
             inbound_id=cmd.inbound_id,
             note=cmd.note,
         )
-        event = inventory_pb2.StockReceived(
+        event = events_pb2.StockReceived(
             occurred_at=to_proto(movement.created_at),
             sku=cmd.sku,
             receipt_id=cmd.receipt_id,

@@ -7,13 +7,14 @@ import asyncio
 import uuid
 
 from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from tests.e2e.conftest import EventTap
 from tests.support.servers import unique
 
-S = alloc.LineStatus
+S = alloc_events.LineStatus
 
 
 async def line(stub: AllocationServiceStub, order_id: str, line_id: str) -> alloc.Line:
@@ -123,7 +124,7 @@ async def test_receipts_fill_backorders_in_priority_order(
     assert len([m for m in allocation_events._received if reserved_for_sku(m)]) == 3
 
 
-def _reserved(message) -> alloc.LineReserved:
-    event = alloc.LineReserved()
+def _reserved(message) -> alloc_events.LineReserved:
+    event = alloc_events.LineReserved()
     event.ParseFromString(message.body)
     return event

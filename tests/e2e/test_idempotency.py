@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
@@ -43,7 +44,7 @@ async def test_repeated_allocate_places_one_line(
     assert {r.line.placed_at.ToNanoseconds() for r in replies} == {
         replies[0].line.placed_at.ToNanoseconds()
     }
-    assert all(r.line.status == alloc.LINE_STATUS_BACKORDERED for r in replies)
+    assert all(r.line.status == alloc_events.LINE_STATUS_BACKORDERED for r in replies)
 
     # A second line behind it shows the first was queued once.
     second = await allocation.Allocate(
@@ -91,5 +92,5 @@ async def test_allocate_reserves_at_once_when_free_units_exist(
     # 4 units left: the partial line takes them and waits for 2 more.
     assert big.outcome == alloc.ALLOCATION_OUTCOME_PARTIALLY_RESERVED
     assert (big.line.reserved_quantity, big.line.backordered_quantity) == (4, 2)
-    assert big.line.status == alloc.LINE_STATUS_PARTIALLY_RESERVED
+    assert big.line.status == alloc_events.LINE_STATUS_PARTIALLY_RESERVED
     assert big.line.queue_position == 1

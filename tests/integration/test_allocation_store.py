@@ -11,15 +11,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from backorder.inventory.v1 import inventory_pb2
+from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
 from services.allocation.adapters import postgres as db
 from services.common import db as common_db
 from tests.support.servers import unique
 
 
-def receipt(sku: str, quantity: int, event_id: str | None = None) -> inventory_pb2.StockReceived:
-    return inventory_pb2.StockReceived(
+def receipt(sku: str, quantity: int, event_id: str | None = None) -> inventory_events.StockReceived:
+    return inventory_events.StockReceived(
         event_id=event_id or str(uuid.uuid4()),
         sku=sku,
         receipt_id=unique("r"),

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from backorder.inventory.v1 import inventory_pb2
+from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.common.errors import AlreadyExists, NotFound
 from services.inventory import handlers
 from tests.support.servers import unique
@@ -38,7 +38,7 @@ async def test_receipt_changes_stock_ledger_and_outbox_together(
             "stock.received",
             "backorder.inventory.v1.StockReceived",
         )
-        event = inventory_pb2.StockReceived.FromString(row["body"])
+        event = inventory_events.StockReceived.FromString(row["body"])
         assert event.event_id == str(row["event_id"])
         events.append((event.quantity, event.on_hand_after))
     assert events == [(4, 4), (6, 10)]

@@ -8,7 +8,7 @@ import asyncio
 import aio_pika
 import asyncpg
 
-from backorder.inventory.v1 import inventory_pb2
+from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.common.amqp import INVENTORY_EXCHANGE
 from services.common.outbox import OutboxRelay, add_events, new_event
 from tests.support.servers import Vhost, unique
@@ -35,7 +35,7 @@ async def test_relay_publishes_committed_events_in_order(
                     new_event(
                         INVENTORY_EXCHANGE,
                         "stock.received",
-                        inventory_pb2.StockReceived(sku=sku, quantity=n, receipt_id=f"r{n}"),
+                        inventory_events.StockReceived(sku=sku, quantity=n, receipt_id=f"r{n}"),
                     )
                     for n in range(1, 51)
                 ],
@@ -52,7 +52,7 @@ async def test_relay_publishes_committed_events_in_order(
                         new_event(
                             INVENTORY_EXCHANGE,
                             "stock.received",
-                            inventory_pb2.StockReceived(sku=sku, quantity=999),
+                            inventory_events.StockReceived(sku=sku, quantity=999),
                         )
                     ],
                 )
@@ -71,7 +71,7 @@ async def test_relay_publishes_committed_events_in_order(
                         await asyncio.sleep(0.05)
                         continue
                     await message.ack()
-                    event = inventory_pb2.StockReceived.FromString(message.body)
+                    event = inventory_events.StockReceived.FromString(message.body)
                     if event.sku != sku:
                         continue  # events of other tests in this database
                     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
@@ -85,7 +85,7 @@ async def test_relay_publishes_committed_events_in_order(
                     await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             while (message := await queue.get(fail=False, timeout=1)) is not None:
-                event = inventory_pb2.StockReceived.FromString(message.body)
+                event = inventory_events.StockReceived.FromString(message.body)
                 assert event.sku != sku, "a rolled-back or already sent event went out"
         finally:
             relay.stop()

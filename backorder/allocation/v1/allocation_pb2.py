@@ -22,34 +22,29 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from backorder.allocation.v1 import events_pb2 as backorder_dot_allocation_dot_v1_dot_events__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(backorder/allocation/v1/allocation.proto\x12\x17\x62\x61\x63korder.allocation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x03\n\x04Line\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x33\n\x06status\x18\x07 \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\x12\x19\n\x11reserved_quantity\x18\x08 \x01(\x03\x12\x1a\n\x12\x66ulfilled_quantity\x18\t \x01(\x03\x12\x1c\n\x14\x62\x61\x63kordered_quantity\x18\n \x01(\x03\x12\x16\n\x0equeue_position\x18\x0b \x01(\x03\x12\x35\n\x11\x65stimated_fill_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\teta_known\x18\r \x01(\x08\x12-\n\tplaced_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x0f \x01(\t\"\x91\x01\n\x0f\x41llocateRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x13\n\x0b\x63ustomer_id\x18\x07 \x01(\t\"|\n\x10\x41llocateResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\x12;\n\x07outcome\x18\x02 \x01(\x0e\x32*.backorder.allocation.v1.AllocationOutcome\"3\n\x0eGetLineRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\">\n\x0fGetLineResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\"\x9c\x02\n\x0fLineBackordered\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x0f\n\x07line_id\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12\x1c\n\x14\x62\x61\x63kordered_quantity\x18\x07 \x01(\x03\x12\x19\n\x11reserved_quantity\x18\x08 \x01(\x03\x12\x16\n\x0equeue_position\x18\t \x01(\x03\x12\x33\n\x06status\x18\n \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\"\xc7\x02\n\x0cLineReserved\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x0f\n\x07line_id\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12\x14\n\x0creserved_now\x18\x07 \x01(\x03\x12\x19\n\x11reserved_quantity\x18\x08 \x01(\x03\x12\x1c\n\x14\x62\x61\x63kordered_quantity\x18\t \x01(\x03\x12\x33\n\x06status\x18\n \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\x12\x16\n\x0ereservation_id\x18\x0b \x01(\x03\x12\x16\n\x0e\x63\x61use_event_id\x18\x0c \x01(\t*\xdf\x01\n\nLineStatus\x12\x1b\n\x17LINE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17LINE_STATUS_BACKORDERED\x10\x01\x12\"\n\x1eLINE_STATUS_PARTIALLY_RESERVED\x10\x02\x12\x18\n\x14LINE_STATUS_RESERVED\x10\x03\x12#\n\x1fLINE_STATUS_PARTIALLY_FULFILLED\x10\x04\x12\x19\n\x15LINE_STATUS_FULFILLED\x10\x05\x12\x19\n\x15LINE_STATUS_CANCELLED\x10\x06*\xa7\x01\n\x11\x41llocationOutcome\x12\"\n\x1e\x41LLOCATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41LLOCATION_OUTCOME_RESERVED\x10\x01\x12)\n%ALLOCATION_OUTCOME_PARTIALLY_RESERVED\x10\x02\x12\"\n\x1e\x41LLOCATION_OUTCOME_BACKORDERED\x10\x03\x32\xd2\x01\n\x11\x41llocationService\x12_\n\x08\x41llocate\x12(.backorder.allocation.v1.AllocateRequest\x1a).backorder.allocation.v1.AllocateResponse\x12\\\n\x07GetLine\x12\'.backorder.allocation.v1.GetLineRequest\x1a(.backorder.allocation.v1.GetLineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(backorder/allocation/v1/allocation.proto\x12\x17\x62\x61\x63korder.allocation.v1\x1a$backorder/allocation/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x03\n\x04Line\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x33\n\x06status\x18\x07 \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\x12\x19\n\x11reserved_quantity\x18\x08 \x01(\x03\x12\x1a\n\x12\x66ulfilled_quantity\x18\t \x01(\x03\x12\x1c\n\x14\x62\x61\x63kordered_quantity\x18\n \x01(\x03\x12\x16\n\x0equeue_position\x18\x0b \x01(\x03\x12\x35\n\x11\x65stimated_fill_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\teta_known\x18\r \x01(\x08\x12-\n\tplaced_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x0f \x01(\t\"\x91\x01\n\x0f\x41llocateRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x13\n\x0b\x63ustomer_id\x18\x07 \x01(\t\"|\n\x10\x41llocateResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\x12;\n\x07outcome\x18\x02 \x01(\x0e\x32*.backorder.allocation.v1.AllocationOutcome\"3\n\x0eGetLineRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\">\n\x0fGetLineResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line*\xa7\x01\n\x11\x41llocationOutcome\x12\"\n\x1e\x41LLOCATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41LLOCATION_OUTCOME_RESERVED\x10\x01\x12)\n%ALLOCATION_OUTCOME_PARTIALLY_RESERVED\x10\x02\x12\"\n\x1e\x41LLOCATION_OUTCOME_BACKORDERED\x10\x03\x32\xd2\x01\n\x11\x41llocationService\x12_\n\x08\x41llocate\x12(.backorder.allocation.v1.AllocateRequest\x1a).backorder.allocation.v1.AllocateResponse\x12\\\n\x07GetLine\x12\'.backorder.allocation.v1.GetLineRequest\x1a(.backorder.allocation.v1.GetLineResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'backorder.allocation.v1.allocation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LINESTATUS']._serialized_start=1531
-  _globals['_LINESTATUS']._serialized_end=1754
-  _globals['_ALLOCATIONOUTCOME']._serialized_start=1757
-  _globals['_ALLOCATIONOUTCOME']._serialized_end=1924
-  _globals['_LINE']._serialized_start=103
-  _globals['_LINE']._serialized_end=520
-  _globals['_ALLOCATEREQUEST']._serialized_start=523
-  _globals['_ALLOCATEREQUEST']._serialized_end=668
-  _globals['_ALLOCATERESPONSE']._serialized_start=670
-  _globals['_ALLOCATERESPONSE']._serialized_end=794
-  _globals['_GETLINEREQUEST']._serialized_start=796
-  _globals['_GETLINEREQUEST']._serialized_end=847
-  _globals['_GETLINERESPONSE']._serialized_start=849
-  _globals['_GETLINERESPONSE']._serialized_end=911
-  _globals['_LINEBACKORDERED']._serialized_start=914
-  _globals['_LINEBACKORDERED']._serialized_end=1198
-  _globals['_LINERESERVED']._serialized_start=1201
-  _globals['_LINERESERVED']._serialized_end=1528
-  _globals['_ALLOCATIONSERVICE']._serialized_start=1927
-  _globals['_ALLOCATIONSERVICE']._serialized_end=2137
+  _globals['_ALLOCATIONOUTCOME']._serialized_start=952
+  _globals['_ALLOCATIONOUTCOME']._serialized_end=1119
+  _globals['_LINE']._serialized_start=141
+  _globals['_LINE']._serialized_end=558
+  _globals['_ALLOCATEREQUEST']._serialized_start=561
+  _globals['_ALLOCATEREQUEST']._serialized_end=706
+  _globals['_ALLOCATERESPONSE']._serialized_start=708
+  _globals['_ALLOCATERESPONSE']._serialized_end=832
+  _globals['_GETLINEREQUEST']._serialized_start=834
+  _globals['_GETLINEREQUEST']._serialized_end=885
+  _globals['_GETLINERESPONSE']._serialized_start=887
+  _globals['_GETLINERESPONSE']._serialized_end=949
+  _globals['_ALLOCATIONSERVICE']._serialized_start=1122
+  _globals['_ALLOCATIONSERVICE']._serialized_end=1332
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from backorder.allocation.v1 import events_pb2 as _events_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -9,29 +10,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class LineStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    LINE_STATUS_UNSPECIFIED: _ClassVar[LineStatus]
-    LINE_STATUS_BACKORDERED: _ClassVar[LineStatus]
-    LINE_STATUS_PARTIALLY_RESERVED: _ClassVar[LineStatus]
-    LINE_STATUS_RESERVED: _ClassVar[LineStatus]
-    LINE_STATUS_PARTIALLY_FULFILLED: _ClassVar[LineStatus]
-    LINE_STATUS_FULFILLED: _ClassVar[LineStatus]
-    LINE_STATUS_CANCELLED: _ClassVar[LineStatus]
-
 class AllocationOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ALLOCATION_OUTCOME_UNSPECIFIED: _ClassVar[AllocationOutcome]
     ALLOCATION_OUTCOME_RESERVED: _ClassVar[AllocationOutcome]
     ALLOCATION_OUTCOME_PARTIALLY_RESERVED: _ClassVar[AllocationOutcome]
     ALLOCATION_OUTCOME_BACKORDERED: _ClassVar[AllocationOutcome]
-LINE_STATUS_UNSPECIFIED: LineStatus
-LINE_STATUS_BACKORDERED: LineStatus
-LINE_STATUS_PARTIALLY_RESERVED: LineStatus
-LINE_STATUS_RESERVED: LineStatus
-LINE_STATUS_PARTIALLY_FULFILLED: LineStatus
-LINE_STATUS_FULFILLED: LineStatus
-LINE_STATUS_CANCELLED: LineStatus
 ALLOCATION_OUTCOME_UNSPECIFIED: AllocationOutcome
 ALLOCATION_OUTCOME_RESERVED: AllocationOutcome
 ALLOCATION_OUTCOME_PARTIALLY_RESERVED: AllocationOutcome
@@ -60,7 +44,7 @@ class Line(_message.Message):
     quantity: int
     priority: int
     allow_partial: bool
-    status: LineStatus
+    status: _events_pb2.LineStatus
     reserved_quantity: int
     fulfilled_quantity: int
     backordered_quantity: int
@@ -69,7 +53,7 @@ class Line(_message.Message):
     eta_known: bool
     placed_at: _timestamp_pb2.Timestamp
     customer_id: str
-    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., priority: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., status: _Optional[_Union[LineStatus, str]] = ..., reserved_quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., queue_position: _Optional[int] = ..., estimated_fill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_known: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., priority: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., status: _Optional[_Union[_events_pb2.LineStatus, str]] = ..., reserved_quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., queue_position: _Optional[int] = ..., estimated_fill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_known: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class AllocateRequest(_message.Message):
     __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "customer_id")
@@ -110,55 +94,3 @@ class GetLineResponse(_message.Message):
     LINE_FIELD_NUMBER: _ClassVar[int]
     line: Line
     def __init__(self, line: _Optional[_Union[Line, _Mapping]] = ...) -> None: ...
-
-class LineBackordered(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "quantity", "backordered_quantity", "reserved_quantity", "queue_position", "status")
-    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
-    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
-    SKU_FIELD_NUMBER: _ClassVar[int]
-    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
-    LINE_ID_FIELD_NUMBER: _ClassVar[int]
-    QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    BACKORDERED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    RESERVED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    event_id: str
-    occurred_at: _timestamp_pb2.Timestamp
-    sku: str
-    order_id: str
-    line_id: str
-    quantity: int
-    backordered_quantity: int
-    reserved_quantity: int
-    queue_position: int
-    status: LineStatus
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., queue_position: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ...) -> None: ...
-
-class LineReserved(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "quantity", "reserved_now", "reserved_quantity", "backordered_quantity", "status", "reservation_id", "cause_event_id")
-    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
-    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
-    SKU_FIELD_NUMBER: _ClassVar[int]
-    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
-    LINE_ID_FIELD_NUMBER: _ClassVar[int]
-    QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    RESERVED_NOW_FIELD_NUMBER: _ClassVar[int]
-    RESERVED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    BACKORDERED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
-    CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
-    event_id: str
-    occurred_at: _timestamp_pb2.Timestamp
-    sku: str
-    order_id: str
-    line_id: str
-    quantity: int
-    reserved_now: int
-    reserved_quantity: int
-    backordered_quantity: int
-    status: LineStatus
-    reservation_id: int
-    cause_event_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., reserved_now: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., reservation_id: _Optional[int] = ..., cause_event_id: _Optional[str] = ...) -> None: ...

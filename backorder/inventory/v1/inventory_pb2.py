@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&backorder/inventory/v1/inventory.proto\x12\x16\x62\x61\x63korder.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x05Stock\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x18\n\x10inbound_quantity\x18\x03 \x01(\x03\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x0fGetStockRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"@\n\x10GetStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\"j\n\x13ReceiveStockRequest\x12\x12\n\nreceipt_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x12\n\ninbound_id\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\"Y\n\x14ReceiveStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x13\n\x0bmovement_id\x18\x02 \x01(\x03\"\xb0\x01\n\rStockReceived\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x12\n\nreceipt_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x15\n\ron_hand_after\x18\x06 \x01(\x03\x12\x12\n\ninbound_id\x18\x07 \x01(\t2\xdc\x01\n\x10InventoryService\x12]\n\x08GetStock\x12\'.backorder.inventory.v1.GetStockRequest\x1a(.backorder.inventory.v1.GetStockResponse\x12i\n\x0cReceiveStock\x12+.backorder.inventory.v1.ReceiveStockRequest\x1a,.backorder.inventory.v1.ReceiveStockResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&backorder/inventory/v1/inventory.proto\x12\x16\x62\x61\x63korder.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x05Stock\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x18\n\x10inbound_quantity\x18\x03 \x01(\x03\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x0fGetStockRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"@\n\x10GetStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\"j\n\x13ReceiveStockRequest\x12\x12\n\nreceipt_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x12\n\ninbound_id\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\"Y\n\x14ReceiveStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x13\n\x0bmovement_id\x18\x02 \x01(\x03\x32\xdc\x01\n\x10InventoryService\x12]\n\x08GetStock\x12\'.backorder.inventory.v1.GetStockRequest\x1a(.backorder.inventory.v1.GetStockResponse\x12i\n\x0cReceiveStock\x12+.backorder.inventory.v1.ReceiveStockRequest\x1a,.backorder.inventory.v1.ReceiveStockResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,8 +42,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECEIVESTOCKREQUEST']._serialized_end=416
   _globals['_RECEIVESTOCKRESPONSE']._serialized_start=418
   _globals['_RECEIVESTOCKRESPONSE']._serialized_end=507
-  _globals['_STOCKRECEIVED']._serialized_start=510
-  _globals['_STOCKRECEIVED']._serialized_end=686
-  _globals['_INVENTORYSERVICE']._serialized_start=689
-  _globals['_INVENTORYSERVICE']._serialized_end=909
+  _globals['_INVENTORYSERVICE']._serialized_start=510
+  _globals['_INVENTORYSERVICE']._serialized_end=730
 # @@protoc_insertion_point(module_scope)

@@ -53,21 +53,3 @@ class ReceiveStockResponse(_message.Message):
     stock: Stock
     movement_id: int
     def __init__(self, stock: _Optional[_Union[Stock, _Mapping]] = ..., movement_id: _Optional[int] = ...) -> None: ...
-
-class StockReceived(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "receipt_id", "quantity", "on_hand_after", "inbound_id")
-    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
-    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
-    SKU_FIELD_NUMBER: _ClassVar[int]
-    RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
-    QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    ON_HAND_AFTER_FIELD_NUMBER: _ClassVar[int]
-    INBOUND_ID_FIELD_NUMBER: _ClassVar[int]
-    event_id: str
-    occurred_at: _timestamp_pb2.Timestamp
-    sku: str
-    receipt_id: str
-    quantity: int
-    on_hand_after: int
-    inbound_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., receipt_id: _Optional[str] = ..., quantity: _Optional[int] = ..., on_hand_after: _Optional[int] = ..., inbound_id: _Optional[str] = ...) -> None: ...
