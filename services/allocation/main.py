@@ -28,9 +28,13 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
         settings.amqp_url,
         ALLOCATION_INBOX,
         {
-            inventory_events.StockReceived.DESCRIPTOR.full_name: Route(
-                inventory_events.StockReceived, functools.partial(handlers.stock_received, pool)
-            ),
+            message.DESCRIPTOR.full_name: Route(message, functools.partial(handle, pool))
+            for message, handle in (
+                (inventory_events.StockReceived, handlers.stock_received),
+                (inventory_events.StockAdjusted, handlers.stock_adjusted),
+                (inventory_events.StockIssued, handlers.stock_issued),
+                (inventory_events.InboundUpdated, handlers.inbound_updated),
+            )
         },
     )
     try:

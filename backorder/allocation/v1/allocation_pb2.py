@@ -26,15 +26,19 @@ from backorder.allocation.v1 import events_pb2 as backorder_dot_allocation_dot_v
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(backorder/allocation/v1/allocation.proto\x12\x17\x62\x61\x63korder.allocation.v1\x1a$backorder/allocation/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x03\n\x04Line\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x33\n\x06status\x18\x07 \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\x12\x19\n\x11reserved_quantity\x18\x08 \x01(\x03\x12\x1a\n\x12\x66ulfilled_quantity\x18\t \x01(\x03\x12\x1c\n\x14\x62\x61\x63kordered_quantity\x18\n \x01(\x03\x12\x16\n\x0equeue_position\x18\x0b \x01(\x03\x12\x35\n\x11\x65stimated_fill_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\teta_known\x18\r \x01(\x08\x12-\n\tplaced_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x0f \x01(\t\"\x91\x01\n\x0f\x41llocateRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x13\n\x0b\x63ustomer_id\x18\x07 \x01(\t\"|\n\x10\x41llocateResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\x12;\n\x07outcome\x18\x02 \x01(\x0e\x32*.backorder.allocation.v1.AllocationOutcome\"3\n\x0eGetLineRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\">\n\x0fGetLineResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line*\xa7\x01\n\x11\x41llocationOutcome\x12\"\n\x1e\x41LLOCATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41LLOCATION_OUTCOME_RESERVED\x10\x01\x12)\n%ALLOCATION_OUTCOME_PARTIALLY_RESERVED\x10\x02\x12\"\n\x1e\x41LLOCATION_OUTCOME_BACKORDERED\x10\x03\x32\xd2\x01\n\x11\x41llocationService\x12_\n\x08\x41llocate\x12(.backorder.allocation.v1.AllocateRequest\x1a).backorder.allocation.v1.AllocateResponse\x12\\\n\x07GetLine\x12\'.backorder.allocation.v1.GetLineRequest\x1a(.backorder.allocation.v1.GetLineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(backorder/allocation/v1/allocation.proto\x12\x17\x62\x61\x63korder.allocation.v1\x1a$backorder/allocation/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x03\n\x04Line\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x33\n\x06status\x18\x07 \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\x12\x19\n\x11reserved_quantity\x18\x08 \x01(\x03\x12\x1a\n\x12\x66ulfilled_quantity\x18\t \x01(\x03\x12\x1c\n\x14\x62\x61\x63kordered_quantity\x18\n \x01(\x03\x12\x16\n\x0equeue_position\x18\x0b \x01(\x03\x12\x35\n\x11\x65stimated_fill_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\teta_known\x18\r \x01(\x08\x12-\n\tplaced_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x0f \x01(\t\"\x91\x01\n\x0f\x41llocateRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x13\n\x0b\x63ustomer_id\x18\x07 \x01(\t\"|\n\x10\x41llocateResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\x12;\n\x07outcome\x18\x02 \x01(\x0e\x32*.backorder.allocation.v1.AllocationOutcome\"3\n\x0eGetLineRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\">\n\x0fGetLineResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\"\x8d\x01\n\x10ListLinesRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x33\n\x06status\x18\x03 \x01(\x0e\x32#.backorder.allocation.v1.LineStatus\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"Z\n\x11ListLinesResponse\x12,\n\x05lines\x18\x01 \x03(\x0b\x32\x1d.backorder.allocation.v1.Line\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x11\x43\x61ncelLineRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\"\\\n\x12\x43\x61ncelLineResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\x12\x19\n\x11released_quantity\x18\x02 \x01(\x03\"a\n\x12\x46ulfillLineRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x16\n\x0e\x66ulfillment_id\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\"B\n\x13\x46ulfillLineResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\"I\n\x12SetPriorityRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\"B\n\x13SetPriorityResponse\x12+\n\x04line\x18\x01 \x01(\x0b\x32\x1d.backorder.allocation.v1.Line\"{\n\tSkuPolicy\x12\x38\n\x0b\x66ill_policy\x18\x01 \x01(\x0e\x32#.backorder.allocation.v1.FillPolicy\x12\x1b\n\x13\x62\x61\x63korders_accepted\x18\x02 \x01(\x08\x12\x17\n\x0f\x62\x61\x63korder_limit\x18\x03 \x01(\x03\"i\n\x0bNextInbound\x12\x12\n\ninbound_id\x18\x01 \x01(\t\x12\x15\n\ropen_quantity\x18\x02 \x01(\x03\x12/\n\x0b\x65xpected_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x02\n\nSkuSummary\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x12\n\nfree_units\x18\x02 \x01(\x03\x12\x16\n\x0ereserved_units\x18\x03 \x01(\x03\x12\x19\n\x11\x62\x61\x63kordered_units\x18\x04 \x01(\x03\x12\x15\n\rwaiting_lines\x18\x05 \x01(\x03\x12\x17\n\x0f\x66ulfilled_units\x18\x06 \x01(\x03\x12:\n\x0cnext_inbound\x18\x07 \x01(\x0b\x32$.backorder.allocation.v1.NextInbound\x12\x15\n\rinbound_units\x18\x08 \x01(\x03\x12\x32\n\x06policy\x18\t \x01(\x0b\x32\".backorder.allocation.v1.SkuPolicy\x12!\n\x19unmatched_shrinkage_units\x18\n \x01(\x03\"#\n\x14GetSkuSummaryRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"M\n\x15GetSkuSummaryResponse\x12\x34\n\x07summary\x18\x01 \x01(\x0b\x32#.backorder.allocation.v1.SkuSummary\"\xc8\x01\n\x13SetSkuPolicyRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x38\n\x0b\x66ill_policy\x18\x02 \x01(\x0e\x32#.backorder.allocation.v1.FillPolicy\x12 \n\x13\x62\x61\x63korders_accepted\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x1c\n\x0f\x62\x61\x63korder_limit\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x16\n\x14_backorders_acceptedB\x12\n\x10_backorder_limit\"L\n\x14SetSkuPolicyResponse\x12\x34\n\x07summary\x18\x01 \x01(\x0b\x32#.backorder.allocation.v1.SkuSummary\"\xc8\x02\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\x03\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07line_id\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\r\n\x05\x63\x61use\x18\x06 \x01(\t\x12\x16\n\x0e\x63\x61use_event_id\x18\x07 \x01(\t\x12\x16\n\x0equeue_position\x18\x08 \x01(\x03\x12\x36\n\x04rule\x18\t \x01(\x0e\x32(.backorder.allocation.v1.ReservationRule\x12\x38\n\x0b\x66ill_policy\x18\n \x01(\x0e\x32#.backorder.allocation.v1.FillPolicy\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x17ListReservationsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"o\n\x18ListReservationsResponse\x12:\n\x0creservations\x18\x01 \x03(\x0b\x32$.backorder.allocation.v1.Reservation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa7\x01\n\x11\x41llocationOutcome\x12\"\n\x1e\x41LLOCATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41LLOCATION_OUTCOME_RESERVED\x10\x01\x12)\n%ALLOCATION_OUTCOME_PARTIALLY_RESERVED\x10\x02\x12\"\n\x1e\x41LLOCATION_OUTCOME_BACKORDERED\x10\x03*W\n\nFillPolicy\x12\x1b\n\x17\x46ILL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILL_POLICY_STRICT\x10\x01\x12\x14\n\x10\x46ILL_POLICY_SKIP\x10\x02*\xb2\x01\n\x0fReservationRule\x12 \n\x1cRESERVATION_RULE_UNSPECIFIED\x10\x00\x12\x1c\n\x18RESERVATION_RULE_PARTIAL\x10\x01\x12\x1a\n\x16RESERVATION_RULE_WHOLE\x10\x02\x12%\n!RESERVATION_RULE_WHOLE_AFTER_SKIP\x10\x03\x12\x1c\n\x18RESERVATION_RULE_REVOKED\x10\x04\x32\xc7\x07\n\x11\x41llocationService\x12_\n\x08\x41llocate\x12(.backorder.allocation.v1.AllocateRequest\x1a).backorder.allocation.v1.AllocateResponse\x12\\\n\x07GetLine\x12\'.backorder.allocation.v1.GetLineRequest\x1a(.backorder.allocation.v1.GetLineResponse\x12\x62\n\tListLines\x12).backorder.allocation.v1.ListLinesRequest\x1a*.backorder.allocation.v1.ListLinesResponse\x12\x65\n\nCancelLine\x12*.backorder.allocation.v1.CancelLineRequest\x1a+.backorder.allocation.v1.CancelLineResponse\x12h\n\x0b\x46ulfillLine\x12+.backorder.allocation.v1.FulfillLineRequest\x1a,.backorder.allocation.v1.FulfillLineResponse\x12h\n\x0bSetPriority\x12+.backorder.allocation.v1.SetPriorityRequest\x1a,.backorder.allocation.v1.SetPriorityResponse\x12n\n\rGetSkuSummary\x12-.backorder.allocation.v1.GetSkuSummaryRequest\x1a..backorder.allocation.v1.GetSkuSummaryResponse\x12k\n\x0cSetSkuPolicy\x12,.backorder.allocation.v1.SetSkuPolicyRequest\x1a-.backorder.allocation.v1.SetSkuPolicyResponse\x12w\n\x10ListReservations\x12\x30.backorder.allocation.v1.ListReservationsRequest\x1a\x31.backorder.allocation.v1.ListReservationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'backorder.allocation.v1.allocation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ALLOCATIONOUTCOME']._serialized_start=952
-  _globals['_ALLOCATIONOUTCOME']._serialized_end=1119
+  _globals['_ALLOCATIONOUTCOME']._serialized_start=3152
+  _globals['_ALLOCATIONOUTCOME']._serialized_end=3319
+  _globals['_FILLPOLICY']._serialized_start=3321
+  _globals['_FILLPOLICY']._serialized_end=3408
+  _globals['_RESERVATIONRULE']._serialized_start=3411
+  _globals['_RESERVATIONRULE']._serialized_end=3589
   _globals['_LINE']._serialized_start=141
   _globals['_LINE']._serialized_end=558
   _globals['_ALLOCATEREQUEST']._serialized_start=561
@@ -45,6 +49,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETLINEREQUEST']._serialized_end=885
   _globals['_GETLINERESPONSE']._serialized_start=887
   _globals['_GETLINERESPONSE']._serialized_end=949
-  _globals['_ALLOCATIONSERVICE']._serialized_start=1122
-  _globals['_ALLOCATIONSERVICE']._serialized_end=1332
+  _globals['_LISTLINESREQUEST']._serialized_start=952
+  _globals['_LISTLINESREQUEST']._serialized_end=1093
+  _globals['_LISTLINESRESPONSE']._serialized_start=1095
+  _globals['_LISTLINESRESPONSE']._serialized_end=1185
+  _globals['_CANCELLINEREQUEST']._serialized_start=1187
+  _globals['_CANCELLINEREQUEST']._serialized_end=1241
+  _globals['_CANCELLINERESPONSE']._serialized_start=1243
+  _globals['_CANCELLINERESPONSE']._serialized_end=1335
+  _globals['_FULFILLLINEREQUEST']._serialized_start=1337
+  _globals['_FULFILLLINEREQUEST']._serialized_end=1434
+  _globals['_FULFILLLINERESPONSE']._serialized_start=1436
+  _globals['_FULFILLLINERESPONSE']._serialized_end=1502
+  _globals['_SETPRIORITYREQUEST']._serialized_start=1504
+  _globals['_SETPRIORITYREQUEST']._serialized_end=1577
+  _globals['_SETPRIORITYRESPONSE']._serialized_start=1579
+  _globals['_SETPRIORITYRESPONSE']._serialized_end=1645
+  _globals['_SKUPOLICY']._serialized_start=1647
+  _globals['_SKUPOLICY']._serialized_end=1770
+  _globals['_NEXTINBOUND']._serialized_start=1772
+  _globals['_NEXTINBOUND']._serialized_end=1877
+  _globals['_SKUSUMMARY']._serialized_start=1880
+  _globals['_SKUSUMMARY']._serialized_end=2194
+  _globals['_GETSKUSUMMARYREQUEST']._serialized_start=2196
+  _globals['_GETSKUSUMMARYREQUEST']._serialized_end=2231
+  _globals['_GETSKUSUMMARYRESPONSE']._serialized_start=2233
+  _globals['_GETSKUSUMMARYRESPONSE']._serialized_end=2310
+  _globals['_SETSKUPOLICYREQUEST']._serialized_start=2313
+  _globals['_SETSKUPOLICYREQUEST']._serialized_end=2513
+  _globals['_SETSKUPOLICYRESPONSE']._serialized_start=2515
+  _globals['_SETSKUPOLICYRESPONSE']._serialized_end=2591
+  _globals['_RESERVATION']._serialized_start=2594
+  _globals['_RESERVATION']._serialized_end=2922
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=2924
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=3036
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_start=3038
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_end=3149
+  _globals['_ALLOCATIONSERVICE']._serialized_start=3592
+  _globals['_ALLOCATIONSERVICE']._serialized_end=4559
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,41 @@ class AllocationServiceStub:
                 request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetLineRequest.SerializeToString,
                 response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetLineResponse.FromString,
                 _registered_method=True)
+        self.ListLines = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/ListLines',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListLinesRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListLinesResponse.FromString,
+                _registered_method=True)
+        self.CancelLine = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/CancelLine',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelLineRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelLineResponse.FromString,
+                _registered_method=True)
+        self.FulfillLine = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/FulfillLine',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.FulfillLineRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.FulfillLineResponse.FromString,
+                _registered_method=True)
+        self.SetPriority = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/SetPriority',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPriorityRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPriorityResponse.FromString,
+                _registered_method=True)
+        self.GetSkuSummary = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/GetSkuSummary',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetSkuSummaryRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetSkuSummaryResponse.FromString,
+                _registered_method=True)
+        self.SetSkuPolicy = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/SetSkuPolicy',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetSkuPolicyRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetSkuPolicyResponse.FromString,
+                _registered_method=True)
+        self.ListReservations = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/ListReservations',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -66,6 +101,58 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLines(self, request, context):
+        """Lists lines, filtered by sku, order_id and status, in placement order, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelLine(self, request, context):
+        """Cancels a line: its reserved units return to free and the SKU's queue is filled.
+        Repeating it answers with the cancelled line. FAILED_PRECONDITION once fully fulfilled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FulfillLine(self, request, context):
+        """Marks reserved units as shipped (quantity <= reserved, else FAILED_PRECONDITION) and
+        publishes line.fulfilled. Idempotent on fulfillment_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPriority(self, request, context):
+        """Changes a line's priority (its only way to change rank) and fills the SKU's queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSkuSummary(self, request, context):
+        """Free, reserved, backordered units, waiting lines, next inbound and policy of a SKU.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSkuPolicy(self, request, context):
+        """Sets a SKU's fill policy, whether it accepts backorders and its backorder limit;
+        fields left unset keep their value. Fills the SKU's queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReservations(self, request, context):
+        """The decision log: every reservation (and revocation) of a line or of a SKU, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +165,41 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.GetLine,
                     request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetLineRequest.FromString,
                     response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetLineResponse.SerializeToString,
+            ),
+            'ListLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLines,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListLinesRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListLinesResponse.SerializeToString,
+            ),
+            'CancelLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelLine,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelLineRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelLineResponse.SerializeToString,
+            ),
+            'FulfillLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.FulfillLine,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.FulfillLineRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.FulfillLineResponse.SerializeToString,
+            ),
+            'SetPriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPriority,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPriorityRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPriorityResponse.SerializeToString,
+            ),
+            'GetSkuSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSkuSummary,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetSkuSummaryRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetSkuSummaryResponse.SerializeToString,
+            ),
+            'SetSkuPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSkuPolicy,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetSkuPolicyRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetSkuPolicyResponse.SerializeToString,
+            ),
+            'ListReservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReservations,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +257,195 @@ class AllocationService:
             '/backorder.allocation.v1.AllocationService/GetLine',
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetLineRequest.SerializeToString,
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/ListLines',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListLinesRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/CancelLine',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelLineRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FulfillLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/FulfillLine',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.FulfillLineRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.FulfillLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/SetPriority',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPriorityRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPriorityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSkuSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/GetSkuSummary',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetSkuSummaryRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetSkuSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSkuPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/SetSkuPolicy',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetSkuPolicyRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetSkuPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/ListReservations',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,16 +5,28 @@ from __future__ import annotations
 import asyncpg
 import grpc
 
-from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc
+from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc, events_pb2
 from services.allocation import handlers
-from services.allocation.handlers import LineView
+from services.allocation.adapters.postgres import ReservationRow
+from services.allocation.domain.fill import FillPolicy
+from services.allocation.handlers import LineView, SkuSummary
+from services.common.errors import InvalidArgument
 from services.common.timestamps import to_proto
 
 _OUTCOME = allocation_pb2.AllocationOutcome
+_POLICY: dict[int, FillPolicy] = {
+    allocation_pb2.FILL_POLICY_STRICT: FillPolicy.STRICT,
+    allocation_pb2.FILL_POLICY_SKIP: FillPolicy.SKIP,
+}
+_POLICY_PROTO: dict[FillPolicy, allocation_pb2.FillPolicy] = {
+    FillPolicy.STRICT: allocation_pb2.FILL_POLICY_STRICT,
+    FillPolicy.SKIP: allocation_pb2.FILL_POLICY_SKIP,
+}
 
 
 def line_proto(view: LineView) -> allocation_pb2.Line:
     line = view.line
+    waiting = line.backordered > 0
     return allocation_pb2.Line(
         order_id=line.order_id,
         line_id=line.line_id,
@@ -27,10 +39,72 @@ def line_proto(view: LineView) -> allocation_pb2.Line:
         fulfilled_quantity=line.fulfilled,
         backordered_quantity=line.backordered,
         queue_position=view.queue_position,
-        eta_known=False,
+        estimated_fill_at=to_proto(line.eta) if waiting else None,
+        eta_known=waiting and line.eta is not None,
         placed_at=to_proto(line.placed_at),
         customer_id=line.customer_id,
     )
+
+
+def summary_proto(summary: SkuSummary) -> allocation_pb2.SkuSummary:
+    sku = summary.sku
+    message = allocation_pb2.SkuSummary(
+        sku=sku.sku,
+        free_units=sku.free_units,
+        reserved_units=sku.reserved_units,
+        backordered_units=sku.backordered_units,
+        waiting_lines=sku.waiting_lines,
+        fulfilled_units=sku.fulfilled_units,
+        inbound_units=sum(i.open_quantity for i in summary.inbound),
+        policy=allocation_pb2.SkuPolicy(
+            fill_policy=_POLICY_PROTO[sku.fill_policy],
+            backorders_accepted=sku.backorders_accepted,
+            backorder_limit=sku.backorder_limit,
+        ),
+        unmatched_shrinkage_units=sku.unmatched_shrinkage_units,
+    )
+    if summary.inbound:
+        first = summary.inbound[0]
+        message.next_inbound.CopyFrom(
+            allocation_pb2.NextInbound(
+                inbound_id=first.inbound_id,
+                open_quantity=first.open_quantity,
+                expected_at=to_proto(first.expected_at),
+            )
+        )
+    return message
+
+
+def reservation_proto(row: ReservationRow) -> allocation_pb2.Reservation:
+    return allocation_pb2.Reservation(
+        reservation_id=row.id,
+        order_id=row.order_id,
+        line_id=row.line_id,
+        sku=row.sku,
+        quantity=row.quantity,
+        cause=row.cause,
+        cause_event_id=str(row.cause_event_id) if row.cause_event_id else "",
+        queue_position=row.queue_position,
+        rule=allocation_pb2.ReservationRule.Value(f"RESERVATION_RULE_{row.rule}"),
+        fill_policy=_POLICY_PROTO[FillPolicy(row.fill_policy)],
+        created_at=to_proto(row.created_at),
+    )
+
+
+def _status_name(value: int) -> str:
+    if value == events_pb2.LINE_STATUS_UNSPECIFIED:
+        return ""
+    if value not in events_pb2.LineStatus.values():
+        raise InvalidArgument("status", f"{value} is not a LineStatus")
+    return events_pb2.LineStatus.Name(value).removeprefix("LINE_STATUS_")
+
+
+def _fill_policy(value: int) -> FillPolicy | None:
+    if value == allocation_pb2.FILL_POLICY_UNSPECIFIED:
+        return None
+    if value not in _POLICY:
+        raise InvalidArgument("fill_policy", f"{value} is not a fill policy (STRICT or SKIP)")
+    return _POLICY[value]
 
 
 class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
@@ -66,6 +140,91 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
     ) -> allocation_pb2.GetLineResponse:
         view = await handlers.get_line(self._pool, request.order_id, request.line_id)
         return allocation_pb2.GetLineResponse(line=line_proto(view))
+
+    async def ListLines(
+        self, request: allocation_pb2.ListLinesRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.ListLinesResponse:
+        page = await handlers.list_lines(
+            self._pool,
+            sku=request.sku,
+            order_id=request.order_id,
+            status=_status_name(request.status),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return allocation_pb2.ListLinesResponse(
+            lines=[line_proto(v) for v in page.items], next_page_token=page.next_page_token
+        )
+
+    async def CancelLine(
+        self, request: allocation_pb2.CancelLineRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.CancelLineResponse:
+        cancelled = await handlers.cancel_line(self._pool, request.order_id, request.line_id)
+        return allocation_pb2.CancelLineResponse(
+            line=line_proto(cancelled.view), released_quantity=cancelled.released
+        )
+
+    async def FulfillLine(
+        self, request: allocation_pb2.FulfillLineRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.FulfillLineResponse:
+        view = await handlers.fulfill_line(
+            self._pool,
+            handlers.FulfillLine(
+                order_id=request.order_id,
+                line_id=request.line_id,
+                fulfillment_id=request.fulfillment_id,
+                quantity=request.quantity,
+            ),
+        )
+        return allocation_pb2.FulfillLineResponse(line=line_proto(view))
+
+    async def SetPriority(
+        self, request: allocation_pb2.SetPriorityRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.SetPriorityResponse:
+        view = await handlers.set_priority(
+            self._pool, request.order_id, request.line_id, request.priority
+        )
+        return allocation_pb2.SetPriorityResponse(line=line_proto(view))
+
+    async def GetSkuSummary(
+        self, request: allocation_pb2.GetSkuSummaryRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.GetSkuSummaryResponse:
+        summary = await handlers.get_sku_summary(self._pool, request.sku)
+        return allocation_pb2.GetSkuSummaryResponse(summary=summary_proto(summary))
+
+    async def SetSkuPolicy(
+        self, request: allocation_pb2.SetSkuPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.SetSkuPolicyResponse:
+        summary = await handlers.set_sku_policy(
+            self._pool,
+            handlers.SetSkuPolicy(
+                sku=request.sku,
+                fill_policy=_fill_policy(request.fill_policy),
+                backorders_accepted=(
+                    request.backorders_accepted if request.HasField("backorders_accepted") else None
+                ),
+                backorder_limit=(
+                    request.backorder_limit if request.HasField("backorder_limit") else None
+                ),
+            ),
+        )
+        return allocation_pb2.SetSkuPolicyResponse(summary=summary_proto(summary))
+
+    async def ListReservations(
+        self, request: allocation_pb2.ListReservationsRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.ListReservationsResponse:
+        page = await handlers.list_reservations(
+            self._pool,
+            order_id=request.order_id,
+            line_id=request.line_id,
+            sku=request.sku,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return allocation_pb2.ListReservationsResponse(
+            reservations=[reservation_proto(r) for r in page.items],
+            next_page_token=page.next_page_token,
+        )
 
 
 def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> list[str]:
