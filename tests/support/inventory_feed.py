@@ -1,0 +1,94 @@
+"""Publishing inventory events straight into `inventory.events` of a test vhost, the way the
+inventory service's outbox relay does: what a real allocation process consumes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import aio_pika
+from google.protobuf.message import Message
+
+from backorder.inventory.v1 import events_pb2 as inv_events
+from services.common.amqp import INVENTORY_EXCHANGE
+
+ROUTING_KEYS = {
+    inv_events.StockReceived: "stock.received",
+    inv_events.StockAdjusted: "stock.adjusted",
+    inv_events.StockIssued: "stock.issued",
+    inv_events.InboundUpdated: "inbound.updated",
+}
+
+
+class InventoryFeed:
+    def __init__(self, amqp_url: str) -> None:
+        self._url = amqp_url
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def open(self) -> InventoryFeed:
+        self._connection = await aio_pika.connect(self._url)
+        channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await channel.declare_exchange(
+            INVENTORY_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        return self
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def publish(self, message: Message) -> str:
+        """Stamps event_id/occurred_at when missing, publishes with confirm; the event id."""
+        if not message.event_id:
+            message.event_id = str(uuid.uuid4())
+        if not message.HasField("occurred_at"):
+            message.occurred_at.GetCurrentTime()
+        assert self._exchange is not None, "open() first"
+        await self._exchange.publish(
+            aio_pika.Message(
+                body=message.SerializeToString(),
+                content_type="application/x-protobuf",
+                type=message.DESCRIPTOR.full_name,
+                message_id=message.event_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            ROUTING_KEYS[type(message)],
+            mandatory=True,
+        )
+        return str(message.event_id)
+
+    async def received(self, sku: str, quantity: int) -> str:
+        return await self.publish(
+            inv_events.StockReceived(sku=sku, quantity=quantity, receipt_id=str(uuid.uuid4()))
+        )
+
+    async def adjusted(self, sku: str, delta: int) -> str:
+        return await self.publish(
+            inv_events.StockAdjusted(
+                sku=sku,
+                delta=delta,
+                adjustment_id=str(uuid.uuid4()),
+                reason=inv_events.ADJUSTMENT_REASON_CYCLE_COUNT,
+            )
+        )
+
+    async def inbound(
+        self,
+        sku: str,
+        inbound_id: str,
+        open_quantity: int,
+        expected_at: datetime,
+        version: int,
+        *,
+        cancelled: bool = False,
+    ) -> str:
+        event = inv_events.InboundUpdated(
+            sku=sku,
+            inbound_id=inbound_id,
+            open_quantity=open_quantity,
+            cancelled=cancelled,
+            version=version,
+        )
+        event.expected_at.FromDatetime(expected_at)
+        return await self.publish(event)
