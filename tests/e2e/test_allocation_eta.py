@@ -29,6 +29,12 @@ def eta_of(ln: alloc.Line) -> datetime | None:
     return ln.estimated_fill_at.ToDatetime(tzinfo=UTC) if ln.eta_known else None
 
 
+async def etas(stub: AllocationServiceStub, order: str) -> dict[str, datetime | None]:
+    """Every line's ETA from one ListLines call: one snapshot, never half of a change."""
+    reply = await stub.ListLines(alloc.ListLinesRequest(order_id=order))
+    return {ln.line_id: eta_of(ln) for ln in reply.lines if ln.line_id in "abcde"}
+
+
 async def test_etas_follow_inbound_and_move_when_one_is_cancelled(
     allocation: AllocationServiceStub, feed: InventoryFeed, allocation_events: EventTap
 ) -> None:
@@ -49,8 +55,8 @@ async def test_etas_follow_inbound_and_move_when_one_is_cancelled(
     await feed.inbound(sku, f"{sku}-po2", 5, later, version=1)
 
     async def estimated() -> dict[str, datetime | None] | None:
-        etas = {lid: eta_of(await line(allocation, order, lid)) for lid in "abcde"}
-        return etas if etas["d"] is not None else None
+        now = await etas(allocation, order)
+        return now if now["d"] is not None else None
 
     # po1 (5): a 2 + b 3; po2 (5): c 1 + d 4; e (9) is covered by nothing.
     assert await until(estimated) == {"a": soon, "b": soon, "c": later, "d": later, "e": None}
@@ -67,8 +73,8 @@ async def test_etas_follow_inbound_and_move_when_one_is_cancelled(
     await feed.inbound(sku, f"{sku}-po1", 0, soon, version=2, cancelled=True)
 
     async def moved() -> dict[str, datetime | None] | None:
-        etas = {lid: eta_of(await line(allocation, order, lid)) for lid in "abcde"}
-        return etas if etas["c"] is None else None
+        now = await etas(allocation, order)
+        return now if now["c"] is None else None
 
     assert await until(moved) == {"a": later, "b": later, "c": None, "d": None, "e": None}
 
