@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -20,8 +21,16 @@ from backorder.allocation.v1 import events_pb2 as allocation_events
 from backorder.inventory.v1 import events_pb2
 from services.common import paging, validation
 from services.common.amqp import INVENTORY_EXCHANGE
+from services.common.change_feed import ChangeFeed, FeedInterrupted, FeedOverflow
 from services.common.db import run_in_transaction
-from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from services.common.outbox import OutgoingEvent, add_events, new_event
 from services.common.timestamps import to_proto
 from services.inventory.adapters import postgres as db
@@ -217,6 +226,55 @@ async def list_inbound(
     if more:
         token = paging.encode([rows[-1].expected_at.isoformat(), rows[-1].inbound_id], query)
     return Page(rows, token)
+
+
+MAX_WATCHED_SKUS = 1000
+
+
+@dataclass(frozen=True)
+class StockChange:
+    """One message of WatchStock: a SKU's stock right after a change (or a snapshot)."""
+
+    stock: StockRow
+    kind: str  # SNAPSHOT, RECEIPT, ADJUSTMENT, ISSUE or INBOUND
+    movement_id: int = 0
+    inbound_id: str = ""
+
+
+async def watch_stock(
+    pool: asyncpg.Pool, feed: ChangeFeed, skus: list[str]
+) -> AsyncIterator[StockChange]:
+    """Current stock of the named SKUs, then every committed change of them (of every SKU
+    when none are named), as long as the caller keeps up."""
+    if len(skus) > MAX_WATCHED_SKUS:
+        raise InvalidArgument("skus", f"names {len(skus)} SKUs; watch at most {MAX_WATCHED_SKUS}")
+    for sku in skus:
+        validation.sku(sku, "skus")
+    wanted = set(skus)
+    try:
+        async with feed.subscribe(lambda p: not wanted or p.get("sku") in wanted) as changes:
+            # Subscribed first, then read: a change in between is sent twice, never missed.
+            for stock in await db.get_stocks(pool, sorted(wanted)) if wanted else []:
+                yield StockChange(stock, "SNAPSHOT")
+            while True:
+                payload = await changes.next()
+                yield StockChange(
+                    StockRow(
+                        sku=payload["sku"],
+                        on_hand=payload["on_hand"],
+                        inbound_quantity=payload["inbound_quantity"],
+                        updated_at=datetime.fromisoformat(payload["updated_at"]),
+                    ),
+                    payload["kind"],
+                    payload.get("movement_id", 0),
+                    payload.get("inbound_id", ""),
+                )
+    except FeedOverflow as exc:
+        raise ResourceExhausted(
+            f"the watcher {exc}: read faster, or re-read with GetStock and watch again"
+        ) from None
+    except FeedInterrupted as exc:
+        raise Unavailable(f"{exc}; re-read with GetStock and watch again") from None
 
 
 # --- commands ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Composition root of the inventory service:
-settings -> pool -> line.fulfilled consumer + outbox relay -> gRPC server."""
+settings -> pool -> line.fulfilled consumer + outbox relay + stock change feed -> gRPC server."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import sys
 from backorder.allocation.v1 import events_pb2 as allocation_events
 from services.common import db, runtime
 from services.common.amqp import INVENTORY_INBOX
+from services.common.change_feed import ChangeFeed
 from services.common.cli import main as cli_main
 from services.common.consumer import EventConsumer, Route
 from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
 from services.inventory import handlers
+from services.inventory.adapters.postgres import STOCK_CHANNEL
 from services.inventory.entrypoints import grpc as grpc_entry
 
 MIGRATIONS = "services.inventory.migrations"
@@ -24,6 +26,7 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
     await db.migrate(settings.database_url, MIGRATIONS)
     pool = await db.create_pool(settings.database_url)
     relay = OutboxRelay(settings.database_url, settings.amqp_url)
+    feed = ChangeFeed(settings.database_url, STOCK_CHANNEL)
     consumer = EventConsumer(
         settings.amqp_url,
         INVENTORY_INBOX,
@@ -37,10 +40,11 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
         await runtime.serve(
             grpc_addr=settings.grpc_addr,
             metrics_addr=settings.metrics_addr,
-            register=lambda server: grpc_entry.register(server, pool),
+            register=lambda server: grpc_entry.register(server, pool, feed),
             workers=[
                 runtime.Worker("outbox-relay", relay.run, relay.stop),
                 runtime.Worker("allocation-events", consumer.run, consumer.stop),
+                runtime.Worker("stock-feed", feed.run, feed.stop),
             ],
             insecure=args.insecure,
         )

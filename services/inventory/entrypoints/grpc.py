@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -9,6 +10,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from services.common.change_feed import ChangeFeed
 from services.common.errors import InvalidArgument
 from services.common.timestamps import to_proto
 from services.inventory import handlers
@@ -71,8 +73,9 @@ def optional_time(message: object, field: str) -> datetime | None:
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, feed: ChangeFeed) -> None:
         self._pool = pool
+        self._feed = feed
 
     async def GetStock(
         self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
@@ -181,7 +184,18 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             next_page_token=page.next_page_token,
         )
 
+    async def WatchStock(
+        self, request: inventory_pb2.WatchStockRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[inventory_pb2.WatchStockResponse]:
+        async for change in handlers.watch_stock(self._pool, self._feed, list(request.skus)):
+            yield inventory_pb2.WatchStockResponse(
+                stock=stock_proto(change.stock),
+                kind=inventory_pb2.StockChangeKind.Value("STOCK_CHANGE_KIND_" + change.kind),
+                movement_id=change.movement_id,
+                inbound_id=change.inbound_id,
+            )
 
-def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> list[str]:
-    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(pool), server)
+
+def register(server: grpc.aio.Server, pool: asyncpg.Pool, feed: ChangeFeed) -> list[str]:
+    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(pool, feed), server)
     return [inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name]
