@@ -39,8 +39,10 @@ async def ensure_database(url: str) -> bool:
             # Identifiers cannot be parameters; quote_ident makes the name safe.
             quoted = await conn.fetchval("select quote_ident($1)", name)
             await conn.execute(f"create database {quoted}")
-        except asyncpg.DuplicateDatabaseError:
-            return False  # another process created it first
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # Another process created it first (a concurrent CREATE DATABASE loses on the
+            # catalog's unique index rather than with DuplicateDatabaseError).
+            return False
         log.info("created database", extra={"database": name})
         return True
     finally:

@@ -38,3 +38,9 @@ class FailedPrecondition(ServiceError):
 
 class Unavailable(ServiceError):
     code_name = "UNAVAILABLE"
+
+
+class ResourceExhausted(ServiceError):
+    """A client used up a bounded resource (e.g. a stream it reads too slowly)."""
+
+    code_name = "RESOURCE_EXHAUSTED"

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import asyncpg
 from google.protobuf.message import Message
+from prometheus_client import Counter, Gauge
 
 from services.common import amqp
 
@@ -27,6 +29,16 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "outbox"
 RELAY_LOCK_KEY = 0x6F7574626F78
 CONTENT_TYPE = "application/x-protobuf"
+
+EVENTS_PUBLISHED = Counter(
+    "backorder_events_published_total",
+    "Events published and confirmed by RabbitMQ",
+    ["exchange", "routing_key"],
+)
+OUTBOX_PENDING = Gauge("backorder_outbox_pending", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "backorder_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row"
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,13 @@ async def add_events(conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) 
 
 
 class OutboxRelay:
-    """Publishes the outbox of one database to RabbitMQ, at least once, in order."""
+    """Publishes the outbox of one database to RabbitMQ, at least once, in order.
+
+    While RabbitMQ is unreachable the relay keeps its database session (and the relay lock)
+    and retries the broker with a capped backoff; rows stay unsent, RPCs keep committing, and
+    everything goes out in id order once the broker answers again. Sent rows are deleted
+    after `retention`.
+    """
 
     def __init__(
         self,
@@ -76,14 +94,24 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        max_backoff: float = 5.0,
+        retention: timedelta = timedelta(hours=24),
+        cleanup_interval: float = 60.0,
     ) -> None:
         self._database_url = database_url
         self._amqp_url = amqp_url
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
+        self._connect_timeout = connect_timeout
+        self._max_backoff = max_backoff
+        self._retention = retention
+        self._cleanup_interval = cleanup_interval
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._next_cleanup = 0.0
+        self._next_gauges = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -98,38 +126,80 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 log.warning(
-                    "outbox relay interrupted, retrying",
+                    "outbox relay lost its database session, retrying",
                     extra={"error": str(exc) or type(exc).__name__},
                 )
-                await self._sleep(self._poll_interval)
+                await self._pause(self._poll_interval)
 
     async def _run_once(self) -> None:
         conn = await asyncpg.connect(self._database_url)
         try:
             # Only the lock holder publishes; a standby polls for the lock.
             while not await conn.fetchval("select pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
-                await self._sleep(self._poll_interval)
+                await self._pause(self._poll_interval)
                 if self._stopping.is_set():
                     return
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            connection = await amqp.connect(self._amqp_url)
-            try:
-                channel = await connection.channel(publisher_confirms=True)
-                await amqp.declare_topology(channel)
-                exchanges = {
-                    name: await channel.get_exchange(name)
-                    for name in (amqp.INVENTORY_EXCHANGE, amqp.ALLOCATION_EXCHANGE)
-                }
-                channel.return_callbacks.add(self._on_return)
-                while not self._stopping.is_set():
-                    self._wake.clear()
-                    sent = await self._relay_batch(conn, exchanges)
-                    if sent < self._batch_size:
-                        await self._sleep(self._poll_interval)
-            finally:
-                await connection.close()
+            backoff = 0.2
+            while not self._stopping.is_set():
+                try:
+                    await self._publish_until_broken(conn)
+                    backoff = 0.2
+                except (asyncpg.PostgresError, asyncpg.InterfaceError):
+                    raise  # the database session is gone: start over (run() retries)
+                except Exception as exc:
+                    # The broker is away (or refused us): keep the rows and our lock, and
+                    # try again shortly.
+                    log.warning(
+                        "RabbitMQ unreachable; events wait in the outbox",
+                        extra={"error": str(exc) or type(exc).__name__, "retry_in": backoff},
+                    )
+                    await self._maintain(conn)
+                    await self._pause(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
         finally:
-            await conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=5)
+
+    async def _publish_until_broken(self, conn: asyncpg.Connection) -> None:
+        """Relays batches over one broker connection until it fails or the relay stops."""
+        # A plain (not robust) connection: reconnecting is this loop's job, and publishes on
+        # a dead connection fail at once instead of waiting for a reconnect.
+        connection = await aio_pika.connect(self._amqp_url, timeout=self._connect_timeout)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            await amqp.declare_topology(channel)
+            exchanges = {
+                name: await channel.get_exchange(name)
+                for name in (amqp.INVENTORY_EXCHANGE, amqp.ALLOCATION_EXCHANGE)
+            }
+            channel.return_callbacks.add(self._on_return)
+            log.info("outbox relay publishing")
+            while not self._stopping.is_set():
+                self._wake.clear()
+                sent = await self._relay_batch(conn, exchanges)
+                await self._maintain(conn)
+                if sent < self._batch_size:
+                    await self._sleep(self._poll_interval)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=self._connect_timeout)
+
+    async def _maintain(self, conn: asyncpg.Connection) -> None:
+        """Backlog gauges (at most once a second) and the retention clean-up of sent rows."""
+        now = time.monotonic()
+        if now >= self._next_gauges:
+            self._next_gauges = now + 1.0
+            row = await conn.fetchrow(
+                """select count(*) as pending,
+                          extract(epoch from clock_timestamp() - min(created_at)) as age
+                   from outbox where sent_at is null"""
+            )
+            OUTBOX_PENDING.set(row["pending"])
+            OUTBOX_OLDEST_AGE.set(float(row["age"] or 0))
+        if now >= self._next_cleanup:
+            self._next_cleanup = now + self._cleanup_interval
+            await delete_sent(conn, self._retention)
 
     async def _relay_batch(
         self, conn: asyncpg.Connection, exchanges: dict[str, aio_pika.abc.AbstractExchange]
@@ -160,6 +230,8 @@ class OutboxRelay:
                 "update outbox set sent_at = clock_timestamp() where id = any($1::bigint[])",
                 confirmed,
             )
+            for row in rows[: len(confirmed)]:
+                EVENTS_PUBLISHED.labels(row["exchange"], row["routing_key"]).inc()
         if len(confirmed) < len(rows):
             raise ConnectionError("broker did not confirm every publish")
         return len(rows)
@@ -188,5 +260,31 @@ class OutboxRelay:
         log.debug("event had no subscriber", extra={"event_id": message.message_id})
 
     async def _sleep(self, seconds: float) -> None:
+        """Waits for new rows (NOTIFY), a stop, or `seconds`."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        """Waits `seconds` or for a stop; new rows do not cut it short (a backoff)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+async def delete_sent(
+    conn: asyncpg.Connection, retention: timedelta, *, chunk: int = 10_000
+) -> int:
+    """Deletes rows sent more than `retention` ago, in chunks (short transactions)."""
+    deleted = 0
+    while True:
+        status = await conn.execute(
+            """delete from outbox where id in (
+                   select id from outbox
+                   where sent_at is not null and sent_at < clock_timestamp() - $1::interval
+                   limit $2)""",
+            retention,
+            chunk,
+        )
+        count = int(status.split()[-1])
+        deleted += count
+        if count < chunk:
+            return deleted

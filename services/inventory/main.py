@@ -1,14 +1,22 @@
-"""Composition root of the inventory service: settings -> pool -> relay -> gRPC server."""
+"""Composition root of the inventory service:
+settings -> pool -> line.fulfilled consumer + outbox relay + stock change feed -> gRPC server."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
+from backorder.allocation.v1 import events_pb2 as allocation_events
 from services.common import db, runtime
+from services.common.amqp import INVENTORY_INBOX
+from services.common.change_feed import ChangeFeed
 from services.common.cli import main as cli_main
+from services.common.consumer import EventConsumer, Route
 from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
+from services.inventory import handlers
+from services.inventory.adapters.postgres import STOCK_CHANNEL
 from services.inventory.entrypoints import grpc as grpc_entry
 
 MIGRATIONS = "services.inventory.migrations"
@@ -18,12 +26,26 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
     await db.migrate(settings.database_url, MIGRATIONS)
     pool = await db.create_pool(settings.database_url)
     relay = OutboxRelay(settings.database_url, settings.amqp_url)
+    feed = ChangeFeed(settings.database_url, STOCK_CHANNEL)
+    consumer = EventConsumer(
+        settings.amqp_url,
+        INVENTORY_INBOX,
+        {
+            allocation_events.LineFulfilled.DESCRIPTOR.full_name: Route(
+                allocation_events.LineFulfilled, functools.partial(handlers.line_fulfilled, pool)
+            ),
+        },
+    )
     try:
         await runtime.serve(
             grpc_addr=settings.grpc_addr,
             metrics_addr=settings.metrics_addr,
-            register=lambda server: grpc_entry.register(server, pool),
-            workers=[runtime.Worker("outbox-relay", relay.run, relay.stop)],
+            register=lambda server: grpc_entry.register(server, pool, feed),
+            workers=[
+                runtime.Worker("outbox-relay", relay.run, relay.stop),
+                runtime.Worker("allocation-events", consumer.run, consumer.stop),
+                runtime.Worker("stock-feed", feed.run, feed.stop),
+            ],
             insecure=args.insecure,
         )
     finally:

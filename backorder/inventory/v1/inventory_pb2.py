@@ -22,26 +22,63 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from backorder.inventory.v1 import events_pb2 as backorder_dot_inventory_dot_v1_dot_events__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&backorder/inventory/v1/inventory.proto\x12\x16\x62\x61\x63korder.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x05Stock\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x18\n\x10inbound_quantity\x18\x03 \x01(\x03\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x0fGetStockRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"@\n\x10GetStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\"j\n\x13ReceiveStockRequest\x12\x12\n\nreceipt_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x12\n\ninbound_id\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\"Y\n\x14ReceiveStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x13\n\x0bmovement_id\x18\x02 \x01(\x03\x32\xdc\x01\n\x10InventoryService\x12]\n\x08GetStock\x12\'.backorder.inventory.v1.GetStockRequest\x1a(.backorder.inventory.v1.GetStockResponse\x12i\n\x0cReceiveStock\x12+.backorder.inventory.v1.ReceiveStockRequest\x1a,.backorder.inventory.v1.ReceiveStockResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&backorder/inventory/v1/inventory.proto\x12\x16\x62\x61\x63korder.inventory.v1\x1a#backorder/inventory/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x05Stock\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x18\n\x10inbound_quantity\x18\x03 \x01(\x03\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x02\n\x07Inbound\x12\x12\n\ninbound_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x19\n\x11received_quantity\x18\x04 \x01(\x03\x12\x15\n\ropen_quantity\x18\x05 \x01(\x03\x12/\n\x0b\x65xpected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcf\x02\n\x08Movement\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x32\n\x04kind\x18\x03 \x01(\x0e\x32$.backorder.inventory.v1.MovementKind\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x15\n\ron_hand_after\x18\x06 \x01(\x03\x12\x12\n\ninbound_id\x18\x07 \x01(\t\x12\x38\n\x06reason\x18\x08 \x01(\x0e\x32(.backorder.inventory.v1.AdjustmentReason\x12\x0c\n\x04note\x18\t \x01(\t\x12\x10\n\x08order_id\x18\n \x01(\t\x12\x0f\n\x07line_id\x18\x0b \x01(\t\x12\x11\n\tshortfall\x18\x0c \x01(\x03\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x0fGetStockRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"@\n\x10GetStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\"M\n\x10ListStockRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsku_prefix\x18\x03 \x01(\t\"[\n\x11ListStockResponse\x12-\n\x06stocks\x18\x01 \x03(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"j\n\x13ReceiveStockRequest\x12\x12\n\nreceipt_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x12\n\ninbound_id\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\"\x8b\x01\n\x14ReceiveStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x13\n\x0bmovement_id\x18\x02 \x01(\x03\x12\x30\n\x07inbound\x18\x03 \x01(\x0b\x32\x1f.backorder.inventory.v1.Inbound\"\x8f\x01\n\x12\x41\x64justStockRequest\x12\x15\n\radjustment_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x03 \x01(\x03\x12\x38\n\x06reason\x18\x04 \x01(\x0e\x32(.backorder.inventory.v1.AdjustmentReason\x12\x0c\n\x04note\x18\x05 \x01(\t\"X\n\x13\x41\x64justStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x13\n\x0bmovement_id\x18\x02 \x01(\x03\"z\n\x14\x45xpectInboundRequest\x12\x12\n\ninbound_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12/\n\x0b\x65xpected_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"w\n\x15\x45xpectInboundResponse\x12\x30\n\x07inbound\x18\x01 \x01(\x0b\x32\x1f.backorder.inventory.v1.Inbound\x12,\n\x05stock\x18\x02 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\"*\n\x14\x43\x61ncelInboundRequest\x12\x12\n\ninbound_id\x18\x01 \x01(\t\"w\n\x15\x43\x61ncelInboundResponse\x12\x30\n\x07inbound\x18\x01 \x01(\x0b\x32\x1f.backorder.inventory.v1.Inbound\x12,\n\x05stock\x18\x02 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\"[\n\x12ListInboundRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\topen_only\x18\x04 \x01(\x08\"`\n\x13ListInboundResponse\x12\x30\n\x07inbound\x18\x01 \x03(\x0b\x32\x1f.backorder.inventory.v1.Inbound\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x14ListMovementsRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x15ListMovementsResponse\x12\x33\n\tmovements\x18\x01 \x03(\x0b\x32 .backorder.inventory.v1.Movement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x11WatchStockRequest\x12\x0c\n\x04skus\x18\x01 \x03(\t\"\xa2\x01\n\x12WatchStockResponse\x12,\n\x05stock\x18\x01 \x01(\x0b\x32\x1d.backorder.inventory.v1.Stock\x12\x35\n\x04kind\x18\x02 \x01(\x0e\x32\'.backorder.inventory.v1.StockChangeKind\x12\x13\n\x0bmovement_id\x18\x03 \x01(\x03\x12\x12\n\ninbound_id\x18\x04 \x01(\t*\x7f\n\x0cMovementKind\x12\x1d\n\x19MOVEMENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15MOVEMENT_KIND_RECEIPT\x10\x01\x12\x1c\n\x18MOVEMENT_KIND_ADJUSTMENT\x10\x02\x12\x17\n\x13MOVEMENT_KIND_ISSUE\x10\x03*\xd1\x01\n\x0fStockChangeKind\x12!\n\x1dSTOCK_CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSTOCK_CHANGE_KIND_SNAPSHOT\x10\x01\x12\x1d\n\x19STOCK_CHANGE_KIND_RECEIPT\x10\x02\x12 \n\x1cSTOCK_CHANGE_KIND_ADJUSTMENT\x10\x03\x12\x1b\n\x17STOCK_CHANGE_KIND_ISSUE\x10\x04\x12\x1d\n\x19STOCK_CHANGE_KIND_INBOUND\x10\x05\x32\xbf\x07\n\x10InventoryService\x12]\n\x08GetStock\x12\'.backorder.inventory.v1.GetStockRequest\x1a(.backorder.inventory.v1.GetStockResponse\x12`\n\tListStock\x12(.backorder.inventory.v1.ListStockRequest\x1a).backorder.inventory.v1.ListStockResponse\x12i\n\x0cReceiveStock\x12+.backorder.inventory.v1.ReceiveStockRequest\x1a,.backorder.inventory.v1.ReceiveStockResponse\x12\x66\n\x0b\x41\x64justStock\x12*.backorder.inventory.v1.AdjustStockRequest\x1a+.backorder.inventory.v1.AdjustStockResponse\x12l\n\rExpectInbound\x12,.backorder.inventory.v1.ExpectInboundRequest\x1a-.backorder.inventory.v1.ExpectInboundResponse\x12l\n\rCancelInbound\x12,.backorder.inventory.v1.CancelInboundRequest\x1a-.backorder.inventory.v1.CancelInboundResponse\x12\x66\n\x0bListInbound\x12*.backorder.inventory.v1.ListInboundRequest\x1a+.backorder.inventory.v1.ListInboundResponse\x12l\n\rListMovements\x12,.backorder.inventory.v1.ListMovementsRequest\x1a-.backorder.inventory.v1.ListMovementsResponse\x12\x65\n\nWatchStock\x12).backorder.inventory.v1.WatchStockRequest\x1a*.backorder.inventory.v1.WatchStockResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'backorder.inventory.v1.inventory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STOCK']._serialized_start=99
-  _globals['_STOCK']._serialized_end=210
-  _globals['_GETSTOCKREQUEST']._serialized_start=212
-  _globals['_GETSTOCKREQUEST']._serialized_end=242
-  _globals['_GETSTOCKRESPONSE']._serialized_start=244
-  _globals['_GETSTOCKRESPONSE']._serialized_end=308
-  _globals['_RECEIVESTOCKREQUEST']._serialized_start=310
-  _globals['_RECEIVESTOCKREQUEST']._serialized_end=416
-  _globals['_RECEIVESTOCKRESPONSE']._serialized_start=418
-  _globals['_RECEIVESTOCKRESPONSE']._serialized_end=507
-  _globals['_INVENTORYSERVICE']._serialized_start=510
-  _globals['_INVENTORYSERVICE']._serialized_end=730
+  _globals['_MOVEMENTKIND']._serialized_start=2617
+  _globals['_MOVEMENTKIND']._serialized_end=2744
+  _globals['_STOCKCHANGEKIND']._serialized_start=2747
+  _globals['_STOCKCHANGEKIND']._serialized_end=2956
+  _globals['_STOCK']._serialized_start=136
+  _globals['_STOCK']._serialized_end=247
+  _globals['_INBOUND']._serialized_start=250
+  _globals['_INBOUND']._serialized_end=541
+  _globals['_MOVEMENT']._serialized_start=544
+  _globals['_MOVEMENT']._serialized_end=879
+  _globals['_GETSTOCKREQUEST']._serialized_start=881
+  _globals['_GETSTOCKREQUEST']._serialized_end=911
+  _globals['_GETSTOCKRESPONSE']._serialized_start=913
+  _globals['_GETSTOCKRESPONSE']._serialized_end=977
+  _globals['_LISTSTOCKREQUEST']._serialized_start=979
+  _globals['_LISTSTOCKREQUEST']._serialized_end=1056
+  _globals['_LISTSTOCKRESPONSE']._serialized_start=1058
+  _globals['_LISTSTOCKRESPONSE']._serialized_end=1149
+  _globals['_RECEIVESTOCKREQUEST']._serialized_start=1151
+  _globals['_RECEIVESTOCKREQUEST']._serialized_end=1257
+  _globals['_RECEIVESTOCKRESPONSE']._serialized_start=1260
+  _globals['_RECEIVESTOCKRESPONSE']._serialized_end=1399
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=1402
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=1545
+  _globals['_ADJUSTSTOCKRESPONSE']._serialized_start=1547
+  _globals['_ADJUSTSTOCKRESPONSE']._serialized_end=1635
+  _globals['_EXPECTINBOUNDREQUEST']._serialized_start=1637
+  _globals['_EXPECTINBOUNDREQUEST']._serialized_end=1759
+  _globals['_EXPECTINBOUNDRESPONSE']._serialized_start=1761
+  _globals['_EXPECTINBOUNDRESPONSE']._serialized_end=1880
+  _globals['_CANCELINBOUNDREQUEST']._serialized_start=1882
+  _globals['_CANCELINBOUNDREQUEST']._serialized_end=1924
+  _globals['_CANCELINBOUNDRESPONSE']._serialized_start=1926
+  _globals['_CANCELINBOUNDRESPONSE']._serialized_end=2045
+  _globals['_LISTINBOUNDREQUEST']._serialized_start=2047
+  _globals['_LISTINBOUNDREQUEST']._serialized_end=2138
+  _globals['_LISTINBOUNDRESPONSE']._serialized_start=2140
+  _globals['_LISTINBOUNDRESPONSE']._serialized_end=2236
+  _globals['_LISTMOVEMENTSREQUEST']._serialized_start=2238
+  _globals['_LISTMOVEMENTSREQUEST']._serialized_end=2312
+  _globals['_LISTMOVEMENTSRESPONSE']._serialized_start=2314
+  _globals['_LISTMOVEMENTSRESPONSE']._serialized_end=2415
+  _globals['_WATCHSTOCKREQUEST']._serialized_start=2417
+  _globals['_WATCHSTOCKREQUEST']._serialized_end=2450
+  _globals['_WATCHSTOCKRESPONSE']._serialized_start=2453
+  _globals['_WATCHSTOCKRESPONSE']._serialized_end=2615
+  _globals['_INVENTORYSERVICE']._serialized_start=2959
+  _globals['_INVENTORYSERVICE']._serialized_end=3918
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class InventoryServiceStub:
-    """Physical stock of one SKU.
+    """Physical stock and expected inbound, per SKU.
     """
 
     def __init__(self, channel):
@@ -40,15 +40,50 @@ class InventoryServiceStub:
                 request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.SerializeToString,
                 response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.GetStockResponse.FromString,
                 _registered_method=True)
+        self.ListStock = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/ListStock',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListStockRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListStockResponse.FromString,
+                _registered_method=True)
         self.ReceiveStock = channel.unary_unary(
                 '/backorder.inventory.v1.InventoryService/ReceiveStock',
                 request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveStockRequest.SerializeToString,
                 response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveStockResponse.FromString,
                 _registered_method=True)
+        self.AdjustStock = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/AdjustStock',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.AdjustStockRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.AdjustStockResponse.FromString,
+                _registered_method=True)
+        self.ExpectInbound = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/ExpectInbound',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ExpectInboundRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ExpectInboundResponse.FromString,
+                _registered_method=True)
+        self.CancelInbound = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/CancelInbound',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.CancelInboundRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.CancelInboundResponse.FromString,
+                _registered_method=True)
+        self.ListInbound = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/ListInbound',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListInboundRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListInboundResponse.FromString,
+                _registered_method=True)
+        self.ListMovements = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/ListMovements',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsResponse.FromString,
+                _registered_method=True)
+        self.WatchStock = channel.unary_stream(
+                '/backorder.inventory.v1.InventoryService/WatchStock',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.WatchStockRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.WatchStockResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
-    """Physical stock of one SKU.
+    """Physical stock and expected inbound, per SKU.
     """
 
     def GetStock(self, request, context):
@@ -58,8 +93,60 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListStock(self, request, context):
+        """Stock of every known SKU (optionally with a prefix), in SKU order, page by page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReceiveStock(self, request, context):
         """Records units physically received. Idempotent on receipt_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustStock(self, request, context):
+        """Changes on hand by a signed delta with a reason. Idempotent on adjustment_id.
+        On hand never goes below zero (FAILED_PRECONDITION, nothing written).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExpectInbound(self, request, context):
+        """Creates an expected inbound, or updates its quantity / expected_at. Keyed by inbound_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelInbound(self, request, context):
+        """Cancels an expected inbound: its open units are no longer expected. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInbound(self, request, context):
+        """Expected inbound (of one SKU or all), by expected_at, page by page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMovements(self, request, context):
+        """The movement ledger (of one SKU or all), newest first, page by page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchStock(self, request, context):
+        """Stream of stock changes of the given SKUs (all SKUs when empty). Ends with
+        RESOURCE_EXHAUSTED when the client falls too far behind, UNAVAILABLE when the server
+        loses its change feed or stops: then re-read and watch again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,10 +160,45 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.FromString,
                     response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.GetStockResponse.SerializeToString,
             ),
+            'ListStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStock,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListStockRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListStockResponse.SerializeToString,
+            ),
             'ReceiveStock': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveStock,
                     request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveStockRequest.FromString,
                     response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveStockResponse.SerializeToString,
+            ),
+            'AdjustStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustStock,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.AdjustStockRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.AdjustStockResponse.SerializeToString,
+            ),
+            'ExpectInbound': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpectInbound,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ExpectInboundRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ExpectInboundResponse.SerializeToString,
+            ),
+            'CancelInbound': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelInbound,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.CancelInboundRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.CancelInboundResponse.SerializeToString,
+            ),
+            'ListInbound': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInbound,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListInboundRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListInboundResponse.SerializeToString,
+            ),
+            'ListMovements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMovements,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsResponse.SerializeToString,
+            ),
+            'WatchStock': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchStock,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.WatchStockRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.WatchStockResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,7 +209,7 @@ def add_InventoryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class InventoryService:
-    """Physical stock of one SKU.
+    """Physical stock and expected inbound, per SKU.
     """
 
     @staticmethod
@@ -118,6 +240,33 @@ class InventoryService:
             _registered_method=True)
 
     @staticmethod
+    def ListStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/ListStock',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListStockRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ReceiveStock(request,
             target,
             options=(),
@@ -134,6 +283,168 @@ class InventoryService:
             '/backorder.inventory.v1.InventoryService/ReceiveStock',
             backorder_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveStockRequest.SerializeToString,
             backorder_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/AdjustStock',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.AdjustStockRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.AdjustStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpectInbound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/ExpectInbound',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ExpectInboundRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ExpectInboundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelInbound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/CancelInbound',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.CancelInboundRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.CancelInboundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInbound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/ListInbound',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListInboundRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListInboundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMovements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/ListMovements',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/WatchStock',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.WatchStockRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.WatchStockResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,11 +1,17 @@
-"""The inventory database: stock rows and the movement ledger."""
+"""The inventory database: stock rows, the movement ledger, inbound, the inbox, change feed."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 import asyncpg
+
+# Channel of the stock change feed (WatchStock): one NOTIFY per committed change.
+STOCK_CHANNEL = "stock_changed"
 
 
 @dataclass(frozen=True)
@@ -27,16 +33,65 @@ class MovementRow:
     inbound_id: str
     reason: str
     note: str
+    order_id: str
+    line_id: str
+    shortfall: int
+    event_id: uuid.UUID | None
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class InboundRow:
+    inbound_id: str
+    sku: str
+    quantity: int
+    received_quantity: int
+    expected_at: datetime
+    cancelled: bool
+    open_quantity: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
 _STOCK = "sku, on_hand, inbound_quantity, updated_at"
-_MOVEMENT = "id, sku, kind, key, quantity, on_hand_after, inbound_id, reason, note, created_at"
+_MOVEMENT = (
+    "id, sku, kind, key, quantity, on_hand_after, inbound_id, reason, note, order_id, line_id,"
+    " shortfall, event_id, created_at"
+)
+_INBOUND = (
+    "inbound_id, sku, quantity, received_quantity, expected_at, cancelled, open_quantity,"
+    " version, created_at, updated_at"
+)
 
 
-async def get_stock(conn: asyncpg.Connection | asyncpg.Pool, sku: str) -> StockRow | None:
+# --- stock -------------------------------------------------------------------------------
+
+
+async def get_stock(conn: Executor, sku: str) -> StockRow | None:
     row = await conn.fetchrow(f"select {_STOCK} from stock where sku = $1", sku)
     return StockRow(**row) if row else None
+
+
+async def get_stocks(conn: Executor, skus: list[str]) -> list[StockRow]:
+    rows = await conn.fetch(
+        f"select {_STOCK} from stock where sku = any($1::text[]) order by sku", skus
+    )
+    return [StockRow(**r) for r in rows]
+
+
+async def lock_stock(conn: asyncpg.Connection, sku: str) -> StockRow:
+    """The SKU's stock row (created at 0 if new), locked until commit: every change of one
+    SKU is serialised on it, which also keeps its outbox rows in commit order."""
+    row = await conn.fetchrow(
+        f"""insert into stock as s (sku) values ($1)
+            on conflict (sku) do update set sku = s.sku
+            returning {_STOCK}""",
+        sku,
+    )
+    return StockRow(**row)
 
 
 async def add_on_hand(conn: asyncpg.Connection, sku: str, delta: int) -> StockRow:
@@ -50,6 +105,64 @@ async def add_on_hand(conn: asyncpg.Connection, sku: str, delta: int) -> StockRo
         delta,
     )
     return StockRow(**row)
+
+
+async def set_on_hand(conn: asyncpg.Connection, sku: str, on_hand: int) -> StockRow:
+    row = await conn.fetchrow(
+        f"""update stock set on_hand = $2, updated_at = clock_timestamp()
+            where sku = $1 returning {_STOCK}""",
+        sku,
+        on_hand,
+    )
+    return StockRow(**row)
+
+
+async def refresh_inbound_quantity(conn: asyncpg.Connection, sku: str) -> StockRow:
+    """Recomputes the SKU's inbound_quantity from its open inbound."""
+    row = await conn.fetchrow(
+        f"""update stock set inbound_quantity = (
+                    select coalesce(sum(open_quantity), 0) from inbound where sku = $1),
+                updated_at = clock_timestamp()
+            where sku = $1 returning {_STOCK}""",
+        sku,
+    )
+    return StockRow(**row)
+
+
+async def list_stock(conn: Executor, prefix: str, after: str | None, limit: int) -> list[StockRow]:
+    rows = await conn.fetch(
+        f"""select {_STOCK} from stock
+            where starts_with(sku, $1) and ($2::text is null or sku > $2)
+            order by sku limit $3""",
+        prefix,
+        after,
+        limit,
+    )
+    return [StockRow(**r) for r in rows]
+
+
+async def notify_stock_changed(
+    conn: asyncpg.Connection,
+    stock: StockRow,
+    kind: str,
+    *,
+    movement_id: int = 0,
+    inbound_id: str = "",
+) -> None:
+    """Tells every replica's WatchStock feed about the change, when (and only if) it commits."""
+    payload = {
+        "sku": stock.sku,
+        "on_hand": stock.on_hand,
+        "inbound_quantity": stock.inbound_quantity,
+        "updated_at": stock.updated_at.isoformat(),
+        "kind": kind,
+        "movement_id": movement_id,
+        "inbound_id": inbound_id,
+    }
+    await conn.execute("select pg_notify($1, $2)", STOCK_CHANNEL, json.dumps(payload))
+
+
+# --- the movement ledger -----------------------------------------------------------------
 
 
 async def find_movement(conn: asyncpg.Connection, kind: str, key: str) -> MovementRow | None:
@@ -70,10 +183,15 @@ async def insert_movement(
     inbound_id: str = "",
     reason: str = "",
     note: str = "",
+    order_id: str = "",
+    line_id: str = "",
+    shortfall: int = 0,
+    event_id: uuid.UUID | None = None,
 ) -> MovementRow:
     row = await conn.fetchrow(
-        f"""insert into movement (sku, kind, key, quantity, on_hand_after, inbound_id, reason, note)
-            values ($1, $2, $3, $4, $5, $6, $7, $8) returning {_MOVEMENT}""",
+        f"""insert into movement (sku, kind, key, quantity, on_hand_after, inbound_id, reason,
+                                  note, order_id, line_id, shortfall, event_id)
+            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {_MOVEMENT}""",
         sku,
         kind,
         key,
@@ -82,5 +200,115 @@ async def insert_movement(
         inbound_id,
         reason,
         note,
+        order_id,
+        line_id,
+        shortfall,
+        event_id,
     )
     return MovementRow(**row)
+
+
+async def list_movements(
+    conn: Executor, sku: str, before_id: int | None, limit: int
+) -> list[MovementRow]:
+    """Newest first; `sku` empty means every SKU."""
+    rows = await conn.fetch(
+        f"""select {_MOVEMENT} from movement
+            where ($1 = '' or sku = $1) and ($2::bigint is null or id < $2)
+            order by id desc limit $3""",
+        sku,
+        before_id,
+        limit,
+    )
+    return [MovementRow(**r) for r in rows]
+
+
+# --- inbound -----------------------------------------------------------------------------
+
+
+async def get_inbound(
+    conn: Executor, inbound_id: str, *, for_update: bool = False
+) -> InboundRow | None:
+    lock = " for update" if for_update else ""
+    row = await conn.fetchrow(
+        f"select {_INBOUND} from inbound where inbound_id = $1{lock}", inbound_id
+    )
+    return InboundRow(**row) if row else None
+
+
+async def insert_inbound(
+    conn: asyncpg.Connection, inbound_id: str, sku: str, quantity: int, expected_at: datetime
+) -> InboundRow:
+    row = await conn.fetchrow(
+        f"""insert into inbound (inbound_id, sku, quantity, expected_at)
+            values ($1, $2, $3, $4) returning {_INBOUND}""",
+        inbound_id,
+        sku,
+        quantity,
+        expected_at,
+    )
+    return InboundRow(**row)
+
+
+async def update_inbound(
+    conn: asyncpg.Connection,
+    inbound_id: str,
+    *,
+    quantity: int | None = None,
+    expected_at: datetime | None = None,
+    received: int = 0,
+    cancel: bool = False,
+) -> InboundRow:
+    """Changes an inbound and bumps its version (the caller holds its row lock)."""
+    row = await conn.fetchrow(
+        f"""update inbound set quantity = coalesce($2, quantity),
+                               expected_at = coalesce($3, expected_at),
+                               received_quantity = received_quantity + $4,
+                               cancelled = cancelled or $5,
+                               version = version + 1,
+                               updated_at = clock_timestamp()
+            where inbound_id = $1 returning {_INBOUND}""",
+        inbound_id,
+        quantity,
+        expected_at,
+        received,
+        cancel,
+    )
+    return InboundRow(**row)
+
+
+async def list_inbound(
+    conn: Executor,
+    sku: str,
+    open_only: bool,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[InboundRow]:
+    """By expected_at then inbound_id; `sku` empty means every SKU."""
+    after_at, after_id = after if after else (None, None)
+    rows = await conn.fetch(
+        f"""select {_INBOUND} from inbound
+            where ($1 = '' or sku = $1) and (not $2 or open_quantity > 0)
+              and ($3::timestamptz is null or (expected_at, inbound_id) > ($3, $4::text))
+            order by expected_at, inbound_id limit $5""",
+        sku,
+        open_only,
+        after_at,
+        after_id,
+        limit,
+    )
+    return [InboundRow(**r) for r in rows]
+
+
+# --- the inbox of consumed events --------------------------------------------------------
+
+
+async def mark_processed(conn: asyncpg.Connection, event_id: uuid.UUID, routing_key: str) -> bool:
+    """Records a consumed event; False if it was applied before (a redelivery)."""
+    inserted = await conn.fetchval(
+        """insert into processed_event (event_id, routing_key) values ($1, $2)
+           on conflict do nothing returning true""",
+        event_id,
+        routing_key,
+    )
+    return bool(inserted)
