@@ -118,9 +118,11 @@ async def run(sizes: Sizes, rows: set[str], profile: bool, out_dir: Path) -> int
 
 def print_profiles(out_dir: Path) -> None:
     for file in sorted(out_dir.glob("profile-*.txt")):
-        print(f"\n{file.name}: busiest frames (inclusive %, self %)")
-        for frame, incl, own in summarise(file, top=20):
-            print(f"  {incl:5.1f} {own:5.1f}  {frame}")
+        print(f"\n{file.name}")
+        for kind, entries in summarise(file, top=15).items():
+            print(f"  {kind}:")
+            for frame, share in entries:
+                print(f"    {share:7.1f}  {frame}")
 
 
 def main(argv: list[str] | None = None) -> int:

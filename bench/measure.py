@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,26 +208,56 @@ class Profiler:
             await asyncio.wait_for(proc.wait(), 30)
 
 
-def summarise(profile: Path, top: int = 25) -> list[tuple[str, float, float]]:
-    """(frame, inclusive %, self %) of the busiest frames of a py-spy raw profile; idle
-    samples (the event loop waiting in select/epoll) are counted as such."""
-    inclusive: dict[str, int] = {}
-    own: dict[str, int] = {}
-    total = 0
+_LINE_NUMBER = re.compile(r":\d+\)$")
+_AREAS = (
+    ("services/", "our code (services/)"),
+    ("asyncpg/", "asyncpg"),
+    ("grpc/", "grpc"),
+    ("aio_pika/", "aio-pika/aiormq/pamqp"),
+    ("aiormq/", "aio-pika/aiormq/pamqp"),
+    ("pamqp/", "aio-pika/aiormq/pamqp"),
+    ("google/protobuf", "protobuf"),
+    ("prometheus_client/", "prometheus_client"),
+    ("logging/", "logging"),
+    ("asyncio/", "asyncio event loop"),
+    ("uuid.py", "uuid"),
+)
+
+
+def _frames(profile: Path) -> Iterator[tuple[list[str], int]]:
     for line in profile.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+        if stack and count_text.isdigit():
+            yield [_LINE_NUMBER.sub(")", f) for f in stack.split(";")], int(count_text)
+
+
+def summarise(profile: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """Where a py-spy raw profile's samples went, in % of the samples taken while the
+    process was busy: by library of the innermost frame ("area"), the busiest innermost
+    functions ("self") and our own functions including what they call ("inclusive")."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    area: dict[str, int] = {}
+    total = 0
+    for frames, count in _frames(profile):
         total += count
-        frames = stack.split(";")
         for frame in set(frames):
-            inclusive[frame] = inclusive.get(frame, 0) + count
+            if "services/" in frame:
+                inclusive[frame] = inclusive.get(frame, 0) + count
         leaf = frames[-1]
-        if "select" in leaf or "epoll" in leaf or "poll (" in leaf:
-            leaf = "(idle: event loop waiting)"
         own[leaf] = own.get(leaf, 0) + count
+        name = next((label for key, label in _AREAS if key in leaf), "other")
+        area[name] = area.get(name, 0) + count
     if not total:
-        return []
-    busiest = sorted(own.items(), key=lambda kv: -kv[1])[:top]
-    return [(frame, 100 * inclusive.get(frame, n) / total, 100 * n / total) for frame, n in busiest]
+        return {}
+
+    def ranked(counts: dict[str, int]) -> list[tuple[str, float]]:
+        best = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        return [(frame, 100 * n / total) for frame, n in best]
+
+    return {
+        "samples": [("busy samples", float(total))],
+        "area": ranked(area),
+        "self": ranked(own),
+        "inclusive": ranked(inclusive),
+    }
