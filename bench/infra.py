@@ -172,7 +172,11 @@ class Environment:
             self.inventory_pool = await asyncpg.create_pool(
                 self.inventory_url, min_size=1, max_size=2
             )
-            self.raw_pool = await asyncpg.create_pool(self.raw_url, min_size=1, max_size=40)
+            # 32 connections only while a raw row runs: Postgres' max_connections is shared
+            # with everything else on the machine, so idle ones are closed after 2 s.
+            self.raw_pool = await asyncpg.create_pool(
+                self.raw_url, min_size=1, max_size=32, max_inactive_connection_lifetime=2.0
+            )
         except BaseException:
             await self.close()
             raise
