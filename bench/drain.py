@@ -1,0 +1,274 @@
+"""Rows on the fill: one receipt draining a queue of N single-unit lines against one raw SQL
+statement doing the same fill on an identical queue; how Allocate, GetLine and the fill
+behave as the queue grows; the services' memory while draining."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from typing import Any
+
+from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.inventory.v1 import inventory_pb2 as inv
+from bench import workload
+from bench.context import Bench
+from bench.measure import Load, RssSampler
+from bench.report import Figure
+
+FILL_PROBE = 1_000  # lines one receipt fills in the "fill time vs queue length" probe
+PUBLISH_WINDOW = 60.0  # seconds the relay's rate after a drain is measured over, at most
+
+
+async def _receive(bench: Bench, sku: str, units: int) -> float:
+    """Receives `units` of `sku` at the inventory service; returns when it was sent."""
+    sent = time.time()
+    await bench.inventory.ReceiveStock(
+        inv.ReceiveStockRequest(receipt_id=f"rcpt-{uuid.uuid4().hex}", sku=sku, quantity=units),
+        timeout=60,
+    )
+    return sent
+
+
+async def _reserved(bench: Bench, sku: str, units: int, within: float) -> float:
+    """When the allocation database first showed `units` reserved for `sku` (committed)."""
+    return await workload.wait_for(
+        bench.alloc_pool,
+        "select reserved_units >= $2 from sku where sku = $1",
+        sku,
+        units,
+        within=within,
+    )
+
+
+async def _published(bench: Bench, sku: str, committed: float) -> tuple[int, float]:
+    """(events of `sku` the relay published, seconds since the fill committed): when all are
+    out, or after PUBLISH_WINDOW seconds."""
+    query = "select count(*) from outbox where sku = $1 and sent_at is null"
+    while True:
+        unsent = await bench.alloc_pool.fetchval(query, sku)
+        elapsed = time.time() - committed
+        if unsent == 0 or elapsed >= PUBLISH_WINDOW:
+            break
+        await asyncio.sleep(0.05)
+    total = await bench.alloc_pool.fetchval("select count(*) from outbox where sku = $1", sku)
+    return total - unsent, elapsed
+
+
+async def _timeline(bench: Bench, sku: str, sent: float, committed: float) -> dict[str, float]:
+    """Where a drain's time went, from the timestamps the allocation database recorded."""
+    row = await bench.alloc_pool.fetchrow(
+        """select extract(epoch from p.processed_at)::float8 as started,
+                  extract(epoch from min(r.created_at))::float8 as first_reservation,
+                  extract(epoch from max(r.created_at))::float8 as last_reservation
+           from reservation r join processed_event p on p.event_id = r.cause_event_id
+           where r.sku = $1 group by p.processed_at""",
+        sku,
+    )
+    return {
+        "receipt → fill tx start (inventory, relay, broker, consumer)": row["started"] - sent,
+        "fill tx start → first reservation row": row["first_reservation"] - row["started"],
+        "first → last reservation row (reading + writing chunks)": (
+            row["last_reservation"] - row["first_reservation"]
+        ),
+        "last reservation row → commit seen (events, outbox rows, commit)": (
+            committed - row["last_reservation"]
+        ),
+        "total": committed - sent,
+    }
+
+
+async def _probe(bench: Bench, sku: str, length: int) -> tuple[Load, Load]:
+    """Allocate (appending to the queue) and GetLine (random waiting lines), one caller."""
+    rng = random.Random(length)
+    allocate: list[float] = []
+    get_line: list[float] = []
+    tag = uuid.uuid4().hex[:6]
+    for i in range(bench.sizes.probe_calls):
+        start = time.perf_counter()
+        await bench.allocation.Allocate(
+            alloc.AllocateRequest(order_id=f"g{tag}-{i}", line_id="1", sku=sku, quantity=1),
+            timeout=60,
+        )
+        allocate.append(time.perf_counter() - start)
+    for _ in range(bench.sizes.probe_calls):
+        order_id = f"Q{sku}-{rng.randint(1, length)}"
+        start = time.perf_counter()
+        await bench.allocation.GetLine(
+            alloc.GetLineRequest(order_id=order_id, line_id="1"), timeout=60
+        )
+        get_line.append(time.perf_counter() - start)
+    return Load(allocate, sum(allocate), 0), Load(get_line, sum(get_line), 0)
+
+
+async def _drain_one(bench: Bench, length: int, *, profile: bool) -> dict[str, Any]:
+    """Service drain and raw fill of two identical queues of `length` lines."""
+    sku = f"D{uuid.uuid4().hex[:6]}"
+    await workload.place_waiting_lines(bench.alloc_pool, sku, length, order_prefix=f"D{sku}")
+    await workload.place_waiting_lines(bench.raw_pool, sku, length, order_prefix=f"D{sku}")
+    await workload.outbox_settled(bench.alloc_pool)
+    pids = {"allocation": bench.env.allocation.pid, "inventory": bench.env.inventory.pid}
+    sampler = RssSampler(pids)
+    result: dict[str, Any] = {"queue_length": length}
+    async with bench.accounted(f"drain_{length}") as box, sampler.sampling():
+        profile_name = f"drain-{length}" if profile else None
+        async with bench.profiler.record(bench.env.allocation.pid, profile_name):
+            sent = await _receive(bench, sku, length)
+            committed = await _reserved(bench, sku, length, within=600 + length / 100)
+        result["service_drain_s"] = committed - sent
+        result["timeline_s"] = await _timeline(bench, sku, sent, committed)
+        # The relay then publishes one line.reserved per filled line: part of the drain too.
+        # Measured over at most PUBLISH_WINDOW seconds (a 1M backlog would take many minutes).
+        result["events_published"], result["events_published_s"] = await _published(
+            bench, sku, committed
+        )
+        box["service_drain_s"] = result["service_drain_s"]
+    result["peak_rss_mb"] = sampler.peak_mb()
+    lines, raw_s = await workload.raw_fill(bench.raw_pool, sku, length)
+    assert lines == length, f"raw fill filled {lines} of {length} lines"
+    result["raw_drain_s"] = raw_s
+    state = await bench.alloc_pool.fetchrow(
+        """select waiting_lines, reserved_units, free_units,
+                  (select count(*) from reservation where sku = $1) as reservations
+           from sku where sku = $1""",
+        sku,
+    )
+    result["after"] = dict(state)
+    return result
+
+
+async def _fill_probe(bench: Bench, length: int) -> dict[str, Any]:
+    """Allocate/GetLine latency and the time to fill FILL_PROBE lines, on a queue of `length`."""
+    sku = f"Q{uuid.uuid4().hex[:6]}"
+    await workload.place_waiting_lines(bench.alloc_pool, sku, length, order_prefix=f"Q{sku}")
+    await workload.place_waiting_lines(bench.raw_pool, sku, length, order_prefix=f"Q{sku}")
+    await workload.outbox_settled(bench.alloc_pool)
+    allocate, get_line = await _probe(bench, sku, length)
+    await workload.outbox_settled(bench.alloc_pool)
+    units = min(FILL_PROBE, length)
+    sent = await _receive(bench, sku, units)
+    committed = await _reserved(bench, sku, units, within=300)
+    _, raw_s = await workload.raw_fill(bench.raw_pool, sku, units)
+    await workload.outbox_settled(bench.alloc_pool)
+    return {
+        "allocate": allocate.summary(),
+        "get_line": get_line.summary(),
+        "service_fill_1k_s": committed - sent,
+        "raw_fill_1k_s": raw_s,
+    }
+
+
+async def growth_rows(bench: Bench) -> None:
+    """Drain (the row's size), growth over the queue lengths, and memory while draining."""
+    sizes = bench.sizes
+    lengths = sorted({*sizes.queue_lengths, sizes.drain_lines})
+    series: list[dict[str, Any]] = []
+    for length in lengths:
+        point = await _fill_probe(bench, length)
+        point.update(await _drain_one(bench, length, profile=length == sizes.drain_lines))
+        series.append(point)
+        print(
+            f"  queue {length:>9,}: drain {point['service_drain_s']:.2f} s "
+            f"(raw {point['raw_drain_s']:.2f} s), fill 1k {point['service_fill_1k_s']:.3f} s, "
+            f"Allocate p50 {point['allocate']['p50_ms']:.1f} ms, "
+            f"GetLine p50 {point['get_line']['p50_ms']:.1f} ms, "
+            f"RSS {point['peak_rss_mb']}",
+            flush=True,
+        )
+    bench.results.details["growth"] = {"sizes": series}
+    by_length = {p["queue_length"]: p for p in series}
+    add = bench.results.add
+
+    drain = by_length[sizes.drain_lines]
+    rate = drain["queue_length"] / drain["service_drain_s"]
+    raw_rate = drain["queue_length"] / drain["raw_drain_s"]
+    add(
+        Figure(
+            "drain",
+            f"one receipt fills {sizes.drain_lines:,} lines: lines/s",
+            rate,
+            "/s",
+            "≥ 50,000/s and ≥ 50% of raw",
+            raw_rate,
+            "one set-based SQL",
+            passed=rate >= 50_000 and rate >= 0.5 * raw_rate,
+        )
+    )
+
+    # The relay after a drain: a backlog of one line.reserved per filled line.
+    backlog_rate = drain["events_published"] / drain["events_published_s"]
+    raw_publish = bench.results.details.get("outbox_raw_publish", {}).get("raw", {})
+    raw_publish_rate = raw_publish.get("per_second")
+    add(
+        Figure(
+            "outbox",
+            f"events out after the drain ({sizes.drain_lines:,} backlog) /s",
+            backlog_rate,
+            "/s",
+            "≥ 80% of raw",
+            raw_publish_rate,
+            "aio-pika publish+confirm" if raw_publish_rate else "",
+            passed=backlog_rate >= 0.8 * raw_publish_rate if raw_publish_rate else None,
+        )
+    )
+
+    small, large = by_length[lengths[0]], by_length[lengths[-1]]
+    span = f"{lengths[0]:,}→{lengths[-1]:,}"
+    for key, label in (("allocate", "Allocate"), ("get_line", "GetLine")):
+        add(
+            Figure(
+                "growth",
+                f"{label} p50 at {lengths[-1]:,} waiting (vs {lengths[0]:,})",
+                large[key]["p50_ms"],
+                "ms",
+                f"flat {span}: ≤ 2x (my reading)",
+                small[key]["p50_ms"],
+                f"p50 at {lengths[0]:,}",
+                passed=large[key]["p50_ms"] <= 2 * small[key]["p50_ms"],
+            )
+        )
+    add(
+        Figure(
+            "growth",
+            f"fill of 1k lines from a queue of {lengths[-1]:,}",
+            large["service_fill_1k_s"] * 1000,
+            "ms",
+            "not in queue length: ≤ 2x",
+            small["service_fill_1k_s"] * 1000,
+            f"queue of {lengths[0]:,}",
+            passed=large["service_fill_1k_s"] <= 2 * small["service_fill_1k_s"],
+        )
+    )
+    if len(lengths) >= 2:
+        prev = by_length[lengths[-2]]
+        per_line = large["service_drain_s"] / large["queue_length"] * 1e6
+        prev_per_line = prev["service_drain_s"] / prev["queue_length"] * 1e6
+        add(
+            Figure(
+                "growth",
+                f"drain time per line at {lengths[-1]:,}",
+                per_line,
+                "µs",
+                f"linear: ≤ 2x per line at {lengths[-2]:,}",
+                prev_per_line,
+                f"at {lengths[-2]:,}",
+                passed=per_line <= 2 * prev_per_line,
+            )
+        )
+
+    for service in ("allocation", "inventory"):
+        peak = large["peak_rss_mb"].get(service, float("nan"))
+        add(
+            Figure(
+                "memory",
+                f"{service} peak RSS draining {lengths[-1]:,}",
+                peak,
+                "MB",
+                "≤ 200 MB (at 1,000,000)",
+                passed=peak <= 200,
+            )
+        )
+    lat = bench.results.details.setdefault("latency_percentiles", {})
+    lat[f"Allocate, queue {lengths[-1]:,}"] = large["allocate"]
+    lat[f"GetLine, queue {lengths[-1]:,}"] = large["get_line"]

@@ -1,0 +1,195 @@
+"""The data and the raw SQL of the benchmark.
+
+`place_waiting_lines` sets a queue up fast with set-based SQL. It writes exactly the rows
+Allocate writes for a line that is backordered on arrival (services/allocation/adapters/
+postgres.py: `lock_sku` + `insert_line`: the line with `placed_at = clock_timestamp()`, the
+SKU's `backordered_units` and `waiting_lines` counters) except the `line.backordered` outbox
+row: a queue built up over days has long had those published, and the relay never reads
+sent rows again. The same function builds the identical queue in the raw baseline's database.
+
+The raw statements are the least SQL doing the same work, each in one round trip:
+`RAW_FILL` (running sum over the rank, as the fill decides for whole single lines under the
+STRICT policy) and `RAW_ALLOCATE` (lock the SKU and count the line, insert the line, insert
+its outbox row, as one CTE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+
+from backorder.allocation.v1 import events_pb2
+
+ALLOCATION_EXCHANGE = "allocation.events"
+
+
+async def place_waiting_lines(
+    conn: asyncpg.Connection | asyncpg.Pool, sku: str, count: int, *, order_prefix: str
+) -> None:
+    """`count` single-unit, whole-only backordered lines of `sku` (priorities mixed, so rank
+    order is not insertion order), with the SKU row and its counters as Allocate keeps them."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as c:
+            await place_waiting_lines(c, sku, count, order_prefix=order_prefix)
+        return
+    async with conn.transaction():
+        await conn.execute("insert into sku (sku) values ($1) on conflict (sku) do nothing", sku)
+        await conn.execute(
+            """insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
+                                 customer_id, placed_at)
+               select $2 || i, '1', $1, 1, (i * 7) % 10, false, '', clock_timestamp()
+               from generate_series(1, $3::int) i""",
+            sku,
+            f"{order_prefix}-",
+            count,
+        )
+        await conn.execute(
+            """update sku set backordered_units = backordered_units + $2,
+                              waiting_lines = waiting_lines + $2,
+                              updated_at = clock_timestamp()
+               where sku = $1""",
+            sku,
+            count,
+        )
+    # Fresh statistics, as autovacuum would have them for a queue built up over time.
+    await conn.execute("analyze line")
+    await conn.execute("analyze sku")
+
+
+RAW_FILL = """
+with ranked as (
+    select id, backordered,
+           sum(backordered) over w as running,
+           row_number() over w as position
+    from line where sku = $1 and backordered > 0
+    window w as (order by priority desc, placed_at, id)),
+filled as (select id, backordered as quantity, position from ranked where running <= $2),
+logged as (
+    insert into reservation (line, sku, quantity, cause, cause_event_id, queue_position,
+                             rule, fill_policy)
+    select id, $1, quantity, 'stock.received', $3, position, 'WHOLE', 'STRICT' from filled),
+updated as (
+    update line l set reserved = l.reserved + f.quantity from filled f where l.id = f.id),
+total as (select coalesce(sum(quantity), 0) as units, count(*) as lines from filled),
+counted as (
+    update sku set free_units = free_units + $2 - t.units,
+                   reserved_units = reserved_units + t.units,
+                   backordered_units = backordered_units - t.units,
+                   waiting_lines = waiting_lines - t.lines,
+                   updated_at = clock_timestamp()
+    from total t where sku.sku = $1)
+select lines from total
+"""
+
+
+async def raw_fill(pool: asyncpg.Pool, sku: str, units: int) -> tuple[int, float]:
+    """Runs the raw fill of `units` free units; (lines filled, seconds)."""
+    async with pool.acquire() as conn:
+        start = time.perf_counter()
+        lines = await conn.fetchval(RAW_FILL, sku, units, uuid.uuid4())
+        return int(lines), time.perf_counter() - start
+
+
+RAW_ALLOCATE = """
+with locked as (
+    insert into sku as s (sku, backordered_units, waiting_lines) values ($1, $4, 1)
+    on conflict (sku) do update
+        set backordered_units = s.backordered_units + excluded.backordered_units,
+            waiting_lines = s.waiting_lines + 1, updated_at = clock_timestamp()
+    returning sku),
+placed as (
+    insert into line (order_id, line_id, sku, quantity, priority, allow_partial, customer_id,
+                      placed_at)
+    select $2, $3, sku, $4, 0, false, '', clock_timestamp() from locked
+    returning id),
+evented as (
+    insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
+    select $5, 'allocation.events', 'line.backordered',
+           'backorder.allocation.v1.LineBackordered', $1, $6 from placed)
+select id from placed
+"""
+
+
+def backordered_body(sku: str, order_id: str) -> tuple[uuid.UUID, bytes]:
+    """A `line.backordered` event body like the one Allocate writes."""
+    event_id = uuid.uuid4()
+    message = events_pb2.LineBackordered(
+        event_id=str(event_id),
+        sku=sku,
+        order_id=order_id,
+        line_id="1",
+        quantity=1,
+        backordered_quantity=1,
+        queue_position=1,
+        status=events_pb2.LineStatus.LINE_STATUS_BACKORDERED,
+    )
+    message.occurred_at.GetCurrentTime()
+    return event_id, message.SerializeToString()
+
+
+def reserved_bodies(count: int, sku: str) -> list[tuple[uuid.UUID, bytes]]:
+    """`count` `line.reserved` event bodies like the fill writes."""
+    bodies = []
+    for i in range(count):
+        event_id = uuid.uuid4()
+        message = events_pb2.LineReserved(
+            event_id=str(event_id),
+            sku=sku,
+            order_id=f"bench-outbox-{i}",
+            line_id="1",
+            quantity=1,
+            reserved_now=1,
+            reserved_quantity=1,
+            status=events_pb2.LineStatus.LINE_STATUS_RESERVED,
+            reservation_id=i + 1,
+        )
+        message.occurred_at.GetCurrentTime()
+        bodies.append((event_id, message.SerializeToString()))
+    return bodies
+
+
+async def add_outbox_rows(
+    conn: asyncpg.Connection, sku: str, bodies: list[tuple[uuid.UUID, bytes]]
+) -> None:
+    """Writes events into the outbox in one transaction and wakes the relay, as add_events."""
+    async with conn.transaction():
+        await conn.execute(
+            """insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
+               select e, 'allocation.events', 'line.reserved',
+                      'backorder.allocation.v1.LineReserved', $1, b
+               from unnest($2::uuid[], $3::bytea[]) as t(e, b)""",
+            sku,
+            [e for e, _ in bodies],
+            [b for _, b in bodies],
+        )
+        await conn.execute("select pg_notify('outbox', '')")
+
+
+async def wait_for(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    query: str,
+    *args: object,
+    within: float,
+    interval: float = 0.005,
+) -> float:
+    """Polls `query` (one boolean) until true; the time.time() when it was first seen."""
+    deadline = time.monotonic() + within
+    while True:
+        if await conn.fetchval(query, *args):
+            return time.time()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not reached within {within} s: {query.split()[:8]}")
+        await asyncio.sleep(interval)
+
+
+async def outbox_settled(pool: asyncpg.Pool, within: float = 900) -> None:
+    """Waits until the relay has published every outbox row (between rows of the bench)."""
+    await wait_for(
+        pool,
+        "select not exists (select 1 from outbox where sent_at is null)",
+        within=within,
+        interval=0.05,
+    )
