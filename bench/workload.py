@@ -38,9 +38,10 @@ async def place_waiting_lines(
     async with conn.transaction():
         await conn.execute("insert into sku (sku) values ($1) on conflict (sku) do nothing", sku)
         await conn.execute(
-            """insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                                 customer_id, placed_at)
-               select $2 || i, '1', $1, 1, (i * 7) % 10, false, '', clock_timestamp()
+            """insert into line (order_id, line_id, sku, quantity, priority, placed_priority,
+                                 allow_partial, customer_id, placed_at)
+               select $2 || i, '1', $1, 1, (i * 7) % 10, (i * 7) % 10, false, '',
+                      clock_timestamp()
                from generate_series(1, $3::int) i""",
             sku,
             f"{order_prefix}-",
@@ -54,6 +55,16 @@ async def place_waiting_lines(
             sku,
             count,
         )
+        # The per-priority queue counters Allocate keeps beside the SKU's totals.
+        await conn.execute(
+            """insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
+               select $1, priority, count(*), sum(backordered) from line
+               where sku = $1 and backordered > 0 group by priority
+               on conflict (sku, priority) do update
+                   set waiting_lines = excluded.waiting_lines,
+                       backordered_units = excluded.backordered_units""",
+            sku,
+        )
     # Fresh statistics, as autovacuum would have them for a queue built up over time.
     await conn.execute("analyze line")
     await conn.execute("analyze sku")
@@ -61,12 +72,13 @@ async def place_waiting_lines(
 
 RAW_FILL = """
 with ranked as (
-    select id, backordered,
+    select id, priority, backordered,
            sum(backordered) over w as running,
            row_number() over w as position
     from line where sku = $1 and backordered > 0
     window w as (order by priority desc, placed_at, id)),
-filled as (select id, backordered as quantity, position from ranked where running <= $2),
+filled as (
+    select id, priority, backordered as quantity, position from ranked where running <= $2),
 logged as (
     insert into reservation (line, sku, quantity, cause, cause_event_id, queue_position,
                              rule, fill_policy)
@@ -74,6 +86,12 @@ logged as (
 updated as (
     update line l set reserved = l.reserved + f.quantity from filled f where l.id = f.id),
 total as (select coalesce(sum(quantity), 0) as units, count(*) as lines from filled),
+banded as (
+    update sku_queue q set waiting_lines = q.waiting_lines - b.lines,
+                           backordered_units = q.backordered_units - b.units
+    from (select priority, count(*) as lines, sum(quantity) as units from filled
+          group by priority) b
+    where q.sku = $1 and q.priority = b.priority),
 counted as (
     update sku set free_units = free_units + $2 - t.units,
                    reserved_units = reserved_units + t.units,
@@ -101,10 +119,16 @@ with locked as (
             waiting_lines = s.waiting_lines + 1, updated_at = clock_timestamp()
     returning sku),
 placed as (
-    insert into line (order_id, line_id, sku, quantity, priority, allow_partial, customer_id,
-                      placed_at)
-    select $2, $3, sku, $4, 0, false, '', clock_timestamp() from locked
+    insert into line (order_id, line_id, sku, quantity, priority, placed_priority,
+                      allow_partial, customer_id, placed_at)
+    select $2, $3, sku, $4, 0, 0, false, '', clock_timestamp() from locked
     returning id),
+banded as (
+    insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
+    select $1, 0, 1, $4 from placed
+    on conflict (sku, priority) do update
+        set waiting_lines = q.waiting_lines + 1,
+            backordered_units = q.backordered_units + excluded.backordered_units),
 evented as (
     insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
     select $5, 'allocation.events', 'line.backordered',
