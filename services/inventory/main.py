@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.common import db, runtime
+from services.common import db, metrics, runtime
 from services.common.cli import main as cli_main
 from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
@@ -25,6 +25,8 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
             register=lambda server: grpc_entry.register(server, pool),
             workers=[runtime.Worker("outbox-relay", relay.run, relay.stop)],
             insecure=args.insecure,
+            security=settings.security,
+            samplers=metrics.service_samplers(pool, settings),
         )
     finally:
         await pool.close()
