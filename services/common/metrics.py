@@ -135,12 +135,15 @@ class DeadLetterSampler:
         for name in self._queues:
             try:
                 queue = await self._channel.declare_queue(name, passive=True)
+                # A robust channel hands back its cached queue for a passive declare: declare
+                # again to read the current count.
+                result = await queue.declare()
             except aio_pika.exceptions.ChannelClosed:
                 # A missing queue closes the channel; not declared yet means empty.
                 self._channel = None
                 DEAD_LETTERS.labels(name).set(0)
                 return
-            DEAD_LETTERS.labels(name).set(queue.declaration_result.message_count or 0)
+            DEAD_LETTERS.labels(name).set(result.message_count or 0)
 
     async def close(self) -> None:
         if self._connection is not None:
