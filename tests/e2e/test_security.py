@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import secrets
 import subprocess
@@ -307,3 +308,57 @@ def test_no_secret_appears_in_the_logs(secured: Secured, tmp_path: Path) -> None
     assert "PRIVATE KEY" not in logs
     # The AMQP password of the test broker (guest) never appears in a URL.
     assert ":guest@" not in logs
+
+
+# --- backorderctl with TLS, mTLS and tokens ----------------------------------------------------
+
+
+def test_backorderctl_with_tokens_and_mtls(secured: Secured) -> None:
+    def ctl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "backorderctl"), *args],
+            env={
+                **os.environ,
+                "INVENTORY_GRPC_ADDR": secured.inventory.grpc_addr,
+                "ALLOCATION_GRPC_ADDR": secured.allocation.grpc_addr,
+                "BACKORDER_CA_FILE": str(secured.server_ca),
+                "BACKORDER_CLIENT_CERT_FILE": str(secured.client.cert_file),
+                "BACKORDER_CLIENT_KEY_FILE": str(secured.client.key_file),
+                **env,
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    order, sku = unique("o"), unique("SKU")
+    placed = ctl("lines", "allocate", order, "1", sku, "2", BACKORDER_TOKEN=secured.tokens["all"])
+    assert placed.returncode == 0, placed.stderr
+    assert ctl("health").returncode == 0, "health needs no token"
+
+    missing = ctl("lines", "get", order, "1")
+    assert missing.returncode == 6 and "UNAUTHENTICATED" in missing.stderr
+    denied = ctl(
+        "lines", "allocate", unique("o"), "1", sku, "1", BACKORDER_TOKEN=secured.tokens["read"]
+    )
+    assert denied.returncode == 6 and "PERMISSION_DENIED" in denied.stderr
+
+    token_file = secured.server_ca.parent / "ctl-token"
+    token_file.write_text(secured.tokens["read"] + "\n")
+    shown = ctl("--json", "lines", "get", order, "1", BACKORDER_TOKEN_FILE=str(token_file))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["order_id"] == order
+
+    stranger = ctl(
+        "lines",
+        "get",
+        order,
+        "1",
+        BACKORDER_TOKEN=secured.tokens["all"],
+        BACKORDER_CLIENT_CERT_FILE=str(secured.stranger.cert_file),
+        BACKORDER_CLIENT_KEY_FILE=str(secured.stranger.key_file),
+    )
+    assert stranger.returncode == 5 and "UNAVAILABLE" in stranger.stderr
+    for outcome in (placed, missing, denied, shown, stranger):
+        for token in secured.tokens.values():
+            assert token not in outcome.stdout + outcome.stderr
