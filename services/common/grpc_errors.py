@@ -37,6 +37,8 @@ _UNAVAILABLE = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.AdminShutdownError,
+    # Too many connections, out of memory or disk: the server's trouble, not the request's.
+    asyncpg.exceptions.InsufficientResourcesError,
 )
 
 
