@@ -8,7 +8,7 @@ import functools
 import sys
 
 from backorder.inventory.v1 import events_pb2 as inventory_events
-from services.allocation import handlers
+from services.allocation import handlers, metrics
 from services.allocation.entrypoints import grpc as grpc_entry
 from services.common import db, runtime
 from services.common.amqp import ALLOCATION_INBOX
@@ -47,6 +47,8 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
                 runtime.Worker("inventory-events", consumer.run, consumer.stop),
             ],
             insecure=args.insecure,
+            security=settings.security,
+            samplers=metrics.samplers(pool, settings),
         )
     finally:
         await pool.close()

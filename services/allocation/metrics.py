@@ -1,8 +1,18 @@
-"""Metrics of the allocation service, recorded after the transaction they describe commits."""
+"""Metrics of the allocation service: fill counters recorded after the transaction they
+describe commits, and backlog gauges sampled from the `sku` counters.
+
+backorder_backlog_units{sku} is kept to the TOP_SKUS SKUs with the most backordered units, so
+the label set stays bounded however many SKUs exist; the totals cover every SKU.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.common import metrics
+from services.common.metrics import Sampler
+from services.common.settings import ServiceSettings
 
 FILL_LATENCY = Histogram(
     "backorder_fill_latency_seconds",
@@ -10,3 +20,48 @@ FILL_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 RESERVED_UNITS = Counter("backorder_reserved_units_total", "Units reserved for lines by fills")
+
+TOP_SKUS = 20
+
+BACKLOG_UNITS = Gauge(
+    "backorder_backlog_units",
+    f"Backordered units of the {TOP_SKUS} SKUs with the largest backlog",
+    ["sku"],
+)
+BACKLOG_UNITS_TOTAL = Gauge("backorder_backlog_units_total", "Backordered units, all SKUs")
+WAITING_LINES_TOTAL = Gauge(
+    "backorder_waiting_lines_total", "Lines with backordered units, all SKUs"
+)
+
+
+def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
+    shown: set[str] = set()
+
+    async def sample() -> None:
+        async with pool.acquire() as conn:
+            totals = await conn.fetchrow(
+                "select coalesce(sum(backordered_units), 0)::bigint as units,"
+                " coalesce(sum(waiting_lines), 0)::bigint as lines from sku"
+            )
+            top = await conn.fetch(
+                "select sku, backordered_units from sku where backordered_units > 0"
+                " order by backordered_units desc, sku limit $1",
+                TOP_SKUS,
+            )
+        BACKLOG_UNITS_TOTAL.set(totals["units"])
+        WAITING_LINES_TOTAL.set(totals["lines"])
+        current = {row["sku"]: row["backordered_units"] for row in top}
+        for sku, units in current.items():
+            BACKLOG_UNITS.labels(sku).set(units)
+        # SKUs that left the top (or were drained) disappear rather than freeze at a value.
+        for sku in shown - set(current):
+            BACKLOG_UNITS.remove(sku)
+        shown.clear()
+        shown.update(current)
+
+    return Sampler("backlog", sample)
+
+
+def samplers(pool: asyncpg.Pool, settings: ServiceSettings) -> list[Sampler]:
+    """Everything the allocation service samples: outbox, dead letters, backlog."""
+    return [*metrics.service_samplers(pool, settings), backlog_sampler(pool)]

@@ -25,7 +25,7 @@ def main(
     serve_cmd.add_argument(
         "--insecure",
         action="store_true",
-        help="allow plaintext gRPC without tokens on a non-loopback address",
+        help="allow plaintext gRPC without tokens on a non-loopback address (trusted networks)",
     )
     commands.add_parser("migrate", help="create the database if missing and apply migrations")
     args = parser.parse_args(argv)
@@ -46,7 +46,7 @@ def main(
                 + "".join(f"\n  {name}" for name in applied)
             )
             return 0
-        check_bind(settings.grpc_addr, insecure=args.insecure)
+        check_bind(settings.grpc_addr, insecure=args.insecure, security=settings.security)
         asyncio.run(serve(settings, args))
         return 0
     except InsecureBindRefused as exc:

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from services.common import amqp
 from services.common.amqp import ContractQueue
 from services.common.errors import ServiceError
+from services.common.logs import correlation
 
 log = logging.getLogger(__name__)
 
@@ -100,25 +101,25 @@ class EventConsumer:
             EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
             await message.reject(requeue=False)
             return
+        fields = {"event_id": message.message_id or "", **correlation(event), "type": kind}
         try:
             await route.handle(event)
         except (PoisonMessage, ServiceError) as exc:
             log.warning(
                 "dead-lettering event that cannot be applied",
-                extra={"event_id": message.message_id, "type": kind, "error": str(exc)},
+                extra={**fields, "error": str(exc)},
             )
             EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
             await message.reject(requeue=False)
         except Exception:
-            log.exception(
-                "applying event failed; will be redelivered", extra={"event_id": message.message_id}
-            )
+            log.exception("applying event failed; will be redelivered", extra=fields)
             EVENTS_CONSUMED.labels(self._queue.name, kind, "retried").inc()
             await asyncio.sleep(self._retry_pause)
             await message.nack(requeue=True)
         else:
             EVENTS_CONSUMED.labels(self._queue.name, kind, "applied").inc()
             await message.ack()
+            log.debug("event applied", extra=fields)
 
     def _parse(self, message: AbstractIncomingMessage) -> tuple[Route, Message]:
         route = self._routes.get(message.type or "")

@@ -16,6 +16,7 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 from services.common.errors import InvalidArgument, ServiceError
+from services.common.logs import correlation
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ _UNAVAILABLE = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.AdminShutdownError,
+    # Too many connections, out of memory or disk: the server's trouble, not the request's.
+    asyncpg.exceptions.InsufficientResourcesError,
 )
 
 
@@ -100,12 +103,24 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
+async def _abort(
+    context: grpc.aio.ServicerContext, exc: BaseException, method: str, request: Any
+) -> None:
     status = status_for(exc)
     if status is None:
-        log.exception("unexpected error in %s", method, exc_info=exc)
+        log.exception(
+            "unexpected error in %s",
+            method,
+            exc_info=exc,
+            extra={"method": method, **correlation(request)},
+        )
         status = rpc_status.to_status(
             status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; it was logged")
+        )
+    else:
+        log.debug(
+            "call refused",
+            extra={"method": method, "code": status.code.name, **correlation(request)},
         )
     RPC_TOTAL.labels(method, status.code.name).inc()
     await context.abort(status.code, status.details, status.trailing_metadata)
@@ -121,7 +136,7 @@ def _wrap_unary(inner: Callable[..., Any], method: str) -> Callable[..., Any]:
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):
                 raise
-            await _abort(context, exc, method)
+            await _abort(context, exc, method, request)
         else:
             RPC_TOTAL.labels(method, "OK").inc()
             return response
@@ -141,7 +156,7 @@ def _wrap_stream(inner: Callable[..., AsyncIterator[Any]], method: str) -> Calla
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):
                 raise
-            await _abort(context, exc, method)
+            await _abort(context, exc, method, request)
         else:
             RPC_TOTAL.labels(method, "OK").inc()
 

@@ -9,13 +9,16 @@ is SERVING, 1 for anything else (NOT_SERVING, unknown service, unreachable, time
 arguments: Docker reserves exit code 2).
 The empty service name (the default) asks about the server as a whole.
 
-It speaks plaintext gRPC: the deploy stack runs the servers with ``--insecure`` until TLS is
-configured there.
+It speaks plaintext gRPC unless TLS is asked for: ``--tls``, or a CA / client certificate
+given by flag or by the client variables backorderctl reads (BACKORDER_TLS, BACKORDER_CA_FILE,
+BACKORDER_CLIENT_CERT_FILE, BACKORDER_CLIENT_KEY_FILE, BACKORDER_TLS_SERVER_NAME). Health
+checks need no bearer token.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.security import ClientSecurity, SecurityConfigError
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
 
@@ -36,12 +41,15 @@ class HealthResult:
 
 
 def check_health(
-    target: str, service: str = "", timeout: float = DEFAULT_TIMEOUT_SECONDS
+    target: str,
+    service: str = "",
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    security: ClientSecurity | None = None,
 ) -> HealthResult:
     """Call Health/Check on ``target`` (HOST:PORT) for ``service`` within ``timeout`` seconds."""
     label = f"{target} {service or '(server)'}"
     request = health_pb2.HealthCheckRequest(service=service)
-    with grpc.insecure_channel(target) as channel:
+    with (security or ClientSecurity()).channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(request, timeout=timeout)
@@ -98,8 +106,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_TIMEOUT_SECONDS,
         help=f"seconds to wait for the answer (default: {DEFAULT_TIMEOUT_SECONDS:g})",
     )
+    env = os.environ
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        default=env.get("BACKORDER_TLS", "") in ("1", "true", "yes"),
+        help="use TLS (implied by --ca-file/--cert-file)",
+    )
+    parser.add_argument("--ca-file", default=env.get("BACKORDER_CA_FILE"), help="trusted CA")
+    parser.add_argument(
+        "--cert-file", default=env.get("BACKORDER_CLIENT_CERT_FILE"), help="client cert (mTLS)"
+    )
+    parser.add_argument(
+        "--key-file", default=env.get("BACKORDER_CLIENT_KEY_FILE"), help="client key (mTLS)"
+    )
+    parser.add_argument(
+        "--server-name",
+        default=env.get("BACKORDER_TLS_SERVER_NAME"),
+        help="name the server certificate must carry, when it is not the target's host",
+    )
     args = parser.parse_args(argv)
-    result = check_health(args.target, args.service, args.timeout)
+    try:
+        security = ClientSecurity.from_options(
+            tls=args.tls,
+            ca_file=args.ca_file,
+            cert_file=args.cert_file,
+            key_file=args.key_file,
+            server_name=args.server_name,
+        )
+    except SecurityConfigError as exc:
+        parser.error(str(exc))
+    result = check_health(args.target, args.service, args.timeout, security)
     print(result.message, file=sys.stdout if result.serving else sys.stderr)
     return 0 if result.serving else 1
 

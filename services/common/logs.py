@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -29,6 +30,27 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+# Fields that tie a log line to an event, an order line or a SKU, so that an operator can grep
+# every line about one of them across both services.
+CORRELATION_FIELDS = ("event_id", "order_id", "line_id", "sku")
+
+
+def correlation(message: Any) -> dict[str, str]:
+    """The non-empty event_id / order_id / line_id / sku of a protobuf message (request or
+    event), for `extra=`; nested `line` messages count too."""
+    found: dict[str, str] = {}
+    for source in (message, getattr(message, "line", None)):
+        if source is None or not hasattr(source, "DESCRIPTOR"):
+            continue
+        fields = source.DESCRIPTOR.fields_by_name
+        for name in CORRELATION_FIELDS:
+            if name in fields and name not in found:
+                value = getattr(source, name)
+                if isinstance(value, str) and value:
+                    found[name] = value
+    return found
 
 
 def configure(service: str, level: str) -> None:

@@ -15,8 +15,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from services.common.grpc_errors import ErrorInterceptor
-from services.common.settings import Address
+from services.common.grpc_errors import RPC_TOTAL, ErrorInterceptor
+from services.common.metrics import Sampler, run_samplers
+from services.common.security import AuthInterceptor
+from services.common.settings import Address, ServerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,18 @@ class Worker:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def check_bind(addr: Address, *, insecure: bool) -> None:
-    if not addr.is_loopback and not insecure:
+def check_bind(addr: Address, *, insecure: bool, security: ServerSecurity) -> None:
+    """SPEC §6: with neither TLS nor tokens, only a loopback address unless --insecure."""
+    if not addr.is_loopback and not insecure and not security.secured:
         raise InsecureBindRefused(
-            f"refusing to serve plaintext gRPC without auth on {addr}; bind a loopback address "
-            "or pass --insecure"
+            f"refusing to serve plaintext gRPC without auth on {addr}; configure TLS "
+            "(<SERVICE>_TLS_CERT_FILE/_TLS_KEY_FILE) or tokens (BACKORDER_TOKENS or "
+            "BACKORDER_TOKENS_FILE), bind a loopback address, or pass --insecure"
         )
+
+
+def _count_denied(method: str, code: str) -> None:
+    RPC_TOTAL.labels(method.rsplit("/", 1)[-1], code).inc()
 
 
 async def serve(
@@ -52,12 +60,20 @@ async def serve(
     register: Callable[[grpc.aio.Server], Sequence[str]],
     workers: Sequence[Worker],
     insecure: bool,
+    security: ServerSecurity,
+    samplers: Sequence[Sampler] = (),
 ) -> None:
-    """Serves until SIGTERM/SIGINT. `register` adds servicers and returns their full names."""
-    check_bind(grpc_addr, insecure=insecure)
+    """Serves until SIGTERM/SIGINT. `register` adds servicers and returns their full names;
+    `samplers` set gauges every few seconds (services.common.metrics)."""
+    check_bind(grpc_addr, insecure=insecure, security=security)
     start_http_server(metrics_addr.port, addr=metrics_addr.host)
 
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if security.tokens:
+        # First, so that a refused call never reaches a servicer.
+        interceptors.append(AuthInterceptor(security.tokens, _count_denied))
+    interceptors.append(ErrorInterceptor())
+    server = grpc.aio.server(interceptors=interceptors)
     names = list(register(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -69,7 +85,10 @@ async def serve(
         ],
         server,
     )
-    server.add_insecure_port(str(grpc_addr))
+    if security.tls is not None:
+        server.add_secure_port(str(grpc_addr), security.tls.credentials())
+    else:
+        server.add_insecure_port(str(grpc_addr))
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,10 +97,19 @@ async def serve(
 
     for worker in workers:
         worker.task = asyncio.create_task(worker.run(), name=worker.name)
+    sampling_stop = asyncio.Event()
+    sampling = asyncio.create_task(run_samplers(samplers, sampling_stop), name="metrics")
     await server.start()
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving", extra={"grpc_addr": str(grpc_addr), "metrics_addr": str(metrics_addr)})
+    log.info(
+        "serving",
+        extra={
+            "grpc_addr": str(grpc_addr),
+            "metrics_addr": str(metrics_addr),
+            **security.describe(),
+        },
+    )
 
     failed = asyncio.create_task(_first_failure(workers))
     waiter = asyncio.create_task(stopping.wait())
@@ -98,6 +126,11 @@ async def serve(
         _, still_running = await asyncio.wait(pending, timeout=GRACE_SECONDS)
         for task in still_running:
             task.cancel()
+    sampling_stop.set()
+    try:
+        await asyncio.wait_for(sampling, timeout=GRACE_SECONDS)
+    except Exception:  # a sampler never decides how the service stops
+        sampling.cancel()
     waiter.cancel()
     failed.cancel()
     log.info("stopped")

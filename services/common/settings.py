@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
+
+from services.common.security import SecurityConfigError, ServerTls, TokenTable, parse_tokens
 
 DEFAULTS = {
     "INVENTORY_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/backorder_inventory",
@@ -18,6 +20,13 @@ DEFAULTS = {
     "ALLOCATION_METRICS_ADDR": "127.0.0.1:9102",
     "LOG_LEVEL": "INFO",
 }
+# Security (SPEC §6), all optional. Tokens are shared by both services; TLS files are per
+# service (its own certificate): INVENTORY_TLS_CERT_FILE, ALLOCATION_TLS_KEY_FILE, …
+TOKENS = "BACKORDER_TOKENS"
+TOKENS_FILE = "BACKORDER_TOKENS_FILE"
+TLS_CERT_FILE = "TLS_CERT_FILE"
+TLS_KEY_FILE = "TLS_KEY_FILE"
+TLS_CLIENT_CA_FILE = "TLS_CLIENT_CA_FILE"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -44,6 +53,26 @@ class Address:
 
 
 @dataclass(frozen=True)
+class ServerSecurity:
+    """TLS (None: plaintext) and accepted bearer tokens (empty: no token needed)."""
+
+    tls: ServerTls | None = None
+    tokens: TokenTable = field(default_factory=TokenTable)
+
+    @property
+    def secured(self) -> bool:
+        """Whether the server may bind a non-loopback address without --insecure."""
+        return self.tls is not None or bool(self.tokens)
+
+    def describe(self) -> dict[str, object]:
+        """What is configured, for the start-up log line (no secrets)."""
+        return {
+            "tls": "mtls" if self.tls and self.tls.client_ca else "tls" if self.tls else "off",
+            "tokens": len(self.tokens),
+        }
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """Everything one service process needs to start."""
 
@@ -55,6 +84,7 @@ class ServiceSettings:
     log_level: str
     # Address of the peer service's gRPC server (used by tools such as the demo).
     peer_grpc_addr: Address
+    security: ServerSecurity = field(default_factory=ServerSecurity)
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -80,7 +110,49 @@ class ServiceSettings:
             peer_grpc_addr=parse_address(
                 f"{peer.upper()}_GRPC_ADDR", get(f"{peer.upper()}_GRPC_ADDR")
             ),
+            security=server_security(prefix, env),
         )
+
+
+def server_security(prefix: str, env: Mapping[str, str]) -> ServerSecurity:
+    """TLS files of the service `prefix` (INVENTORY/ALLOCATION) and the shared token list."""
+    try:
+        return ServerSecurity(tls=_server_tls(prefix, env), tokens=_tokens(env))
+    except SecurityConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _server_tls(prefix: str, env: Mapping[str, str]) -> ServerTls | None:
+    names = [f"{prefix}_{suffix}" for suffix in (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CLIENT_CA_FILE)]
+    cert, key, client_ca = ((name, env.get(name, "")) for name in names)
+    if not cert[1] and not key[1]:
+        if client_ca[1]:
+            raise SettingsError(
+                f"{client_ca[0]} needs {cert[0]} and {key[0]}: mTLS is TLS plus client certificates"
+            )
+        return None
+    for name, value in (cert, key):
+        if not value:
+            raise SettingsError(f"{name} is missing: TLS needs both {cert[0]} and {key[0]}")
+    return ServerTls.from_files(cert, key, client_ca if client_ca[1] else None)
+
+
+def _tokens(env: Mapping[str, str]) -> TokenTable:
+    sources = []
+    if env.get(TOKENS):
+        sources.append((TOKENS, env[TOKENS]))
+    path = env.get(TOKENS_FILE)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                sources.append((f"{TOKENS_FILE} ({path})", file.read()))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise SettingsError(f"{TOKENS_FILE}={path}: cannot read it ({reason})") from None
+    table = parse_tokens(sources)
+    if sources and not table:
+        raise SettingsError(f"{TOKENS} / {TOKENS_FILE} are set but list no token")
+    return table
 
 
 def parse_address(name: str, value: str) -> Address:

@@ -8,7 +8,7 @@ import functools
 import sys
 
 from backorder.allocation.v1 import events_pb2 as allocation_events
-from services.common import db, runtime
+from services.common import db, metrics, runtime
 from services.common.amqp import INVENTORY_INBOX
 from services.common.change_feed import ChangeFeed
 from services.common.cli import main as cli_main
@@ -47,6 +47,8 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
                 runtime.Worker("stock-feed", feed.run, feed.stop),
             ],
             insecure=args.insecure,
+            security=settings.security,
+            samplers=metrics.service_samplers(pool, settings),
         )
     finally:
         await pool.close()

@@ -14,6 +14,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.security import ClientSecurity
+
 BIN = Path(sys.executable).parent
 
 
@@ -25,7 +27,10 @@ def free_port() -> int:
 
 @dataclass
 class ServiceProcess:
-    """One `backorder-<service> serve` process with its own ports and log file."""
+    """One `backorder-<service> serve` process with its own ports and log file.
+
+    `client` is how the test reaches it (TLS roots, client certificate) while waiting for it.
+    """
 
     service: str
     env: dict[str, str]
@@ -33,6 +38,7 @@ class ServiceProcess:
     grpc_addr: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
     metrics_addr: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
     process: subprocess.Popen[bytes] | None = None
+    client: ClientSecurity = field(default_factory=ClientSecurity)
 
     def start(self, timeout: float = 60) -> None:
         prefix = self.service.upper()
@@ -50,7 +56,7 @@ class ServiceProcess:
 
     def wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.grpc_addr) as channel:
+        with self.client.channel(self.grpc_addr) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 assert self.process is not None
@@ -76,6 +82,9 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

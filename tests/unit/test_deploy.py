@@ -28,12 +28,16 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from jsonschema.validators import validator_for
 
+from services.common.settings import ServiceSettings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus.yml"
+GRAFANA = DEPLOY / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "backorder.json"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,22 @@ SERVICES = [
 ]
 # Images not built from deploy/Dockerfile must come from Docker's official library (no
 # namespace) or from the upstream project's own namespace.
-OFFICIAL_IMAGES = {"postgres", "rabbitmq", "prom/prometheus"}
+OFFICIAL_IMAGES = {"postgres", "rabbitmq", "prom/prometheus", "grafana/grafana"}
+# The metric names agreed across the team (the only ones a dashboard may query), with the
+# histograms, whose series carry _bucket/_sum/_count suffixes.
+AGREED_METRICS = {
+    "backorder_rpc_total",
+    "backorder_events_consumed_total",
+    "backorder_events_published_total",
+    "backorder_outbox_pending",
+    "backorder_outbox_oldest_age_seconds",
+    "backorder_backlog_units",
+    "backorder_backlog_units_total",
+    "backorder_waiting_lines_total",
+    "backorder_reserved_units_total",
+    "backorder_dead_letters",
+}
+AGREED_HISTOGRAMS = {"backorder_rpc_seconds", "backorder_fill_latency_seconds"}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -347,7 +366,8 @@ def test_every_image_is_built_from_deploy_dockerfile_or_a_pinned_official_image(
 @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
 def test_service_serves_on_the_spec_ports(svc: ServiceContract) -> None:
     service = load_compose()["services"][svc.name]
-    assert command(service) == [svc.cli, "serve", "--insecure"]
+    # Bearer tokens are required, so binding 0.0.0.0 needs no --insecure (SPEC §6).
+    assert command(service) == [svc.cli, "serve"]
     env = environment(service)
     assert env[f"{svc.prefix}_GRPC_ADDR"] == f"0.0.0.0:{svc.grpc_port}"
     assert env[f"{svc.prefix}_METRICS_ADDR"] == f"0.0.0.0:{svc.metrics_port}"
@@ -409,10 +429,29 @@ def test_backing_servers_keep_their_data_in_named_volumes() -> None:
     assert compose["services"]["rabbitmq"].get("hostname"), "node name must survive re-creation"
 
 
-def test_prometheus_runs_in_the_observability_profile_and_scrapes_both_services() -> None:
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_service_requires_tokens_and_takes_tls_files_from_the_mounted_directory(
+    svc: ServiceContract,
+) -> None:
+    used = referenced_variables()
+    assert used["BACKORDER_TOKENS"] == {":?"}, "the servers must not start without tokens"
+    service = load_compose()["services"][svc.name]
+    env = environment(service)
+    assert env["BACKORDER_TOKENS"] == read_env_file(ENV_EXAMPLE)["BACKORDER_TOKENS"]
+    for suffix in ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE"):
+        assert f"{svc.prefix}_{suffix}" in env, f"{svc.name} must pass {svc.prefix}_{suffix}"
+    for name in ("BACKORDER_CA_FILE", "BACKORDER_CLIENT_CERT_FILE", "BACKORDER_CLIENT_KEY_FILE"):
+        assert name in env, f"the healthcheck of {svc.name} needs {name} for TLS"
+    assert any(str(v).endswith(":/etc/backorder/tls:ro") for v in service["volumes"])
+    # The .env.example tokens are valid for the services (they would refuse to start else).
+    settings = ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": env["BACKORDER_TOKENS"]})
+    assert settings.security.secured
+
+
+def test_observability_profile_runs_prometheus_and_grafana_and_scrapes_both_services() -> None:
     services = load_compose()["services"]
     profiled = {name: svc["profiles"] for name, svc in services.items() if "profiles" in svc}
-    assert profiled == {"prometheus": ["observability"]}
+    assert profiled == {"prometheus": ["observability"], "grafana": ["observability"]}
     mounts = services["prometheus"]["volumes"]
     config_mount = next(m for m in mounts if m.split(":")[1] == "/etc/prometheus/prometheus.yml")
     assert (COMPOSE_FILE.parent / config_mount.split(":")[0]).resolve() == PROMETHEUS_CONFIG
@@ -425,6 +464,87 @@ def test_prometheus_runs_in_the_observability_profile_and_scrapes_both_services(
         for target in static["targets"]
     }
     assert targets == {f"{svc.name}:{svc.metrics_port}" for svc in SERVICES}
+
+
+def grafana_mounts() -> dict[str, Path]:
+    mounts = {}
+    for volume in load_compose()["services"]["grafana"]["volumes"]:
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("."):
+            mounts[target] = (COMPOSE_FILE.parent / source).resolve()
+    return mounts
+
+
+def test_grafana_is_provisioned_with_the_prometheus_datasource_and_the_dashboard() -> None:
+    mounts = grafana_mounts()
+    provisioning = mounts["/etc/grafana/provisioning"]
+    assert provisioning == (GRAFANA / "provisioning").resolve()
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    [datasource] = datasources["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards" / "backorder.yml").read_text())
+    dashboard_dir = providers["providers"][0]["options"]["path"]
+    assert mounts[dashboard_dir] == DASHBOARD.parent.resolve()
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    assert panels and all(p["datasource"]["uid"] == datasource["uid"] for p in panels)
+    for panel in panels:
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == datasource["uid"], panel["title"]
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+
+
+def metric_names(expr: str) -> tuple[set[str], set[str]]:
+    """(agreed metric names, unknown names) a PromQL expression uses."""
+    known, unknown = set(), set()
+    for name in re.findall(r"\bbackorder_[a-z_]+", expr):
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        if base in AGREED_HISTOGRAMS:
+            known.add(base)
+        elif name in AGREED_METRICS:
+            known.add(name)
+        else:
+            unknown.add(name)
+    return known, unknown
+
+
+def test_dashboard_queries_only_the_agreed_metric_names() -> None:
+    used = set()
+    for expr in dashboard_queries():
+        known, unknown = metric_names(expr)
+        assert unknown == set(), f"{expr!r} uses names that are not agreed"
+        assert expr.count("(") == expr.count(")"), expr
+        used |= known
+    # What the issue asks the dashboard to show.
+    for name in (
+        "backorder_backlog_units",
+        "backorder_reserved_units_total",
+        "backorder_fill_latency_seconds",
+        "backorder_outbox_oldest_age_seconds",
+        "backorder_dead_letters",
+        "backorder_rpc_total",
+        "backorder_rpc_seconds",
+    ):
+        assert name in used, f"the dashboard shows no {name}"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "sum(rate(backorder_reserved_unit_total[1m]))",
+        "max(backorder_backlog_units_bucket)",  # not a histogram
+        "histogram_quantile(0.5, rate(backorder_fill_latency_bucket[5m]))",
+    ],
+)
+def test_the_metric_check_catches_a_wrong_name(expr: str) -> None:
+    # Guards the guard above: a typo must not slip through.
+    assert metric_names(expr)[1] != set()
 
 
 # --- the Dockerfile ----------------------------------------------------------------------------

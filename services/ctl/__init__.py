@@ -1,0 +1,1 @@
+"""backorderctl: the operator command line over the services' gRPC APIs."""
