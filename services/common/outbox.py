@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import asyncpg
 from google.protobuf.message import Message
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from services.common import amqp
 
@@ -34,10 +34,6 @@ EVENTS_PUBLISHED = Counter(
     "backorder_events_published_total",
     "Events published and confirmed by RabbitMQ",
     ["exchange", "routing_key"],
-)
-OUTBOX_PENDING = Gauge("backorder_outbox_pending", "Outbox rows not yet published")
-OUTBOX_OLDEST_AGE = Gauge(
-    "backorder_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row"
 )
 
 
@@ -111,7 +107,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._next_cleanup = 0.0
-        self._next_gauges = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -186,17 +181,9 @@ class OutboxRelay:
                 await asyncio.wait_for(connection.close(), timeout=self._connect_timeout)
 
     async def _maintain(self, conn: asyncpg.Connection) -> None:
-        """Backlog gauges (at most once a second) and the retention clean-up of sent rows."""
+        """The retention clean-up of sent rows (the backlog gauges are sampled by every
+        replica in services.common.metrics, not only by the relay holding the lock)."""
         now = time.monotonic()
-        if now >= self._next_gauges:
-            self._next_gauges = now + 1.0
-            row = await conn.fetchrow(
-                """select count(*) as pending,
-                          extract(epoch from clock_timestamp() - min(created_at)) as age
-                   from outbox where sent_at is null"""
-            )
-            OUTBOX_PENDING.set(row["pending"])
-            OUTBOX_OLDEST_AGE.set(float(row["age"] or 0))
         if now >= self._next_cleanup:
             self._next_cleanup = now + self._cleanup_interval
             await delete_sent(conn, self._retention)
