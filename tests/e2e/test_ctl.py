@@ -125,3 +125,80 @@ def test_unreachable_service_exits_5(system: System) -> None:
     dead = f"127.0.0.1:{free_port()}"
     outcome = ctl(system, "--inventory-addr", dead, "--timeout", "3", "stock", "get", "SKU-1")
     assert outcome.code == 5 and "UNAVAILABLE" in outcome.stderr
+
+
+def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> None:
+    """Every command an operator needs day to day, against the real services."""
+    sku, order = unique("CTL"), unique("order")
+
+    def ok(*args: str) -> object:
+        outcome = ctl(system, "--json", *args)
+        assert outcome.code == 0, f"{args}: {outcome.stderr}"
+        return outcome.json()
+
+    ok("inbound", "expect", f"{order}-po", sku, "5", "2030-01-02T09:00:00Z")
+    placed = ok("lines", "allocate", order, "a", sku, "2")
+    assert placed["outcome"] == "ALLOCATION_OUTCOME_BACKORDERED"
+    ok("lines", "allocate", order, "b", sku, "3", "--priority", "1")
+    # "b" outranks "a" once its priority is raised.
+    raised = ok("lines", "priority", order, "b", "9")
+    assert (raised["priority"], raised["queue_position"]) == (9, "1")
+    listed = ok("lines", "list", "--order-id", order)
+    assert [row["line_id"] for row in listed] == ["a", "b"]
+    waiting = ok("lines", "list", "--sku", sku, "--status", "backordered")
+    assert {row["line_id"] for row in waiting} == {"a", "b"}
+
+    inbound = ok("inbound", "list", sku, "--open-only")
+    assert [(row["inbound_id"], row["open_quantity"]) for row in inbound] == [(f"{order}-po", "5")]
+
+    ok("stock", "receive", sku, "3", "--receipt-id", f"{order}-r1")
+    for _ in range(100):
+        line = ok("lines", "get", order, "b")
+        if line["status"] == "LINE_STATUS_RESERVED":
+            break
+    else:
+        raise AssertionError(f"line b never reserved: {line}")
+    log = ok("reservations", "list", "--order-id", order, "--line-id", "b")
+    assert [(row["quantity"], row["cause"]) for row in log] == [("3", "stock.received")]
+
+    shipped = ok("lines", "fulfil", order, "b", "3", "--fulfillment-id", f"{order}-f1")
+    assert shipped["status"] == "LINE_STATUS_FULFILLED"
+    # The inventory service issues the shipped units from on hand (line.fulfilled).
+    for _ in range(100):
+        if ok("stock", "get", sku)["on_hand"] == "0":
+            break
+    else:
+        raise AssertionError("the shipped units were never issued from on hand")
+    cancelled = ok("lines", "cancel", order, "a")
+    assert cancelled["status"] == "LINE_STATUS_CANCELLED"
+
+    summary = ok("summary", sku)
+    assert summary["backordered_units"] == "0"
+    policy = ok("policy", sku, "--fill-policy", "skip", "--backorder-limit", "10")
+    assert policy["policy"] == {
+        "fill_policy": "FILL_POLICY_SKIP",
+        "backorders_accepted": True,
+        "backorder_limit": "10",
+    }
+
+    adjusted = ok(
+        "stock", "adjust", sku, "1", "--reason", "found", "--adjustment-id", f"{order}-a1"
+    )
+    assert adjusted["stock"]["on_hand"] == "1"
+    movements = ok("stock", "movements", sku)
+    assert [row["kind"] for row in movements] == [
+        "MOVEMENT_KIND_ADJUSTMENT",
+        "MOVEMENT_KIND_ISSUE",
+        "MOVEMENT_KIND_RECEIPT",
+    ]
+    stocks = ok("stock", "list", "--sku-prefix", sku)
+    assert [row["sku"] for row in stocks] == [sku]
+    assert ok("inbound", "cancel", f"{order}-po")["cancelled"] is True
+
+    # Refusals come back as the documented exit codes, not tracebacks.
+    rejected = ctl(system, "lines", "fulfil", order, "a", "1")
+    assert rejected.code == 4 and "FAILED_PRECONDITION" in rejected.stderr
+    unknown = ctl(system, "summary", unique("NOPE"))
+    assert unknown.code == 3
+    bad_date = ctl(system, "inbound", "expect", "x", sku, "1", "tomorrow")
+    assert bad_date.code == 2 and "RFC 3339" in bad_date.stderr
