@@ -8,6 +8,7 @@ the quorum queue's delivery limit dead-letters it if it keeps failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 EVENTS_CONSUMED = Counter(
     "backorder_events_consumed_total", "Events consumed, by outcome", ["queue", "type", "outcome"]
 )
+# Seconds to wait for the broker while stopping.
+STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -72,12 +75,16 @@ class EventConsumer:
             queue = await channel.get_queue(self._queue.name)
             tag = await queue.consume(self._on_message)
             await self._stopping.wait()
-            # Take no new deliveries; let those being applied finish and be acked.
-            await queue.cancel(tag)
+            # Take no new deliveries; let those being applied finish and be acked. With the
+            # broker unreachable the cancel cannot complete: don't wait for it (the broker
+            # requeues what was not acked when the connection goes).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(queue.cancel(tag), timeout=STOP_TIMEOUT)
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=30)
         finally:
-            await connection.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=STOP_TIMEOUT)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()

@@ -36,6 +36,10 @@ class Worker:
     name: str
     run: Callable[[], Coroutine[Any, Any, None]]
     stop: Callable[[], None]
+    # Feeds long-lived server streams (WatchStock): stopped before the gRPC server, so the
+    # streams end at once (clients reconnect to another replica) and the grace period is
+    # left to the unary calls in flight.
+    feeds_streams: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -118,14 +122,12 @@ async def serve(
 
     log.info("stopping")
     await health_servicer.enter_graceful_shutdown()
+    # Stream feeders first, then the server (in-flight unary calls finish), then the
+    # consumers and relays (in-flight events finish and are acked after their commit).
+    feeders = [w for w in workers if w.feeds_streams]
+    await _stop_workers(feeders)
     await server.stop(GRACE_SECONDS)
-    for worker in workers:
-        worker.stop()
-    pending = [w.task for w in workers if w.task is not None]
-    if pending:
-        _, still_running = await asyncio.wait(pending, timeout=GRACE_SECONDS)
-        for task in still_running:
-            task.cancel()
+    await _stop_workers([w for w in workers if not w.feeds_streams])
     sampling_stop.set()
     try:
         await asyncio.wait_for(sampling, timeout=GRACE_SECONDS)
@@ -136,6 +138,16 @@ async def serve(
     log.info("stopped")
     if crashed:
         raise RuntimeError("a background worker failed") from failed.exception()
+
+
+async def _stop_workers(workers: Sequence[Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+    pending = [w.task for w in workers if w.task is not None]
+    if pending:
+        _, still_running = await asyncio.wait(pending, timeout=GRACE_SECONDS)
+        for task in still_running:
+            task.cancel()
 
 
 async def _first_failure(workers: Sequence[Worker]) -> None:

@@ -44,7 +44,7 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
             workers=[
                 runtime.Worker("outbox-relay", relay.run, relay.stop),
                 runtime.Worker("allocation-events", consumer.run, consumer.stop),
-                runtime.Worker("stock-feed", feed.run, feed.stop),
+                runtime.Worker("stock-feed", feed.run, feed.stop, feeds_streams=True),
             ],
             insecure=args.insecure,
             security=settings.security,

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> N
     """Every command an operator needs day to day, against the real services."""
     sku, order = unique("CTL"), unique("order")
 
-    def ok(*args: str) -> object:
+    def ok(*args: str) -> Any:
         outcome = ctl(system, "--json", *args)
         assert outcome.code == 0, f"{args}: {outcome.stderr}"
         return outcome.json()
