@@ -4,8 +4,6 @@ outbox. Metrics are recorded after the commit."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 import uuid
 from collections import defaultdict
@@ -31,7 +29,7 @@ from services.allocation.adapters.postgres import (
 from services.allocation.domain import eta as eta_walk
 from services.allocation.domain.fill import FillPolicy, fill
 from services.allocation.domain.shrinkage import revoke
-from services.common import validation
+from services.common import paging, validation
 from services.common.amqp import ALLOCATION_EXCHANGE
 from services.common.db import run_in_transaction
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -43,8 +41,6 @@ FILL_CHUNK = 2000
 # The ETA walk covers at most this many waiting lines of a SKU (in rank order); lines
 # beyond show an unknown ETA. Bounds the memory and time of one walk.
 ETA_WALK_LIMIT = 50_000
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 100
 MAX_BACKORDER_LIMIT = 1_000_000_000_000
 
 STATUSES = frozenset(
@@ -220,8 +216,9 @@ async def list_lines(
     validation.optional_identifier(order_id, "order_id")
     if status and status not in STATUSES:
         raise InvalidArgument("status", f"{status!r} is not a line status")
-    limit = _page_size(page_size)
-    after = _read_token(page_token, "lines")
+    limit = paging.page_size(page_size)
+    query = ("lines", sku, order_id, status)
+    after = (paging.decode(page_token, query, [int]) or [0])[0]
     rows = await db.list_lines(
         pool,
         sku=sku or None,
@@ -231,7 +228,7 @@ async def list_lines(
         limit=limit + 1,
     )
     views = [LineView(line, position) for line, position in rows[:limit]]
-    token = _token("lines", views[-1].line.id) if len(rows) > limit else ""
+    token = paging.encode([views[-1].line.id], query) if len(rows) > limit else ""
     return Page(views, token)
 
 
@@ -472,8 +469,9 @@ async def list_reservations(
         raise InvalidArgument("sku", "give either sku or order_id and line_id, not both")
     if not sku and not (order_id or line_id):
         raise InvalidArgument("sku", "is required unless order_id and line_id are given")
-    limit = _page_size(page_size)
-    after = _read_token(page_token, "reservations")
+    limit = paging.page_size(page_size)
+    query = ("reservations", sku, order_id, line_id)
+    after = (paging.decode(page_token, query, [int]) or [0])[0]
     line: int | None = None
     if sku:
         validation.sku(sku)
@@ -488,7 +486,7 @@ async def list_reservations(
     rows = await db.list_reservations(
         pool, line=line, sku=sku or None, after_id=after, limit=limit + 1
     )
-    token = _token("reservations", rows[limit - 1].id) if len(rows) > limit else ""
+    token = paging.encode([rows[limit - 1].id], query) if len(rows) > limit else ""
     return Page(rows[:limit], token)
 
 
@@ -793,31 +791,6 @@ def _line_key(order_id: str, line_id: str) -> None:
 
 def _line_not_found(order_id: str, line_id: str) -> NotFound:
     return NotFound(f"line ({order_id!r}, {line_id!r}) was never placed")
-
-
-def _page_size(value: int) -> int:
-    if value == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidArgument("page_size", f"is {value}; it must be from 1 to {MAX_PAGE_SIZE}")
-    return value
-
-
-def _token(kind: str, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode()
-
-
-def _read_token(token: str, kind: str) -> int:
-    """The id after which the next page starts (0 for the first page)."""
-    if not token:
-        return 0
-    try:
-        found_kind, _, last = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if found_kind == kind and last.isdigit():
-            return int(last)
-    except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise InvalidArgument("page_token", "is not a next_page_token of this list; start without one")
 
 
 def _occurred_at(
