@@ -331,9 +331,17 @@ async def waiting_lines(
             limit,
         )
     else:
+        # Two index ranges of `line_queue`, not one OR: Postgres cannot seek to an OR of
+        # rank conditions and would rescan the queue from its head on every chunk (a drain
+        # quadratic in its length). The rest of `after`'s band, then the lower bands.
         rows = await conn.fetch(
-            f"""select {_LINE} from line where sku = $1 and backordered > 0
-                  and (priority < $2 or (priority = $2 and (placed_at, id) > ($3, $4)))
+            f"""(select {_LINE} from line where sku = $1 and backordered > 0
+                   and priority = $2 and (placed_at, id) > ($3, $4)
+                 order by priority desc, placed_at, id limit $5)
+                union all
+                (select {_LINE} from line where sku = $1 and backordered > 0
+                   and priority < $2
+                 order by priority desc, placed_at, id limit $5)
                 order by priority desc, placed_at, id limit $5""",
             sku,
             after.priority,
