@@ -55,13 +55,34 @@ class LineRow:
     placed_priority: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FilledLine:
-    """A line right after a fill gave it units, with the decision log row's id."""
+    """A line right after a fill gave it units: the columns its line.reserved carries
+    (not the whole row: a drain builds one per line), with the decision log row's id."""
 
-    line: LineRow
+    id: int
+    sku: str
+    order_id: str
+    line_id: str
+    quantity: int
+    priority: int
+    reserved: int
+    backordered: int
+    status: str
     reserved_now: int
     reservation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedLine:
+    """A waiting line as the fill reads it: what the pure fill needs, and its rank (the
+    keyset of the next chunk)."""
+
+    id: int
+    priority: int
+    placed_at: datetime
+    backordered: int
+    allow_partial: bool
 
 
 @dataclass(frozen=True)
@@ -320,13 +341,14 @@ async def tail_stats(conn: asyncpg.Connection, sku: str, priority: int) -> TailS
 
 
 async def waiting_lines(
-    conn: asyncpg.Connection, sku: str, after: LineRow | None, limit: int
-) -> list[LineRow]:
+    conn: asyncpg.Connection, sku: str, after: QueuedLine | None, limit: int
+) -> list[QueuedLine]:
     """The next `limit` waiting lines of `sku` in rank order, after line `after` (keyset)."""
     if after is None:
         rows = await conn.fetch(
-            f"""select {_LINE} from line where sku = $1 and backordered > 0
-                order by priority desc, placed_at, id limit $2""",
+            """select id, priority, placed_at, backordered, allow_partial from line
+               where sku = $1 and backordered > 0
+               order by priority desc, placed_at, id limit $2""",
             sku,
             limit,
         )
@@ -335,25 +357,26 @@ async def waiting_lines(
         # rank conditions and would rescan the queue from its head on every chunk (a drain
         # quadratic in its length). The rest of `after`'s band, then the lower bands.
         rows = await conn.fetch(
-            f"""(select {_LINE} from line where sku = $1 and backordered > 0
-                   and priority = $2 and (placed_at, id) > ($3, $4)
-                 order by priority desc, placed_at, id limit $5)
-                union all
-                (select {_LINE} from line where sku = $1 and backordered > 0
-                   and priority < $2
-                 order by priority desc, placed_at, id limit $5)
-                order by priority desc, placed_at, id limit $5""",
+            """(select id, priority, placed_at, backordered, allow_partial from line
+                where sku = $1 and backordered > 0 and priority = $2
+                  and (placed_at, id) > ($3, $4)
+                order by priority desc, placed_at, id limit $5)
+               union all
+               (select id, priority, placed_at, backordered, allow_partial from line
+                where sku = $1 and backordered > 0 and priority < $2
+                order by priority desc, placed_at, id limit $5)
+               order by priority desc, placed_at, id limit $5""",
             sku,
             after.priority,
             after.placed_at,
             after.id,
             limit,
         )
-    return [_line(r) for r in rows]
+    return [QueuedLine(*r) for r in rows]
 
 
-def as_waiting(line: LineRow) -> WaitingLine:
-    return WaitingLine(key=line.id, backordered=line.backordered, allow_partial=line.allow_partial)
+def as_waiting(line: LineRow | QueuedLine) -> WaitingLine:
+    return WaitingLine(line.id, line.backordered, line.allow_partial)
 
 
 async def apply_fills(
@@ -370,7 +393,7 @@ async def apply_fills(
     if not fills:
         return []
     rows = await conn.fetch(
-        f"""with fill as (
+        """with fill as (
                 select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
                     as f(line, quantity, queue_position, rule)),
             logged as (
@@ -382,9 +405,9 @@ async def apply_fills(
                 update line l set reserved = l.reserved + f.quantity,
                     eta = case when l.backordered = f.quantity then null else l.eta end
                 from fill f where l.id = f.line
-                returning l.*)
-            select {", ".join("u." + c for c in _LINE_FIELDS)},
-                   f.quantity as reserved_now, g.id as reservation_id
+                returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
+                          l.reserved, l.backordered, l.status)
+            select u.*, f.quantity as reserved_now, g.id as reservation_id
             from updated u join fill f on f.line = u.id join logged g on g.line = u.id
             order by f.queue_position, u.id""",
         sku,
@@ -396,7 +419,7 @@ async def apply_fills(
         cause_event_id,
         policy.value,
     )
-    return [FilledLine(_line(r), r["reserved_now"], r["reservation_id"]) for r in rows]
+    return [FilledLine(*r) for r in rows]
 
 
 async def held_lines(
@@ -545,7 +568,7 @@ async def eta_candidates(
     """Waiting lines in rank order for the ETA walk: at most `limit`, and (STRICT) no
     further than the first line whose units ahead reach `units_cap` (the whole supply)."""
     found: list[WaitingLine] = []
-    after: LineRow | None = None
+    after: QueuedLine | None = None
     units = 0
     while len(found) < limit:
         chunk = await waiting_lines(conn, sku, after, min(2000, limit - len(found)))
