@@ -140,12 +140,15 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
     cmd = cmd.validated()
 
     async def work(conn: asyncpg.Connection, effects: Effects) -> Placed:
-        earlier = await db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
-        if earlier is not None:
+        # Lock the SKU (every change of its queue holds the lock) and learn whether this
+        # is a repeat, in one round trip; the lock is then held for as few as possible.
+        sku, placed = await db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
+        if placed:
+            earlier = await db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
+            assert earlier is not None  # lines are never deleted
             _check_repeat(cmd, earlier[0])
             return Placed(LineView(*earlier), 0, True)
-        sku = await db.lock_sku(conn, cmd.sku)
-        line, sku = await db.insert_line(
+        new = await db.insert_line(
             conn,
             order_id=cmd.order_id,
             line_id=cmd.line_id,
@@ -155,6 +158,7 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
             allow_partial=cmd.allow_partial,
             customer_id=cmd.customer_id,
         )
+        line, sku = new.line, new.sku
         mine, sku = await fill_sku(
             conn, sku, effects, cause="Allocate", cause_event_id=None, watch=line.id
         )
@@ -180,9 +184,12 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
         if line.backordered:
             # A new line is the last of its priority band: its place and the units ahead of
             # it come from the per-priority counters, whatever the queue's length.
-            stats = await db.tail_stats(conn, cmd.sku, cmd.priority)
+            # (Read again only if the fill moved them: free units were given out.)
+            stats = new.stats
+            if sku is not new.sku:
+                stats = await db.tail_stats(conn, cmd.sku, cmd.priority)
             position = stats.lines_through
-            line = await _eta_of_new_line(conn, sku, line, stats, effects)
+            line = await _eta_of_new_line(conn, sku, line, stats, new.inbound, effects)
         view = LineView(line, position)
         if line.backordered:
             effects.events.append(_backordered_event(view))
@@ -694,12 +701,16 @@ async def refresh_etas(conn: asyncpg.Connection, sku: SkuRow, effects: Effects) 
 
 
 async def _eta_of_new_line(
-    conn: asyncpg.Connection, sku: SkuRow, line: LineRow, stats: db.TailStats, effects: Effects
+    conn: asyncpg.Connection,
+    sku: SkuRow,
+    line: LineRow,
+    stats: db.TailStats,
+    inbound: list[Inbound],
+    effects: Effects,
 ) -> LineRow:
     """ETA of a line just placed. Without inbound: unknown, nothing else moves. As the last
     waiting line under STRICT: only its own ETA, from the units ahead. Otherwise (it went
     ahead of lower-priority lines, or SKIP) the whole SKU is re-estimated."""
-    inbound = await db.open_inbound(conn, sku.sku)
     if not inbound:
         return line
     if stats.lines_below == 0 and sku.fill_policy is FillPolicy.STRICT:

@@ -173,6 +173,24 @@ async def lock_sku(conn: asyncpg.Connection, sku: str) -> SkuRow:
     return _sku(row)
 
 
+async def lock_sku_for_line(
+    conn: asyncpg.Connection, sku: str, order_id: str, line_id: str
+) -> tuple[SkuRow, bool]:
+    """`lock_sku`, and whether line (order_id, line_id) was placed already: one round trip
+    for Allocate. (A line committed while this waited for the lock shows up as a unique
+    violation of the insert, which `run_in_transaction` retries.)"""
+    row = await conn.fetchrow(
+        f"""with earlier as (select 1 from line where order_id = $2 and line_id = $3)
+            insert into sku as s (sku) values ($1)
+            on conflict (sku) do update set updated_at = clock_timestamp()
+            returning {_SKU}, exists (select 1 from earlier) as placed""",
+        sku,
+        order_id,
+        line_id,
+    )
+    return _sku({name: row[name] for name in _SKU_FIELDS}), row["placed"]
+
+
 async def get_sku(conn: asyncpg.Connection | asyncpg.Pool, sku: str) -> SkuRow | None:
     row = await conn.fetchrow(f"select {_SKU} from sku where sku = $1", sku)
     return _sku(row) if row else None
@@ -274,6 +292,17 @@ async def line_by_id(conn: asyncpg.Connection, line_id: int) -> LineRow:
     return _line(await conn.fetchrow(f"select {_LINE} from line where id = $1", line_id))
 
 
+@dataclass(frozen=True)
+class NewLine:
+    """A line just queued, its SKU's counters after it, the queue seen from its band and
+    the SKU's open inbound (earliest first)."""
+
+    line: LineRow
+    sku: SkuRow
+    stats: TailStats
+    inbound: list[Inbound]
+
+
 async def insert_line(
     conn: asyncpg.Connection,
     *,
@@ -284,9 +313,11 @@ async def insert_line(
     priority: int,
     allow_partial: bool,
     customer_id: str,
-) -> tuple[LineRow, SkuRow]:
-    """Queues a new line and counts it in its SKU's backlog (the SKU row must be locked).
-    Returns the line and the SKU row with its counters after the insert."""
+) -> NewLine:
+    """Queues a new line and counts it in its SKU's backlog (the SKU row must be locked, so
+    this statement's snapshot has every change of the SKU). One round trip: the counters
+    of its band and the ones ahead (`tail_stats`, read before the insert, plus the line)
+    and the open inbound come back with it."""
     sku_columns = ", ".join(f"c.{c} as sku_{c}" for c in _SKU_FIELDS)
     row = await conn.fetchrow(
         f"""with new_line as (
@@ -305,8 +336,23 @@ async def insert_line(
                 update sku set backordered_units = backordered_units + $4,
                                waiting_lines = waiting_lines + 1
                 where sku = $3
-                returning {_SKU})
-            select n.*, {sku_columns} from new_line n, counted c""",
+                returning {_SKU}),
+            ahead as (
+                select coalesce(sum(waiting_lines) filter (where priority >= $5), 0) + 1
+                           as lines_through,
+                       coalesce(sum(backordered_units) filter (where priority >= $5), 0) + $4
+                           as units_through,
+                       coalesce(sum(waiting_lines) filter (where priority < $5), 0)
+                           as lines_below
+                from sku_queue where sku = $3),
+            arriving as (
+                select array_agg(inbound_id order by expected_at, inbound_id) as inbound_ids,
+                       array_agg(open_quantity order by expected_at, inbound_id)
+                           as inbound_quantities,
+                       array_agg(expected_at order by expected_at, inbound_id) as inbound_at
+                from inbound where sku = $3 and open_quantity > 0 and not cancelled)
+            select n.*, {sku_columns}, a.*, i.*
+            from new_line n, counted c, ahead a, arriving i""",
         order_id,
         line_id,
         sku,
@@ -315,8 +361,21 @@ async def insert_line(
         allow_partial,
         customer_id,
     )
-    line = _line(row)
-    return line, _sku({name: row[f"sku_{name}"] for name in _SKU_FIELDS})
+    inbound = [
+        Inbound(*i)
+        for i in zip(
+            row["inbound_ids"] or (),
+            row["inbound_quantities"] or (),
+            row["inbound_at"] or (),
+            strict=True,
+        )
+    ]
+    return NewLine(
+        _line(row),
+        _sku({name: row[f"sku_{name}"] for name in _SKU_FIELDS}),
+        TailStats(int(row["lines_through"]), int(row["units_through"]), int(row["lines_below"])),
+        inbound,
+    )
 
 
 async def queue_position(conn: asyncpg.Connection | asyncpg.Pool, line: LineRow) -> int:
