@@ -8,11 +8,12 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import asyncpg
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.allocation.v1 import events_pb2
 from backorder.inventory.v1 import events_pb2 as inventory_events
@@ -135,12 +136,15 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
     cmd = cmd.validated()
 
     async def work(conn: asyncpg.Connection, effects: Effects) -> Placed:
-        earlier = await db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
-        if earlier is not None:
+        # Lock the SKU (every change of its queue holds the lock) and learn whether this
+        # is a repeat, in one round trip; the lock is then held for as few as possible.
+        sku, placed = await db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
+        if placed:
+            earlier = await db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
+            assert earlier is not None  # lines are never deleted
             _check_repeat(cmd, earlier[0])
             return Placed(LineView(*earlier), 0, True)
-        sku = await db.lock_sku(conn, cmd.sku)
-        line, sku = await db.insert_line(
+        new = await db.insert_line(
             conn,
             order_id=cmd.order_id,
             line_id=cmd.line_id,
@@ -150,10 +154,18 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
             allow_partial=cmd.allow_partial,
             customer_id=cmd.customer_id,
         )
-        filled, sku = await fill_sku(conn, sku, effects, cause="Allocate", cause_event_id=None)
-        mine = next((f for f in filled if f.line.id == line.id), None)
+        line, sku = new.line, new.sku
+        mine, sku = await fill_sku(
+            conn, sku, effects, cause="Allocate", cause_event_id=None, watch=line.id
+        )
         if mine is not None:
-            line = mine.line
+            line = replace(
+                line,
+                reserved=mine.reserved,
+                backordered=mine.backordered,
+                status=mine.status,
+                eta=None if mine.backordered == 0 else line.eta,
+            )
         if line.backordered and not sku.backorders_accepted:
             raise FailedPrecondition(
                 f"sku {cmd.sku!r} accepts no backorders and only {mine.reserved_now if mine else 0}"
@@ -168,9 +180,12 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
         if line.backordered:
             # A new line is the last of its priority band: its place and the units ahead of
             # it come from the per-priority counters, whatever the queue's length.
-            stats = await db.tail_stats(conn, cmd.sku, cmd.priority)
+            # (Read again only if the fill moved them: free units were given out.)
+            stats = new.stats
+            if sku is not new.sku:
+                stats = await db.tail_stats(conn, cmd.sku, cmd.priority)
             position = stats.lines_through
-            line = await _eta_of_new_line(conn, sku, line, stats, effects)
+            line = await _eta_of_new_line(conn, sku, line, stats, new.inbound, effects)
         view = LineView(line, position)
         if line.backordered:
             effects.events.append(_backordered_event(view))
@@ -616,20 +631,26 @@ async def fill_sku(
     *,
     cause: str,
     cause_event_id: uuid.UUID | None,
-) -> tuple[list[FilledLine], SkuRow]:
+    watch: int | None = None,
+) -> tuple[FilledLine | None, SkuRow]:
     """Runs the fill for a locked SKU: walks its queue in rank order, chunk by chunk, and
-    records a line.reserved per fill."""
+    records a line.reserved per fill. Each chunk's reservations, line updates and outbox
+    rows are written as it is applied, and only counters are kept, so memory stays bounded
+    however many lines one fill serves. Returns the fill of line `watch`, if any."""
     if sku.free_units <= 0 or sku.waiting_lines == 0:
-        return [], sku
+        return None, sku
     free, ahead, skipped = sku.free_units, 0, False
-    filled: list[FilledLine] = []
-    last: LineRow | None = None
+    mine: FilledLine | None = None
+    bands: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    occurred_at = Timestamp()
+    occurred_at.GetCurrentTime()
+    last: db.QueuedLine | None = None
     while True:
         chunk = await db.waiting_lines(conn, sku.sku, last, FILL_CHUNK)
         outcome = fill(
             map(db.as_waiting, chunk), free, sku.fill_policy, waiting_ahead=ahead, skipped=skipped
         )
-        filled += await db.apply_fills(
+        filled = await db.apply_fills(
             conn,
             sku.sku,
             outcome.fills,
@@ -637,24 +658,26 @@ async def fill_sku(
             cause_event_id=cause_event_id,
             policy=sku.fill_policy,
         )
+        for f in filled:
+            lines, waiting_units = bands[f.priority]
+            bands[f.priority] = (lines - (f.backordered == 0), waiting_units - f.reserved_now)
+            if f.id == watch:
+                mine = f
+        if filled:
+            # Events recorded before the fill (e.g. line.cancelled) go first: per-SKU order.
+            events = effects.events + _reserved_events(filled, cause_event_id, occurred_at)
+            effects.events = []
+            await add_events(conn, events)
         free, ahead, skipped = outcome.free_after, outcome.waiting_ahead, outcome.skipped
         if outcome.stopped or len(chunk) < FILL_CHUNK:
             break
         last = chunk[-1]
     units = sku.free_units - free
     if units == 0:
-        return filled, sku
-    bands: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
-    for f in filled:
-        lines, waiting_units = bands[f.line.priority]
-        bands[f.line.priority] = (
-            lines - (1 if f.line.backordered == 0 else 0),
-            waiting_units - f.reserved_now,
-        )
+        return mine, sku
     sku = await db.change_totals(conn, sku.sku, free=-units, reserved=units, bands=bands)
     effects.reserved_units += units
-    effects.events += _reserved_events(filled, cause_event_id=cause_event_id)
-    return filled, sku
+    return mine, sku
 
 
 async def refresh_etas(conn: asyncpg.Connection, sku: SkuRow, effects: Effects) -> None:
@@ -676,12 +699,16 @@ async def refresh_etas(conn: asyncpg.Connection, sku: SkuRow, effects: Effects) 
 
 
 async def _eta_of_new_line(
-    conn: asyncpg.Connection, sku: SkuRow, line: LineRow, stats: db.TailStats, effects: Effects
+    conn: asyncpg.Connection,
+    sku: SkuRow,
+    line: LineRow,
+    stats: db.TailStats,
+    inbound: list[Inbound],
+    effects: Effects,
 ) -> LineRow:
     """ETA of a line just placed. Without inbound: unknown, nothing else moves. As the last
     waiting line under STRICT: only its own ETA, from the units ahead. Otherwise (it went
     ahead of lower-priority lines, or SKIP) the whole SKU is re-estimated."""
-    inbound = await db.open_inbound(conn, sku.sku)
     if not inbound:
         return line
     if stats.lines_below == 0 and sku.fill_policy is FillPolicy.STRICT:
@@ -704,32 +731,38 @@ async def _eta_of_new_line(
 # --- events and small helpers -------------------------------------------------------------
 
 
+_STATUS = {name: events_pb2.LineStatus.Value(f"LINE_STATUS_{name}") for name in STATUSES}
+
+
 def line_status(line: LineRow) -> events_pb2.LineStatus:
-    return events_pb2.LineStatus.Value(f"LINE_STATUS_{line.status}")
+    return _STATUS[line.status]
 
 
 def _reserved_events(
-    filled: Iterable[FilledLine], *, cause_event_id: uuid.UUID | None
+    filled: Iterable[FilledLine], cause_event_id: uuid.UUID | None, occurred_at: Timestamp
 ) -> list[OutgoingEvent]:
-    return [
-        new_event(
-            ALLOCATION_EXCHANGE,
-            "line.reserved",
-            events_pb2.LineReserved(
-                sku=f.line.sku,
-                order_id=f.line.order_id,
-                line_id=f.line.line_id,
-                quantity=f.line.quantity,
-                reserved_now=f.reserved_now,
-                reserved_quantity=f.line.reserved,
-                backordered_quantity=f.line.backordered,
-                status=line_status(f.line),
-                reservation_id=f.reservation_id,
-                cause_event_id=str(cause_event_id) if cause_event_id else "",
-            ),
+    """line.reserved of each fill, built directly (a drain makes one per line): one
+    occurred_at for the whole fill, which happens in one transaction."""
+    cause = str(cause_event_id) if cause_event_id else ""
+    events = []
+    for f in filled:
+        event_id = uuid.uuid4()
+        message = events_pb2.LineReserved(
+            event_id=str(event_id),
+            occurred_at=occurred_at,
+            sku=f.sku,
+            order_id=f.order_id,
+            line_id=f.line_id,
+            quantity=f.quantity,
+            reserved_now=f.reserved_now,
+            reserved_quantity=f.reserved,
+            backordered_quantity=f.backordered,
+            status=_STATUS[f.status],
+            reservation_id=f.reservation_id,
+            cause_event_id=cause,
         )
-        for f in filled
-    ]
+        events.append(OutgoingEvent(ALLOCATION_EXCHANGE, "line.reserved", f.sku, message, event_id))
+    return events
 
 
 def _revoked_event(r: RevokedLine, cause_event_id: uuid.UUID) -> OutgoingEvent:

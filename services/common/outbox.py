@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,8 @@ class OutboxRelay:
     ) -> None:
         self._database_url = database_url
         self._amqp_url = amqp_url
+        # At most this many publishes are unconfirmed at a time (so at most this many go
+        # out twice after a crash); rows are read as earlier ones are confirmed.
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
@@ -170,12 +173,7 @@ class OutboxRelay:
             }
             channel.return_callbacks.add(self._on_return)
             log.info("outbox relay publishing")
-            while not self._stopping.is_set():
-                self._wake.clear()
-                sent = await self._relay_batch(conn, exchanges)
-                await self._maintain(conn)
-                if sent < self._batch_size:
-                    await self._sleep(self._poll_interval)
+            await self._relay_stream(conn, exchanges)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=self._connect_timeout)
@@ -188,40 +186,86 @@ class OutboxRelay:
             self._next_cleanup = now + self._cleanup_interval
             await delete_sent(conn, self._retention)
 
-    async def _relay_batch(
+    async def _relay_stream(
         self, conn: asyncpg.Connection, exchanges: dict[str, aio_pika.abc.AbstractExchange]
-    ) -> int:
-        rows = await conn.fetch(
-            """select id, event_id, exchange, routing_key, message_type, body, created_at
-               from outbox where sent_at is null order by id limit $1""",
-            self._batch_size,
-        )
-        if not rows:
-            return 0
-        # Pipelined: every publish is on the wire before the first confirm is awaited.
-        results = await asyncio.gather(
-            *(self._publish(exchanges[r["exchange"]], r) for r in rows), return_exceptions=True
-        )
-        # Mark sent only the confirmed prefix, so a retry keeps the original order.
-        confirmed = []
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
+    ) -> None:
+        """Publishes unsent rows in id order with up to `batch_size` of them unconfirmed at
+        a time, continuously: the next rows are read and published while earlier ones wait
+        for their confirms (not a batch at a time), and the confirmed prefix is marked
+        sent. A publish that fails ends the stream (ConnectionError): it and everything
+        after it stay unsent, in order."""
+        inflight: deque[tuple[asyncpg.Record, asyncio.Future[object]]] = deque()
+        high = 0  # highest id taken this session
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                room = self._batch_size - len(inflight)
+                caught_up = True
+                if room >= max(self._batch_size // 2, 1):
+                    # Ids below the oldest one in flight are rows whose transactions
+                    # committed late (another SKU's, so per-SKU order holds); ids above
+                    # `high` are new. Each is a range of the outbox_unsent index.
+                    low = inflight[0][0]["id"] if inflight else high + 1
+                    limit = room
+                    rows = await conn.fetch(
+                        """(select id, event_id, exchange, routing_key, message_type, body,
+                                   created_at
+                            from outbox where sent_at is null and id < $1 order by id limit $3)
+                           union all
+                           (select id, event_id, exchange, routing_key, message_type, body,
+                                   created_at
+                            from outbox where sent_at is null and id > $2 order by id limit $3)
+                           order by id limit $3""",
+                        low,
+                        high,
+                        limit,
+                    )
+                    for row in rows:
+                        publish = self._publish(exchanges[row["exchange"]], row)
+                        inflight.append((row, asyncio.ensure_future(publish)))
+                        high = max(high, row["id"])
+                    caught_up = len(rows) < limit
+                if not inflight:
+                    await self._maintain(conn)
+                    await self._sleep(self._poll_interval)
+                    continue
+                if caught_up or len(inflight) > self._batch_size // 2:
+                    await asyncio.wait([inflight[0][1]])
+                await self._mark_confirmed(conn, inflight)
+                await self._maintain(conn)
+        finally:
+            for _, pending in inflight:
+                pending.cancel()
+
+    async def _mark_confirmed(
+        self,
+        conn: asyncpg.Connection,
+        inflight: deque[tuple[asyncpg.Record, asyncio.Future[object]]],
+    ) -> None:
+        """Marks sent the confirmed prefix of `inflight` (removing it); raises when the
+        publish after it failed, so it is retried in order."""
+        confirmed: list[asyncpg.Record] = []
+        failed: BaseException | None = None
+        while inflight and inflight[0][1].done():
+            row, publish = inflight[0]
+            failed = publish.exception() if not publish.cancelled() else asyncio.CancelledError()
+            if failed is not None:
                 log.warning(
                     "publish not confirmed; will retry",
-                    extra={"event_id": str(row["event_id"]), "error": repr(result)},
+                    extra={"event_id": str(row["event_id"]), "error": repr(failed)},
                 )
                 break
-            confirmed.append(row["id"])
+            confirmed.append(row)
+            inflight.popleft()
         if confirmed:
             await conn.execute(
                 "update outbox set sent_at = clock_timestamp() where id = any($1::bigint[])",
-                confirmed,
+                [row["id"] for row in confirmed],
             )
-            for row in rows[: len(confirmed)]:
+            for row in confirmed:
                 EVENTS_PUBLISHED.labels(row["exchange"], row["routing_key"]).inc()
-        if len(confirmed) < len(rows):
+        if failed is not None:
             raise ConnectionError("broker did not confirm every publish")
-        return len(rows)
 
     async def _publish(
         self, exchange: aio_pika.abc.AbstractExchange, row: asyncpg.Record

@@ -55,13 +55,34 @@ class LineRow:
     placed_priority: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FilledLine:
-    """A line right after a fill gave it units, with the decision log row's id."""
+    """A line right after a fill gave it units: the columns its line.reserved carries
+    (not the whole row: a drain builds one per line), with the decision log row's id."""
 
-    line: LineRow
+    id: int
+    sku: str
+    order_id: str
+    line_id: str
+    quantity: int
+    priority: int
+    reserved: int
+    backordered: int
+    status: str
     reserved_now: int
     reservation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedLine:
+    """A waiting line as the fill reads it: what the pure fill needs, and its rank (the
+    keyset of the next chunk)."""
+
+    id: int
+    priority: int
+    placed_at: datetime
+    backordered: int
+    allow_partial: bool
 
 
 @dataclass(frozen=True)
@@ -150,6 +171,24 @@ async def lock_sku(conn: asyncpg.Connection, sku: str) -> SkuRow:
         sku,
     )
     return _sku(row)
+
+
+async def lock_sku_for_line(
+    conn: asyncpg.Connection, sku: str, order_id: str, line_id: str
+) -> tuple[SkuRow, bool]:
+    """`lock_sku`, and whether line (order_id, line_id) was placed already: one round trip
+    for Allocate. (A line committed while this waited for the lock shows up as a unique
+    violation of the insert, which `run_in_transaction` retries.)"""
+    row = await conn.fetchrow(
+        f"""with earlier as (select 1 from line where order_id = $2 and line_id = $3)
+            insert into sku as s (sku) values ($1)
+            on conflict (sku) do update set updated_at = clock_timestamp()
+            returning {_SKU}, exists (select 1 from earlier) as placed""",
+        sku,
+        order_id,
+        line_id,
+    )
+    return _sku({name: row[name] for name in _SKU_FIELDS}), row["placed"]
 
 
 async def get_sku(conn: asyncpg.Connection | asyncpg.Pool, sku: str) -> SkuRow | None:
@@ -253,6 +292,17 @@ async def line_by_id(conn: asyncpg.Connection, line_id: int) -> LineRow:
     return _line(await conn.fetchrow(f"select {_LINE} from line where id = $1", line_id))
 
 
+@dataclass(frozen=True)
+class NewLine:
+    """A line just queued, its SKU's counters after it, the queue seen from its band and
+    the SKU's open inbound (earliest first)."""
+
+    line: LineRow
+    sku: SkuRow
+    stats: TailStats
+    inbound: list[Inbound]
+
+
 async def insert_line(
     conn: asyncpg.Connection,
     *,
@@ -263,9 +313,11 @@ async def insert_line(
     priority: int,
     allow_partial: bool,
     customer_id: str,
-) -> tuple[LineRow, SkuRow]:
-    """Queues a new line and counts it in its SKU's backlog (the SKU row must be locked).
-    Returns the line and the SKU row with its counters after the insert."""
+) -> NewLine:
+    """Queues a new line and counts it in its SKU's backlog (the SKU row must be locked, so
+    this statement's snapshot has every change of the SKU). One round trip: the counters
+    of its band and the ones ahead (`tail_stats`, read before the insert, plus the line)
+    and the open inbound come back with it."""
     sku_columns = ", ".join(f"c.{c} as sku_{c}" for c in _SKU_FIELDS)
     row = await conn.fetchrow(
         f"""with new_line as (
@@ -284,8 +336,23 @@ async def insert_line(
                 update sku set backordered_units = backordered_units + $4,
                                waiting_lines = waiting_lines + 1
                 where sku = $3
-                returning {_SKU})
-            select n.*, {sku_columns} from new_line n, counted c""",
+                returning {_SKU}),
+            ahead as (
+                select coalesce(sum(waiting_lines) filter (where priority >= $5), 0) + 1
+                           as lines_through,
+                       coalesce(sum(backordered_units) filter (where priority >= $5), 0) + $4
+                           as units_through,
+                       coalesce(sum(waiting_lines) filter (where priority < $5), 0)
+                           as lines_below
+                from sku_queue where sku = $3),
+            arriving as (
+                select array_agg(inbound_id order by expected_at, inbound_id) as inbound_ids,
+                       array_agg(open_quantity order by expected_at, inbound_id)
+                           as inbound_quantities,
+                       array_agg(expected_at order by expected_at, inbound_id) as inbound_at
+                from inbound where sku = $3 and open_quantity > 0 and not cancelled)
+            select n.*, {sku_columns}, a.*, i.*
+            from new_line n, counted c, ahead a, arriving i""",
         order_id,
         line_id,
         sku,
@@ -294,8 +361,21 @@ async def insert_line(
         allow_partial,
         customer_id,
     )
-    line = _line(row)
-    return line, _sku({name: row[f"sku_{name}"] for name in _SKU_FIELDS})
+    inbound = [
+        Inbound(*i)
+        for i in zip(
+            row["inbound_ids"] or (),
+            row["inbound_quantities"] or (),
+            row["inbound_at"] or (),
+            strict=True,
+        )
+    ]
+    return NewLine(
+        _line(row),
+        _sku({name: row[f"sku_{name}"] for name in _SKU_FIELDS}),
+        TailStats(int(row["lines_through"]), int(row["units_through"]), int(row["lines_below"])),
+        inbound,
+    )
 
 
 async def queue_position(conn: asyncpg.Connection | asyncpg.Pool, line: LineRow) -> int:
@@ -320,32 +400,42 @@ async def tail_stats(conn: asyncpg.Connection, sku: str, priority: int) -> TailS
 
 
 async def waiting_lines(
-    conn: asyncpg.Connection, sku: str, after: LineRow | None, limit: int
-) -> list[LineRow]:
+    conn: asyncpg.Connection, sku: str, after: QueuedLine | None, limit: int
+) -> list[QueuedLine]:
     """The next `limit` waiting lines of `sku` in rank order, after line `after` (keyset)."""
     if after is None:
         rows = await conn.fetch(
-            f"""select {_LINE} from line where sku = $1 and backordered > 0
-                order by priority desc, placed_at, id limit $2""",
+            """select id, priority, placed_at, backordered, allow_partial from line
+               where sku = $1 and backordered > 0
+               order by priority desc, placed_at, id limit $2""",
             sku,
             limit,
         )
     else:
+        # Two index ranges of `line_queue`, not one OR: Postgres cannot seek to an OR of
+        # rank conditions and would rescan the queue from its head on every chunk (a drain
+        # quadratic in its length). The rest of `after`'s band, then the lower bands.
         rows = await conn.fetch(
-            f"""select {_LINE} from line where sku = $1 and backordered > 0
-                  and (priority < $2 or (priority = $2 and (placed_at, id) > ($3, $4)))
-                order by priority desc, placed_at, id limit $5""",
+            """(select id, priority, placed_at, backordered, allow_partial from line
+                where sku = $1 and backordered > 0 and priority = $2
+                  and (placed_at, id) > ($3, $4)
+                order by priority desc, placed_at, id limit $5)
+               union all
+               (select id, priority, placed_at, backordered, allow_partial from line
+                where sku = $1 and backordered > 0 and priority < $2
+                order by priority desc, placed_at, id limit $5)
+               order by priority desc, placed_at, id limit $5""",
             sku,
             after.priority,
             after.placed_at,
             after.id,
             limit,
         )
-    return [_line(r) for r in rows]
+    return [QueuedLine(*r) for r in rows]
 
 
-def as_waiting(line: LineRow) -> WaitingLine:
-    return WaitingLine(key=line.id, backordered=line.backordered, allow_partial=line.allow_partial)
+def as_waiting(line: LineRow | QueuedLine) -> WaitingLine:
+    return WaitingLine(line.id, line.backordered, line.allow_partial)
 
 
 async def apply_fills(
@@ -362,7 +452,7 @@ async def apply_fills(
     if not fills:
         return []
     rows = await conn.fetch(
-        f"""with fill as (
+        """with fill as (
                 select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
                     as f(line, quantity, queue_position, rule)),
             logged as (
@@ -374,9 +464,9 @@ async def apply_fills(
                 update line l set reserved = l.reserved + f.quantity,
                     eta = case when l.backordered = f.quantity then null else l.eta end
                 from fill f where l.id = f.line
-                returning l.*)
-            select {", ".join("u." + c for c in _LINE_FIELDS)},
-                   f.quantity as reserved_now, g.id as reservation_id
+                returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
+                          l.reserved, l.backordered, l.status)
+            select u.*, f.quantity as reserved_now, g.id as reservation_id
             from updated u join fill f on f.line = u.id join logged g on g.line = u.id
             order by f.queue_position, u.id""",
         sku,
@@ -388,7 +478,7 @@ async def apply_fills(
         cause_event_id,
         policy.value,
     )
-    return [FilledLine(_line(r), r["reserved_now"], r["reservation_id"]) for r in rows]
+    return [FilledLine(*r) for r in rows]
 
 
 async def held_lines(
@@ -537,7 +627,7 @@ async def eta_candidates(
     """Waiting lines in rank order for the ETA walk: at most `limit`, and (STRICT) no
     further than the first line whose units ahead reach `units_cap` (the whole supply)."""
     found: list[WaitingLine] = []
-    after: LineRow | None = None
+    after: QueuedLine | None = None
     units = 0
     while len(found) < limit:
         chunk = await waiting_lines(conn, sku, after, min(2000, limit - len(found)))
