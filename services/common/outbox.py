@@ -60,18 +60,22 @@ async def add_events(conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) 
     """Writes events to the outbox in the caller's transaction and wakes the relay at commit."""
     if not events:
         return
+    # One round trip: the insert, and the wake-up of the relay (delivered at commit).
     await conn.execute(
-        """insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
-           select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                $6::bytea[])""",
+        """with written as (
+               insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
+               select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                    $5::text[], $6::bytea[])
+               returning 1)
+           select pg_notify($7, '') where exists (select 1 from written)""",
         [e.event_id for e in events],
         [e.exchange for e in events],
         [e.routing_key for e in events],
         [e.message.DESCRIPTOR.full_name for e in events],
         [e.sku for e in events],
         [e.message.SerializeToString() for e in events],
+        NOTIFY_CHANNEL,
     )
-    await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 class OutboxRelay:
