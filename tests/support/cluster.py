@@ -187,12 +187,13 @@ class AllocationEventTap:
 async def until(predicate: object, timeout: float, what: str, pause: float = 0.2) -> None:
     """Polls the (async or plain) `predicate` until it is true; `what` names the wait."""
     assert callable(predicate)
-    async with asyncio.timeout(timeout):
-        while True:
-            result = predicate()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(pause)
-    raise AssertionError(f"never happened: {what}")  # pragma: no cover
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never happened within {timeout} s: {what}")
+        await asyncio.sleep(pause)
