@@ -9,6 +9,7 @@ import asyncio
 import random
 import time
 
+import asyncpg
 import grpc
 
 from backorder.allocation.v1 import allocation_pb2 as alloc
@@ -29,6 +30,22 @@ CONCURRENCY = 64
 # (a consumer's connection dying included) toward x-delivery-limit (5), so a sixth crash
 # while one message is in flight dead-letters it (see docs/reliability.md, open defects).
 KILLS = 5
+
+
+async def _transaction_running(conn: asyncpg.Connection, database: str, age: float) -> None:
+    """Returns once a session of the service has been in one transaction for `age` seconds,
+    or after 10 s (nothing that long is running)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if await conn.fetchval(
+            """select exists(select 1 from pg_stat_activity
+               where datname = $1 and pid <> pg_backend_pid() and xact_start is not null
+                 and clock_timestamp() - xact_start > make_interval(secs => $2))""",
+            database,
+            age,
+        ):
+            return
+        await asyncio.sleep(0.01)
 
 
 async def test_sigkill_during_a_long_drain_loses_and_duplicates_nothing(
@@ -91,8 +108,13 @@ async def test_sigkill_during_a_long_drain_loses_and_duplicates_nothing(
         event_id = await feed.publish(receipt)
         processed = "select count(*) from processed_event where event_id = $1::uuid"
         kills = {"before_fill_committed": 0, "while_publishing_events": 0, "after": 0}
-        for _ in range(KILLS):
-            await asyncio.sleep(rng.uniform(0.0, 1.5))
+        for kill in range(KILLS):
+            if kill < 3:
+                # Aim at the drain: a transaction that has run a random while (the fill of
+                # ~9,000 lines is one); if the fill already committed, this kill is later.
+                await _transaction_running(conn, cluster.allocation_db, rng.uniform(0.05, 0.5))
+            else:
+                await asyncio.sleep(rng.uniform(0.0, 1.5))
             assert allocation.process is not None
             allocation.process.kill()
             allocation.process.wait()
