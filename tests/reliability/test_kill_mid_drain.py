@@ -112,7 +112,7 @@ async def test_sigkill_during_a_long_drain_loses_and_duplicates_nothing(
             if kill < 3:
                 # Aim at the drain: a transaction that has run a random while (the fill of
                 # ~9,000 lines is one); if the fill already committed, this kill is later.
-                await _transaction_running(conn, cluster.allocation_db, rng.uniform(0.05, 0.5))
+                await _transaction_running(conn, cluster.allocation_db, rng.uniform(0.02, 0.25))
             else:
                 await asyncio.sleep(rng.uniform(0.0, 1.5))
             assert allocation.process is not None
