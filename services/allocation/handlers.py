@@ -32,7 +32,7 @@ from services.allocation.domain.fill import FillPolicy, fill
 from services.allocation.domain.shrinkage import revoke
 from services.common import paging, validation
 from services.common.amqp import ALLOCATION_EXCHANGE
-from services.common.db import run_in_transaction
+from services.common.db import run_in_transaction, run_in_transaction_when_reachable
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.outbox import OutgoingEvent, add_events, new_event
 from services.common.timestamps import to_proto
@@ -68,10 +68,14 @@ class Effects:
 
 
 async def _commit(
-    pool: asyncpg.Pool, work: Callable[[asyncpg.Connection, Effects], Awaitable[T]]
+    pool: asyncpg.Pool,
+    work: Callable[[asyncpg.Connection, Effects], Awaitable[T]],
+    *,
+    consumed_event: bool = False,
 ) -> T:
     """Runs `work` in one transaction (retried on a lost idempotency race), writes its
-    events to the outbox in it, then records metrics once it committed."""
+    events to the outbox in it, then records metrics once it committed. For a consumed
+    event, waits out a database outage (an RPC fails fast with UNAVAILABLE instead)."""
     effects = Effects()
 
     async def attempt(conn: asyncpg.Connection) -> T:
@@ -81,7 +85,8 @@ async def _commit(
         await add_events(conn, effects.events)
         return result
 
-    result = await run_in_transaction(pool, attempt)
+    run = run_in_transaction_when_reachable if consumed_event else run_in_transaction
+    result = await run(pool, attempt)
     if effects.reserved_units:
         metrics.RESERVED_UNITS.inc(effects.reserved_units)
         if effects.cause_occurred_at is not None:
@@ -523,7 +528,7 @@ async def stock_received(pool: asyncpg.Pool, event: inventory_events.StockReceiv
         _, sku = await fill_sku(conn, sku, effects, cause="stock.received", cause_event_id=event_id)
         await refresh_etas(conn, sku, effects)
 
-    await _commit(pool, work)
+    await _commit(pool, work, consumed_event=True)
 
 
 async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjusted) -> None:
@@ -550,7 +555,7 @@ async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjust
             sku = await _shrink(conn, sku, -event.delta, event_id, effects)
         await refresh_etas(conn, sku, effects)
 
-    await _commit(pool, work)
+    await _commit(pool, work, consumed_event=True)
 
 
 async def _shrink(
@@ -618,7 +623,7 @@ async def inbound_updated(pool: asyncpg.Pool, event: inventory_events.InboundUpd
         if newer:
             await refresh_etas(conn, sku, effects)
 
-    await _commit(pool, work)
+    await _commit(pool, work, consumed_event=True)
 
 
 # --- the fill and the ETA walk of one locked SKU ------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TypeVar
@@ -12,6 +14,17 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The database did not answer (down, restarting, network cut) rather than refused the work:
+# the same work can succeed once it is back.
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+)
 
 # Any fixed number works; it only keeps two processes from migrating one database at once.
 MIGRATION_LOCK_KEY = 0x6261636B6F72
@@ -107,3 +120,31 @@ async def run_in_transaction(
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")
+
+
+async def run_in_transaction_when_reachable(
+    pool: asyncpg.Pool,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    give_up_after: float = 600.0,
+    max_pause: float = 5.0,
+) -> T:
+    """`run_in_transaction` for consumed events: while the database is unreachable, waits
+    and tries again (capped backoff) instead of failing. A failed event would go back to
+    its queue, and each return counts toward the queue's delivery limit: an outage longer
+    than a few retries would dead-letter valid events. Gives up after `give_up_after`
+    seconds (then the consumer's own retry and dead-lettering take over)."""
+    deadline = time.monotonic() + give_up_after
+    pause = 0.1
+    while True:
+        try:
+            return await run_in_transaction(pool, work)
+        except DATABASE_UNREACHABLE as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "database unreachable; the event waits",
+                extra={"error": str(exc) or type(exc).__name__, "retry_in": pause},
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, max_pause)

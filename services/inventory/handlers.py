@@ -22,7 +22,7 @@ from backorder.inventory.v1 import events_pb2
 from services.common import paging, validation
 from services.common.amqp import INVENTORY_EXCHANGE
 from services.common.change_feed import ChangeFeed, FeedInterrupted, FeedOverflow
-from services.common.db import run_in_transaction
+from services.common.db import run_in_transaction, run_in_transaction_when_reachable
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -535,7 +535,8 @@ async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfil
         await db.notify_stock_changed(conn, stock, "ISSUE", movement_id=movement.id)
         return movement
 
-    movement = await run_in_transaction(pool, work)
+    # A consumed event waits out a database outage rather than going back to its queue.
+    movement = await run_in_transaction_when_reachable(pool, work)
     if movement is not None and movement.shortfall:
         SHORTFALLS.inc()
         SHORTFALL_UNITS.inc(movement.shortfall)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import ClassVar
 
 import grpc
@@ -26,87 +25,11 @@ from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from tests.e2e.conftest import System
 from tests.support.inventory_feed import InventoryFeed
+from tests.support.reference_model import Model, ModelLine
 from tests.support.servers import Vhost, unique
 
 STATUS = alloc_events.LineStatus
 POLICIES = {"STRICT": alloc.FILL_POLICY_STRICT, "SKIP": alloc.FILL_POLICY_SKIP}
-
-
-# --- the reference model: SPEC §2 written as plainly as possible ---------------------------
-
-
-@dataclass
-class ModelLine:
-    line_id: str
-    quantity: int
-    priority: int
-    seq: int
-    partial: bool
-    reserved: int = 0
-    fulfilled: int = 0
-    cancelled: bool = False
-
-    @property
-    def backordered(self) -> int:
-        return 0 if self.cancelled else self.quantity - self.reserved - self.fulfilled
-
-    @property
-    def rank(self) -> tuple[int, int]:
-        return (-self.priority, self.seq)
-
-    @property
-    def status(self) -> str:
-        if self.cancelled:
-            return "CANCELLED"
-        if self.fulfilled == self.quantity:
-            return "FULFILLED"
-        if self.fulfilled:
-            return "PARTIALLY_FULFILLED"
-        if self.reserved == self.quantity:
-            return "RESERVED"
-        return "PARTIALLY_RESERVED" if self.reserved else "BACKORDERED"
-
-
-class Model:
-    def __init__(self) -> None:
-        self.lines: dict[str, ModelLine] = {}
-        self.free = 0
-        self.supply = 0  # received + adjustments actually applied
-        self.unmatched = 0
-        self.policy = "STRICT"
-
-    def waiting(self) -> list[ModelLine]:
-        return sorted(
-            (ln for ln in self.lines.values() if ln.backordered > 0), key=lambda x: x.rank
-        )
-
-    def fill(self) -> None:
-        for ln in self.waiting():
-            if self.free <= 0:
-                return
-            if ln.backordered <= self.free:
-                take = ln.backordered
-            elif ln.partial:
-                take = self.free
-            elif self.policy == "STRICT":
-                return
-            else:
-                continue
-            ln.reserved += take
-            self.free -= take
-
-    def shrink(self, units: int) -> None:
-        from_free = min(self.free, units)
-        self.free -= from_free
-        units -= from_free
-        self.supply -= from_free
-        held = sorted((ln for ln in self.lines.values() if ln.reserved), key=lambda x: x.rank)
-        for ln in reversed(held):
-            take = min(ln.reserved, units)
-            ln.reserved -= take
-            units -= take
-            self.supply -= take
-        self.unmatched += units
 
 
 # --- the machine -------------------------------------------------------------------------

@@ -97,7 +97,7 @@ async def metered(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Met
     await asyncio.to_thread(vhost.create)
     server = urlsplit(vhost.url)
     proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 5672)
-    await proxy.start()
+    await proxy.restore()
     userinfo = server.netloc.rpartition("@")[0]
     database = unique("bo_metrics_alloc")
     env = {
@@ -110,10 +110,10 @@ async def metered(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Met
         await asyncio.to_thread(allocation.start)
         yield Metered(allocation, proxy, vhost)
     finally:
-        if not proxy.running:  # a failed test may leave the outage on: stop cleanly anyway
-            await proxy.start()
+        if not proxy.serving:  # a failed test may leave the outage on: stop cleanly anyway
+            await proxy.restore()
         code = await asyncio.to_thread(allocation.stop) if allocation.process else 0
-        await proxy.stop()
+        await proxy.cut()
         await drop_database(database)
         await asyncio.to_thread(vhost.delete)
     assert code == 0, allocation.log_tail()
@@ -141,7 +141,7 @@ async def test_metrics_move_with_backlog_outbox_outage_and_dead_letters(
     assert ALLOCATION_FAMILIES - families == set()
 
     # RabbitMQ unreachable for this service: RPCs still work, events wait in the outbox.
-    await metered.proxy.stop()
+    await metered.proxy.cut()
     sku = unique("SKU")
     async with grpc.aio.insecure_channel(metered.allocation.grpc_addr) as channel:
         reply = await AllocationServiceStub(channel).Allocate(
@@ -171,7 +171,7 @@ async def test_metrics_move_with_backlog_outbox_outage_and_dead_letters(
     )
 
     # RabbitMQ back: the relay drains the outbox and the gauges fall to zero.
-    await metered.proxy.start()
+    await metered.proxy.restore()
     await wait_for_metrics(
         addr,
         lambda s: (

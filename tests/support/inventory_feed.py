@@ -58,6 +58,25 @@ class InventoryFeed:
         )
         return str(message.event_id)
 
+    async def publish_raw(
+        self, body: bytes, *, type: str | None, routing_key: str, message_id: str | None = None
+    ) -> str:
+        """Publishes any body with any `type`: how a test sends what no service would."""
+        assert self._exchange is not None, "open() first"
+        message_id = message_id or str(uuid.uuid4())
+        await self._exchange.publish(
+            aio_pika.Message(
+                body=body,
+                content_type="application/x-protobuf",
+                type=type,
+                message_id=message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key,
+            mandatory=True,
+        )
+        return message_id
+
     async def received(self, sku: str, quantity: int) -> str:
         return await self.publish(
             inv_events.StockReceived(sku=sku, quantity=quantity, receipt_id=str(uuid.uuid4()))

@@ -1,17 +1,16 @@
-"""A TCP proxy a test starts and stops itself: an outage of one server for one process, without
-touching the shared server."""
+"""A TCP proxy a test starts, cuts and restores: an outage of RabbitMQ or Postgres for the
+services behind it, while the shared real server is never touched."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from tests.support.processes import free_port
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target`; `stop()` cuts every connection and stops
-    listening, `start()` listens again on the same port."""
+    """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new
+    ones (the broker "is down"), `restore()` accepts again on the same port."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -20,41 +19,37 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
-    def running(self) -> bool:
+    def serving(self) -> bool:
         return self._server is not None
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, "127.0.0.1", self.port, reuse_address=True
-        )
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
         for writer in list(self._writers):
-            writer.close()
+            writer.transport.abort()
         self._writers.clear()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        await self._server.wait_closed()
+        self._server = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
-            writer.close()
+            writer.transport.abort()
             return
-        self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
         finally:
             self._writers.discard(writer)
-            with contextlib.suppress(OSError):
-                writer.close()
+            writer.transport.abort()

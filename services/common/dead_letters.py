@@ -1,0 +1,195 @@
+"""Dead letters of a contract queue (`<queue>.dead`): listing them and replaying them.
+
+RabbitMQ moves a message there when a consumer rejected it (unreadable, cannot be applied)
+or when it reached the queue's delivery limit; its `x-death` header says where it was
+published (exchange, routing key), from which queue it died and why.
+
+- `list_dead_letters` reads the messages without removing them: every one it takes is
+  returned to the queue (a nack with requeue when the channel closes), so listing never
+  loses a message, even if the lister dies half-way.
+- `replay` republishes each chosen message to the exchange and routing key it was first
+  published to, with its original properties (message_id = event_id, type, headers), waits
+  for the broker's confirm, and only then removes it from the dead-letter queue. A crash
+  between the two can publish a message twice; every consumer dedups on event_id, so a
+  replayed event is applied once.
+
+`backorderctl dead-letters list|replay` is a thin wrapper over these two functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from services.common.amqp import CONTRACT_QUEUES
+
+# Headers RabbitMQ adds while a message is queued and dead-lettered; not part of the event.
+_BROKER_HEADERS = frozenset(
+    (
+        "x-death",
+        "x-delivery-count",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+    )
+)
+PUBLISH_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead-lettered message, as an operator needs to see it."""
+
+    message_id: str
+    type: str
+    exchange: str
+    routing_key: str
+    source_queue: str
+    reason: str
+    deaths: int
+    body_bytes: int
+    timestamp: datetime | None
+    headers: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replayed: list[str]
+    kept: int
+
+
+def dead_letter_queues() -> list[str]:
+    """The dead-letter queues of the contract queues (what an operator may list)."""
+    return [q.dead_letter_queue for q in CONTRACT_QUEUES]
+
+
+def describe(message: AbstractIncomingMessage, dead_letter_queue: str) -> DeadLetter:
+    """Where `message` was published and why it died, from its `x-death` header."""
+    source = dead_letter_queue.removesuffix(".dead")
+    deaths = _deaths(message.headers)
+    # The entry of the queue it died in; a message dead-lettered twice (replayed, died again)
+    # has one entry per (queue, reason), the most recent first.
+    death = next((d for d in deaths if d.get("queue") == source), deaths[0] if deaths else {})
+    keys = death.get("routing-keys") or [message.routing_key or ""]
+    return DeadLetter(
+        message_id=message.message_id or "",
+        type=message.type or "",
+        exchange=str(death.get("exchange", message.exchange or "")),
+        routing_key=_text(keys[0]),
+        source_queue=_text(death.get("queue", source)),
+        reason=_text(death.get("reason", "")),
+        deaths=sum(int(d.get("count", 1)) for d in deaths) or 1,
+        body_bytes=len(message.body),
+        timestamp=message.timestamp,
+        headers=dict(message.headers),
+        body=message.body,
+    )
+
+
+async def list_dead_letters(
+    amqp_url: str, dead_letter_queue: str, *, limit: int = 1000
+) -> list[DeadLetter]:
+    """Up to `limit` dead letters of the queue, oldest first; the queue is left as it was."""
+    connection = await aio_pika.connect(amqp_url, timeout=10)
+    try:
+        channel = await connection.channel()
+        found: list[DeadLetter] = []
+        async for message in _take(channel, dead_letter_queue, limit):
+            found.append(describe(message, dead_letter_queue))
+        # Closing the channel returns every unacked message to the queue.
+        await channel.close()
+        return found
+    finally:
+        await connection.close()
+
+
+async def replay(
+    amqp_url: str,
+    dead_letter_queue: str,
+    *,
+    select: Callable[[DeadLetter], bool] = lambda _: True,
+    limit: int = 1000,
+) -> ReplayResult:
+    """Republishes the selected dead letters (up to `limit` examined) where they were first
+    published, then removes them; the others stay. Returns the replayed message ids."""
+    connection = await aio_pika.connect(amqp_url, timeout=10)
+    try:
+        reader = await connection.channel()
+        publisher = await connection.channel(publisher_confirms=True)
+        replayed: list[str] = []
+        kept = 0
+        async for message in _take(reader, dead_letter_queue, limit):
+            letter = describe(message, dead_letter_queue)
+            if not select(letter):
+                kept += 1
+                continue  # left unacked: back in the queue when the channel closes
+            exchange = await publisher.get_exchange(letter.exchange, ensure=False)
+            await exchange.publish(
+                _republished(message),
+                letter.routing_key,
+                mandatory=True,
+                timeout=PUBLISH_TIMEOUT,
+            )
+            # Confirmed by the broker: now, and only now, it may leave the dead-letter queue.
+            await message.ack()
+            replayed.append(letter.message_id)
+        await reader.close()
+        return ReplayResult(replayed, kept)
+    finally:
+        await connection.close()
+
+
+async def _take(
+    channel: AbstractChannel, queue_name: str, limit: int
+) -> AsyncIterator[AbstractIncomingMessage]:
+    """The messages queued when called (at most `limit`), unacked: a message replayed into
+    a queue that dead-letters it again is not met twice in one pass."""
+    queue = await channel.declare_queue(queue_name, passive=True)
+    waiting = queue.declaration_result.message_count or 0
+    for _ in range(min(waiting, limit)):
+        message = await queue.get(no_ack=False, fail=False, timeout=10)
+        if message is None:
+            return
+        yield message
+
+
+def _republished(message: AbstractIncomingMessage) -> aio_pika.Message:
+    headers = {k: v for k, v in message.headers.items() if k not in _BROKER_HEADERS}
+    return aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=message.delivery_mode or aio_pika.DeliveryMode.PERSISTENT,
+        priority=message.priority,
+        correlation_id=message.correlation_id,
+        reply_to=message.reply_to,
+        expiration=None,  # an expired replay would be lost again
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        user_id=None,  # the broker checks user_id against the connection's user
+        app_id=message.app_id,
+    )
+
+
+def _deaths(headers: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    deaths = headers.get("x-death")
+    if not isinstance(deaths, list | tuple):
+        return []
+    return [d for d in deaths if isinstance(d, Mapping)]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
