@@ -10,7 +10,7 @@ import sys
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers, metrics
 from services.allocation.entrypoints import grpc as grpc_entry
-from services.common import db, runtime
+from services.common import db, dead_letter_service, runtime
 from services.common.amqp import ALLOCATION_INBOX
 from services.common.cli import main as cli_main
 from services.common.consumer import EventConsumer, Route
@@ -41,7 +41,10 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
         await runtime.serve(
             grpc_addr=settings.grpc_addr,
             metrics_addr=settings.metrics_addr,
-            register=lambda server: grpc_entry.register(server, pool),
+            register=lambda server: [
+                *grpc_entry.register(server, pool),
+                *dead_letter_service.register(server, settings.amqp_url, ALLOCATION_INBOX),
+            ],
             workers=[
                 runtime.Worker("outbox-relay", relay.run, relay.stop),
                 runtime.Worker("inventory-events", consumer.run, consumer.stop),

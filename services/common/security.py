@@ -35,6 +35,7 @@ SCOPES = (READ, WRITE, ADMIN)
 
 _INVENTORY = "/backorder.inventory.v1.InventoryService/"
 _ALLOCATION = "/backorder.allocation.v1.AllocationService/"
+_DEAD_LETTERS = "/backorder.operations.v1.DeadLetterService/"
 
 # The scope each RPC needs, by full method name. Add every new RPC here: reads (Get*, List*,
 # Watch*) need `read`, mutations `write`, policy and dead-letter operations `admin`. A method
@@ -61,6 +62,9 @@ METHOD_SCOPES: Mapping[str, str] = {
     _ALLOCATION + "FulfillLine": WRITE,
     _ALLOCATION + "SetPriority": WRITE,
     _ALLOCATION + "SetSkuPolicy": ADMIN,
+    # DeadLetterService (both servers, each for its own inbox)
+    _DEAD_LETTERS + "ListDeadLetters": ADMIN,
+    _DEAD_LETTERS + "ReplayDeadLetters": ADMIN,
     # Server reflection describes the whole API: readers may see it, strangers may not.
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": READ,
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": READ,

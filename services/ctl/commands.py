@@ -20,6 +20,7 @@ from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from backorder.inventory.v1 import inventory_pb2 as inv
+from backorder.operations.v1 import dead_letters_pb2, dead_letters_pb2_grpc
 from services.ctl.app import USAGE, CommandFailed, Context, Result, command, to_dict
 
 LINE_COLUMNS = (
@@ -484,3 +485,62 @@ def policy(ctx: Context, args: argparse.Namespace) -> Result:
         request.backorder_limit = args.backorder_limit
     reply = ctx.call(ctx.allocation().SetSkuPolicy, request)
     return Result(to_dict(reply.summary))
+
+
+# --- dead letters ------------------------------------------------------------------------------
+
+
+def _dead_letter_service(ctx: Context, service: str) -> dead_letters_pb2_grpc.DeadLetterServiceStub:
+    target = ctx.allocation_addr if service == "allocation" else ctx.inventory_addr
+    return dead_letters_pb2_grpc.DeadLetterServiceStub(ctx.channel(target))
+
+
+def _dead_letter_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "service",
+        choices=("allocation", "inventory"),
+        help="whose inbox: allocation (inventory events) or inventory (line.fulfilled)",
+    )
+
+
+def _dead_letter_list_arguments(parser: argparse.ArgumentParser) -> None:
+    _dead_letter_arguments(parser)
+    parser.add_argument("--limit", type=_positive, default=100, help="at most this many (1000)")
+
+
+@command(
+    "dead-letters",
+    "list",
+    help="events a service could not apply (left in place)",
+    arguments=_dead_letter_list_arguments,
+)
+def dead_letters_list(ctx: Context, args: argparse.Namespace) -> Result:
+    reply = ctx.call(
+        _dead_letter_service(ctx, args.service).ListDeadLetters,
+        dead_letters_pb2.ListDeadLettersRequest(limit=min(args.limit, 1000)),
+    )
+    return Result(
+        [to_dict(letter) for letter in reply.dead_letters],
+        columns=("message_id", "type", "routing_key", "reason", "deaths", "published_at"),
+    )
+
+
+def _dead_letter_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    _dead_letter_arguments(parser)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="replay every dead letter")
+    which.add_argument("--message-id", action="append", dest="message_ids", help="repeatable")
+
+
+@command(
+    "dead-letters",
+    "replay",
+    help="republish dead letters where they were first published, once each",
+    arguments=_dead_letter_replay_arguments,
+)
+def dead_letters_replay(ctx: Context, args: argparse.Namespace) -> Result:
+    reply = ctx.call(
+        _dead_letter_service(ctx, args.service).ReplayDeadLetters,
+        dead_letters_pb2.ReplayDeadLettersRequest(all=args.all, message_ids=args.message_ids or []),
+    )
+    return Result(to_dict(reply))

@@ -8,7 +8,7 @@ import functools
 import sys
 
 from backorder.allocation.v1 import events_pb2 as allocation_events
-from services.common import db, metrics, runtime
+from services.common import db, dead_letter_service, metrics, runtime
 from services.common.amqp import INVENTORY_INBOX
 from services.common.change_feed import ChangeFeed
 from services.common.cli import main as cli_main
@@ -40,7 +40,10 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
         await runtime.serve(
             grpc_addr=settings.grpc_addr,
             metrics_addr=settings.metrics_addr,
-            register=lambda server: grpc_entry.register(server, pool, feed),
+            register=lambda server: [
+                *grpc_entry.register(server, pool, feed),
+                *dead_letter_service.register(server, settings.amqp_url, INVENTORY_INBOX),
+            ],
             workers=[
                 runtime.Worker("outbox-relay", relay.run, relay.stop),
                 runtime.Worker("allocation-events", consumer.run, consumer.stop),

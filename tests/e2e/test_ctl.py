@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import System
+from tests.support.inventory_feed import InventoryFeed
 from tests.support.processes import BIN, free_port
-from tests.support.servers import unique
+from tests.support.servers import Vhost, unique
 
 
 @dataclass
@@ -203,3 +205,49 @@ def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> N
     assert unknown.code == 3
     bad_date = ctl(system, "inbound", "expect", "x", sku, "1", "tomorrow")
     assert bad_date.code == 2 and "RFC 3339" in bad_date.stderr
+
+
+async def test_dead_letters_listed_and_replayed_over_grpc(system: System, vhost: Vhost) -> None:
+    """An event the allocation service cannot apply is dead-lettered; the operator sees it
+    with `dead-letters list` and puts it back with `dead-letters replay` (it dies again here,
+    since it is still not applicable, and is still there: nothing is lost)."""
+    feed = await InventoryFeed(vhost.url).open()
+    try:
+        poison = await feed.publish_raw(
+            b"\x08\x96\x01 not a StockReceived",
+            type="backorder.inventory.v1.StockReceived",
+            routing_key="stock.received",
+        )
+    finally:
+        await feed.close()
+
+    def listed() -> list[dict[str, Any]]:
+        outcome = ctl(system, "--json", "dead-letters", "list", "allocation")
+        assert outcome.code == 0, outcome.stderr
+        return [row for row in outcome.json() if row["message_id"] == poison]  # type: ignore[attr-defined]
+
+    async def until_listed() -> dict[str, Any]:
+        for _ in range(100):
+            letters = await asyncio.to_thread(listed)
+            if letters:
+                assert len(letters) == 1, letters  # never twice
+                return letters[0]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{poison} never listed")
+
+    letter = await until_listed()
+    assert (letter["routing_key"], letter["reason"]) == ("stock.received", "rejected")
+    assert len(await asyncio.to_thread(listed)) == 1  # listing leaves it in place
+
+    replay = await asyncio.to_thread(
+        ctl, system, "--json", "dead-letters", "replay", "allocation", "--message-id", poison
+    )
+    assert replay.code == 0, replay.stderr
+    assert replay.json()["replayed_message_ids"] == [poison]  # type: ignore[index]
+    # Republished to inventory.events, applied again, rejected again: back, once.
+    again = await until_listed()
+    assert again["source_queue"] == "allocation.inventory-events"
+
+    # Replay needs to be told what: --all or --message-id.
+    usage = ctl(system, "dead-letters", "replay", "allocation")
+    assert usage.code == 2

@@ -11,6 +11,7 @@ import pytest
 
 from backorder.allocation.v1 import allocation_pb2
 from backorder.inventory.v1 import inventory_pb2
+from backorder.operations.v1 import dead_letters_pb2
 from services.common.runtime import InsecureBindRefused, check_bind
 from services.common.security import (
     ADMIN,
@@ -209,6 +210,7 @@ def declared_methods() -> list[str]:
     for file, service in (
         (inventory_pb2.DESCRIPTOR, "InventoryService"),
         (allocation_pb2.DESCRIPTOR, "AllocationService"),
+        (dead_letters_pb2.DESCRIPTOR, "DeadLetterService"),
     ):
         descriptor = file.services_by_name[service]
         names += [f"/{descriptor.full_name}/{m.name}" for m in descriptor.methods]
@@ -231,5 +233,7 @@ def test_scope_rules() -> None:
     assert required_scope("/backorder.allocation.v1.AllocationService/ReplayDeadLetters") == ADMIN
     for method, scope in METHOD_SCOPES.items():
         name = method.rsplit("/", 1)[-1]
-        if name.startswith(("Get", "List", "Watch")):
+        if "DeadLetterService" in method:
+            assert scope == ADMIN, method  # dead letters are operations, reads included
+        elif name.startswith(("Get", "List", "Watch")):
             assert scope == READ, method

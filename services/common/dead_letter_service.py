@@ -1,0 +1,79 @@
+"""DeadLetterService over gRPC: both services serve it for their own inbox's dead-letter
+queue, so operators list and replay dead letters with their admin token (backorderctl) and
+never need broker credentials."""
+
+from __future__ import annotations
+
+import aio_pika
+import grpc
+
+from backorder.operations.v1 import dead_letters_pb2 as pb
+from backorder.operations.v1 import dead_letters_pb2_grpc as pb_grpc
+from services.common import dead_letters, validation
+from services.common.amqp import ContractQueue
+from services.common.errors import InvalidArgument, Unavailable
+from services.common.timestamps import to_proto
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def dead_letter_proto(letter: dead_letters.DeadLetter) -> pb.DeadLetter:
+    return pb.DeadLetter(
+        message_id=letter.message_id,
+        type=letter.type,
+        exchange=letter.exchange,
+        routing_key=letter.routing_key,
+        source_queue=letter.source_queue,
+        reason=letter.reason,
+        deaths=letter.deaths,
+        body_bytes=letter.body_bytes,
+        published_at=to_proto(letter.timestamp),
+    )
+
+
+class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
+    def __init__(self, amqp_url: str, inbox: ContractQueue) -> None:
+        self._amqp_url = amqp_url
+        self._queue = inbox.dead_letter_queue
+
+    async def ListDeadLetters(
+        self, request: pb.ListDeadLettersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDeadLettersResponse:
+        if not 0 <= request.limit <= MAX_LIMIT:
+            raise InvalidArgument("limit", f"is {request.limit}; use 1-{MAX_LIMIT}, or 0 for 100")
+        try:
+            found = await dead_letters.list_dead_letters(
+                self._amqp_url, self._queue, limit=request.limit or DEFAULT_LIMIT
+            )
+        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
+            raise Unavailable(f"RabbitMQ is not reachable ({exc}); retry shortly") from None
+        return pb.ListDeadLettersResponse(
+            queue=self._queue, dead_letters=[dead_letter_proto(d) for d in found]
+        )
+
+    async def ReplayDeadLetters(
+        self, request: pb.ReplayDeadLettersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReplayDeadLettersResponse:
+        wanted = set(request.message_ids)
+        if request.all == bool(wanted):
+            raise InvalidArgument("message_ids", "give the message_ids to replay, or all=true")
+        if len(wanted) > MAX_LIMIT:
+            raise InvalidArgument("message_ids", f"at most {MAX_LIMIT} per call")
+        for message_id in wanted:
+            validation.identifier(message_id, "message_ids")
+        try:
+            result = await dead_letters.replay(
+                self._amqp_url,
+                self._queue,
+                select=lambda letter: request.all or letter.message_id in wanted,
+                limit=MAX_LIMIT,
+            )
+        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
+            raise Unavailable(f"RabbitMQ is not reachable ({exc}); retry shortly") from None
+        return pb.ReplayDeadLettersResponse(replayed_message_ids=result.replayed, kept=result.kept)
+
+
+def register(server: grpc.aio.Server, amqp_url: str, inbox: ContractQueue) -> list[str]:
+    pb_grpc.add_DeadLetterServiceServicer_to_server(DeadLetterServicer(amqp_url, inbox), server)
+    return [pb.DESCRIPTOR.services_by_name["DeadLetterService"].full_name]
