@@ -4,15 +4,17 @@ outbox. Metrics are recorded after the commit."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import asyncpg
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.allocation.v1 import events_pb2
@@ -744,17 +746,15 @@ def line_status(line: LineRow) -> events_pb2.LineStatus:
 
 
 def _reserved_events(
-    filled: Iterable[FilledLine], cause_event_id: uuid.UUID | None, occurred_at: Timestamp
+    filled: Sequence[FilledLine], cause_event_id: uuid.UUID | None, occurred_at: Timestamp
 ) -> list[OutgoingEvent]:
     """line.reserved of each fill, built directly (a drain makes one per line): one
     occurred_at for the whole fill, which happens in one transaction."""
     cause = str(cause_event_id) if cause_event_id else ""
     events = []
-    for f in filled:
-        event_id = uuid.uuid4()
+    for f, event_id in zip(filled, _event_ids(len(filled)), strict=True):
         message = events_pb2.LineReserved(
             event_id=str(event_id),
-            occurred_at=occurred_at,
             sku=f.sku,
             order_id=f.order_id,
             line_id=f.line_id,
@@ -766,8 +766,26 @@ def _reserved_events(
             reservation_id=f.reservation_id,
             cause_event_id=cause,
         )
+        # CopyFrom costs half of passing the Timestamp to the constructor.
+        message.occurred_at.CopyFrom(occurred_at)
         events.append(OutgoingEvent(ALLOCATION_EXCHANGE, "line.reserved", f.sku, message, event_id))
     return events
+
+
+# Random (version 4, RFC 4122 variant) UUIDs: the version nibble and variant bits forced.
+_UUID_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
+
+
+def _event_ids(count: int) -> list[uuid.UUID]:
+    """`count` random UUIDs, as uuid4 makes them, for a tenth of its cost (one urandom call,
+    asyncpg's C UUID type, a uuid.UUID): uuid4 per event was half of building a drain's
+    line.reserved events."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = raw[6::16].translate(_UUID_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_UUID_VARIANT)
+    data = bytes(raw)
+    return [PgUUID(data[i : i + 16]) for i in range(0, len(data), 16)]
 
 
 def _revoked_event(r: RevokedLine, cause_event_id: uuid.UUID) -> OutgoingEvent:

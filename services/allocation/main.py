@@ -22,7 +22,7 @@ MIGRATIONS = "services.allocation.migrations"
 
 async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
     await db.migrate(settings.database_url, MIGRATIONS)
-    pool = await db.create_pool(settings.database_url)
+    pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
     relay = OutboxRelay(settings.database_url, settings.amqp_url)
     consumer = EventConsumer(
         settings.amqp_url,

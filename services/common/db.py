@@ -102,6 +102,8 @@ async def migrate(url: str, package: str) -> list[str]:
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    # A pool smaller than min_size is valid (e.g. <SERVICE>_DB_POOL_SIZE=1).
+    min_size = min(min_size, max_size)
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=60)
     assert pool is not None
     return pool

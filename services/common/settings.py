@@ -20,6 +20,10 @@ DEFAULTS = {
     "ALLOCATION_METRICS_ADDR": "127.0.0.1:9102",
     "LOG_LEVEL": "INFO",
 }
+# Connections of a service's asyncpg pool (<SERVICE>_DB_POOL_SIZE). Each concurrent RPC or
+# consumed event holds one for its transaction; more than the callers only idles in Postgres.
+DEFAULT_DB_POOL_SIZE = 10
+MAX_DB_POOL_SIZE = 200
 # Security (SPEC §6), all optional. Tokens are shared by both services; TLS files are per
 # service (its own certificate): INVENTORY_TLS_CERT_FILE, ALLOCATION_TLS_KEY_FILE, …
 TOKENS = "BACKORDER_TOKENS"
@@ -85,6 +89,7 @@ class ServiceSettings:
     # Address of the peer service's gRPC server (used by tools such as the demo).
     peer_grpc_addr: Address
     security: ServerSecurity = field(default_factory=ServerSecurity)
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -111,6 +116,7 @@ class ServiceSettings:
                 f"{peer.upper()}_GRPC_ADDR", get(f"{peer.upper()}_GRPC_ADDR")
             ),
             security=server_security(prefix, env),
+            db_pool_size=_pool_size(f"{prefix}_DB_POOL_SIZE", env.get(f"{prefix}_DB_POOL_SIZE")),
         )
 
 
@@ -161,6 +167,16 @@ def parse_address(name: str, value: str) -> Address:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SettingsError(f"{name}={value!r}: expected HOST:PORT, e.g. 127.0.0.1:50051")
     return Address(host, int(port))
+
+
+def _pool_size(name: str, value: str | None) -> int:
+    if not value:
+        return DEFAULT_DB_POOL_SIZE
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_DB_POOL_SIZE:
+        raise SettingsError(
+            f"{name}={value!r}: expected a whole number of connections from 1 to {MAX_DB_POOL_SIZE}"
+        )
+    return int(value)
 
 
 def _postgres_url(name: str, value: str) -> str:

@@ -95,6 +95,15 @@ def test_no_security_settings_means_plaintext_and_no_tokens() -> None:
     assert security.tls is None and not security.tokens and not security.secured
 
 
+def test_db_pool_size_per_service_with_a_default() -> None:
+    env = {"ALLOCATION_DB_POOL_SIZE": "32"}
+    assert ServiceSettings.from_env("allocation", env).db_pool_size == 32
+    assert ServiceSettings.from_env("inventory", env).db_pool_size == 10
+    for bad in ("0", "-3", "ten", "201"):
+        with pytest.raises(SettingsError, match=r"ALLOCATION_DB_POOL_SIZE=.*from 1 to 200"):
+            ServiceSettings.from_env("allocation", {"ALLOCATION_DB_POOL_SIZE": bad})
+
+
 # --- TLS files ---------------------------------------------------------------------------------
 
 
