@@ -24,7 +24,7 @@ MIGRATIONS = "services.inventory.migrations"
 
 async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
     await db.migrate(settings.database_url, MIGRATIONS)
-    pool = await db.create_pool(settings.database_url)
+    pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
     relay = OutboxRelay(settings.database_url, settings.amqp_url)
     feed = ChangeFeed(settings.database_url, STOCK_CHANNEL)
     consumer = EventConsumer(
