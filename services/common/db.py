@@ -24,6 +24,9 @@ DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    # Too many connections, out of memory or disk: the server's trouble, not the request's.
+    asyncpg.exceptions.InsufficientResourcesError,
 )
 
 # Any fixed number works; it only keeps two processes from migrating one database at once.

@@ -15,6 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
+from services.common.db import DATABASE_UNREACHABLE
 from services.common.errors import InvalidArgument, ServiceError
 from services.common.logs import correlation
 
@@ -29,17 +30,7 @@ RPC_SECONDS = Histogram(
 )
 
 # Failures of the database connection rather than of the request: the client may retry.
-_UNAVAILABLE = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    # Too many connections, out of memory or disk: the server's trouble, not the request's.
-    asyncpg.exceptions.InsufficientResourcesError,
-)
+_UNAVAILABLE = DATABASE_UNREACHABLE
 
 
 def status_for(exc: BaseException) -> grpc.Status | None:
