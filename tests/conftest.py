@@ -19,6 +19,16 @@ def vhost() -> Iterator[Vhost]:
     v.delete()
 
 
+@pytest.fixture(scope="module")
+def own_vhost() -> Iterator[Vhost]:
+    """A vhost for one module alone: for tests whose contract queues must meet no other
+    module's consumers (the session's service processes consume in `vhost`)."""
+    v = Vhost()
+    v.create()
+    yield v
+    v.delete()
+
+
 async def _migrated(package: str, prefix: str) -> AsyncIterator[str]:
     name = unique(prefix)
     url = database_url(name)

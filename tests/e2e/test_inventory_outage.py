@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import aio_pika
 import asyncpg
 import grpc
-import pytest
 
 from backorder.inventory.v1 import events_pb2 as ev
 from backorder.inventory.v1 import inventory_pb2 as inv
@@ -23,15 +21,6 @@ from services.common.amqp import INVENTORY_EXCHANGE
 from tests.support.processes import ServiceProcess
 from tests.support.proxy import TcpProxy
 from tests.support.servers import AMQP_SERVER, Vhost, database_url, drop_database, unique
-
-
-@pytest.fixture(scope="module")
-def own_vhost() -> Iterator[Vhost]:
-    # Its own vhost: this process must not consume the shared system's line.fulfilled queue.
-    vhost = Vhost()
-    vhost.create()
-    yield vhost
-    vhost.delete()
 
 
 async def test_receipts_during_a_broker_outage_are_published_when_it_returns(

@@ -4,24 +4,14 @@ where it was first published, once, with its original properties, and removes it
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import aio_pika
-import pytest
 
 from services.common import amqp, dead_letters
 from services.common.amqp import ALLOCATION_INBOX, INVENTORY_EXCHANGE
 from tests.support.servers import Vhost
 
 DEAD = ALLOCATION_INBOX.dead_letter_queue
-
-
-@pytest.fixture(scope="module")
-def own_vhost() -> Iterator[Vhost]:
-    vhost = Vhost()
-    vhost.create()
-    yield vhost
-    vhost.delete()
 
 
 async def _dead_letter(url: str, bodies: list[bytes]) -> list[str]:
