@@ -141,6 +141,9 @@ class Placed:
 
 async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
     cmd = cmd.validated()
+    queued = await _queue_only(pool, cmd)
+    if queued is not None:
+        return queued
 
     async def work(conn: asyncpg.Connection, effects: Effects) -> Placed:
         # Lock the SKU (every change of its queue holds the lock) and learn whether this
@@ -195,10 +198,58 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
             line = await _eta_of_new_line(conn, sku, line, stats, new.inbound, effects)
         view = LineView(line, position)
         if line.backordered:
-            effects.events.append(_backordered_event(view))
+            effects.events.append(
+                _backordered_event(
+                    line.sku,
+                    line.order_id,
+                    line.line_id,
+                    line.quantity,
+                    backordered=line.backordered,
+                    reserved=line.reserved,
+                    status=line.status,
+                    queue_position=position,
+                )
+            )
         return Placed(view, mine.reserved_now if mine else 0, False)
 
     return await _commit(pool, work)
+
+
+async def _queue_only(pool: asyncpg.Pool, cmd: Allocate) -> Placed | None:
+    """The common case of Allocate in one round trip: a new line of a SKU with nothing free
+    and nothing inbound is only queued (the fill and the ETA walk have nothing to do). None
+    when that does not apply; nothing is written then and the full path decides."""
+    event = _backordered_event(
+        cmd.sku,
+        cmd.order_id,
+        cmd.line_id,
+        cmd.quantity,
+        backordered=cmd.quantity,
+        reserved=0,
+        status="BACKORDERED",
+        queue_position=0,  # added by the database
+    )
+    try:
+        queued = await db.queue_line(
+            pool,
+            order_id=cmd.order_id,
+            line_id=cmd.line_id,
+            sku=cmd.sku,
+            quantity=cmd.quantity,
+            priority=cmd.priority,
+            allow_partial=cmd.allow_partial,
+            customer_id=cmd.customer_id,
+            event=event,
+            position_field=_QUEUE_POSITION_FIELD,
+        )
+    except asyncpg.UniqueViolationError:
+        # The same (order_id, line_id) committed meanwhile for another SKU: the full path
+        # finds it and answers.
+        return None
+    if queued is None:
+        return None
+    line, position = queued
+    return Placed(LineView(line, position), 0, False)
 
 
 def _check_repeat(cmd: Allocate, earlier: LineRow) -> None:
@@ -806,22 +857,37 @@ def _revoked_event(r: RevokedLine, cause_event_id: uuid.UUID) -> OutgoingEvent:
     )
 
 
-def _backordered_event(view: LineView) -> OutgoingEvent:
-    line = view.line
+def _backordered_event(
+    sku: str,
+    order_id: str,
+    line_id: str,
+    quantity: int,
+    *,
+    backordered: int,
+    reserved: int,
+    status: str,
+    queue_position: int,
+) -> OutgoingEvent:
     return new_event(
         ALLOCATION_EXCHANGE,
         "line.backordered",
         events_pb2.LineBackordered(
-            sku=line.sku,
-            order_id=line.order_id,
-            line_id=line.line_id,
-            quantity=line.quantity,
-            backordered_quantity=line.backordered,
-            reserved_quantity=line.reserved,
-            queue_position=view.queue_position,
-            status=line_status(line),
+            sku=sku,
+            order_id=order_id,
+            line_id=line_id,
+            quantity=quantity,
+            backordered_quantity=backordered,
+            reserved_quantity=reserved,
+            queue_position=queue_position,
+            status=_STATUS[status],
         ),
     )
+
+
+# queue_line (migration 0004) appends the queue position to a line.backordered body.
+_QUEUE_POSITION_FIELD = events_pb2.LineBackordered.DESCRIPTOR.fields_by_name[
+    "queue_position"
+].number
 
 
 def _eta_event(line: LineRow) -> OutgoingEvent:

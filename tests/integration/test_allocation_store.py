@@ -6,11 +6,13 @@ import asyncio
 import random
 import uuid
 from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
+from backorder.allocation.v1 import events_pb2
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
 from services.allocation.adapters import postgres as db
@@ -132,6 +134,111 @@ async def test_two_processes_never_oversell_one_sku(
         assert logged == reserved
     finally:
         await other.close()
+
+
+async def test_a_line_only_queued_is_written_whole_with_its_event(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    """Nothing free and nothing inbound: Allocate only queues the line (one round trip, in
+    the database). The reply, the SKU's counters and each line.backordered agree on where
+    the line stood; positions past 127 take a multi-byte varint in the event."""
+    sku = unique("SKU")
+    order = unique("o")
+    priorities = [(i * 7) % 3 for i in range(300)]
+    placed = [
+        await handlers.allocate(
+            allocation_pool, handlers.Allocate(order, f"l{i}", sku, 2, priority, True)
+        )
+        for i, priority in enumerate(priorities)
+    ]
+    # At placement a line is behind every waiting line of its priority or higher.
+    expected = [
+        sum(1 for p in priorities[: i + 1] if p >= priority)
+        for i, priority in enumerate(priorities)
+    ]
+    assert [p.view.queue_position for p in placed] == expected
+    assert max(expected) > 127
+    assert all(
+        (p.view.line.status, p.view.line.backordered, p.view.line.reserved, p.reserved_at_once)
+        == ("BACKORDERED", 2, 0, 0)
+        for p in placed
+    )
+    rows = await allocation_pool.fetch(
+        "select message_type, body from outbox where sku = $1 and routing_key = $2 order by id",
+        sku,
+        "line.backordered",
+    )
+    assert {r["message_type"] for r in rows} == {"backorder.allocation.v1.LineBackordered"}
+    events = [events_pb2.LineBackordered.FromString(r["body"]) for r in rows]
+    assert [(e.line_id, e.queue_position) for e in events] == [
+        (f"l{i}", position) for i, position in enumerate(expected)
+    ]
+    assert all(
+        (e.sku, e.order_id, e.quantity, e.backordered_quantity, e.status)
+        == (sku, order, 2, 2, events_pb2.LINE_STATUS_BACKORDERED)
+        for e in events
+    )
+    assert len({e.event_id for e in events}) == len(events)
+    summary = await handlers.get_sku_summary(allocation_pool, sku)
+    assert (summary.sku.waiting_lines, summary.sku.backordered_units) == (300, 600)
+    # The line placed last at priority 0 is last in the queue.
+    last_zero = max(i for i, p in enumerate(priorities) if p == 0)
+    assert (await handlers.get_line(allocation_pool, order, f"l{last_zero}")).queue_position == 300
+    # A repeat answers with the line as it is, and writes nothing more.
+    again = await handlers.allocate(
+        allocation_pool, handlers.Allocate(order, "l0", sku, 2, priorities[0], True)
+    )
+    assert again.repeated
+    assert await allocation_pool.fetchval("select count(*) from outbox where sku = $1", sku) == len(
+        rows
+    )
+
+
+def inbound(sku: str, quantity: int) -> inventory_events.InboundUpdated:
+    event = inventory_events.InboundUpdated(
+        event_id=str(uuid.uuid4()), sku=sku, inbound_id=unique("po"), open_quantity=quantity,
+        version=1,
+    )  # fmt: skip
+    event.expected_at.FromDatetime(datetime.now(UTC) + timedelta(days=3))
+    return event
+
+
+@pytest.mark.parametrize(
+    "situation", ["new", "free units", "open inbound", "no backorders", "over limit", "placed"]
+)
+async def test_queue_line_declines_what_the_full_path_must_decide(
+    allocation_pool: asyncpg.Pool, situation: str
+) -> None:
+    """`queue_line` (Allocate in one round trip) writes only when nothing is to be filled,
+    estimated or refused; otherwise it writes nothing and Allocate takes the full path."""
+    pool, sku, order = allocation_pool, unique("SKU"), unique("o")
+    await handlers.allocate(pool, handlers.Allocate(order, "first", sku, 2))
+    if situation == "free units":
+        await handlers.stock_received(pool, receipt(sku, 1))  # 1 free: "first" needs 2
+    elif situation == "open inbound":
+        await handlers.inbound_updated(pool, inbound(sku, 5))
+    elif situation == "no backorders":
+        await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, backorders_accepted=False))
+    elif situation == "over limit":
+        await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, backorder_limit=3))
+    line_id = "first" if situation == "placed" else "second"
+    before = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
+    queued = await db.queue_line(
+        pool, order_id=order, line_id=line_id, sku=sku, quantity=2, priority=0,
+        allow_partial=False, customer_id="", position_field=13,
+        event=handlers.new_event("allocation", "line.backordered",
+                                 events_pb2.LineBackordered(sku=sku)),
+    )  # fmt: skip
+    summary = (await handlers.get_sku_summary(pool, sku)).sku
+    outbox = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
+    if situation == "new":
+        assert queued is not None
+        line, position = queued
+        assert (line.line_id, line.backordered, position) == ("second", 2, 2)
+        assert (summary.waiting_lines, summary.backordered_units, outbox) == (2, 4, before + 1)
+    else:
+        assert queued is None
+        assert (summary.waiting_lines, summary.backordered_units, outbox) == (1, 2, before)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 1000])

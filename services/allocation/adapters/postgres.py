@@ -18,6 +18,7 @@ import asyncpg
 from services.allocation.domain.eta import Arrival
 from services.allocation.domain.fill import Fill, FillPolicy, WaitingLine
 from services.allocation.domain.shrinkage import Held, Revocation
+from services.common.outbox import NOTIFY_CHANNEL, OutgoingEvent
 
 
 @dataclass(frozen=True)
@@ -376,6 +377,65 @@ async def insert_line(
         TailStats(int(row["lines_through"]), int(row["units_through"]), int(row["lines_below"])),
         inbound,
     )
+
+
+async def queue_line(
+    pool: asyncpg.Pool,
+    *,
+    order_id: str,
+    line_id: str,
+    sku: str,
+    quantity: int,
+    priority: int,
+    allow_partial: bool,
+    customer_id: str,
+    event: OutgoingEvent,
+    position_field: int,
+) -> tuple[LineRow, int] | None:
+    """Allocate's common case, committed in one round trip (function `queue_line`,
+    migration 0004): queues a new line of a SKU that has no free units and no open inbound,
+    with its counters and `event` (line.backordered, to which the queue position is added
+    as field `position_field`) in the outbox. None, with nothing written, when the fill, the
+    SKU's policy or the ETA walk has something to decide: the caller takes the full path."""
+    row = await pool.fetchrow(
+        "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        order_id,
+        line_id,
+        sku,
+        quantity,
+        priority,
+        allow_partial,
+        customer_id,
+        event.event_id,
+        event.exchange,
+        event.routing_key,
+        event.message.DESCRIPTOR.full_name,
+        event.message.SerializeToString(),
+        position_field,
+        NOTIFY_CHANNEL,
+    )
+    if row is None:
+        return None
+    line = LineRow(
+        id=row["id"],
+        order_id=order_id,
+        line_id=line_id,
+        sku=sku,
+        quantity=quantity,
+        priority=priority,
+        allow_partial=allow_partial,
+        customer_id=customer_id,
+        placed_at=row["placed_at"],
+        reserved=0,
+        fulfilled=0,
+        cancelled=False,
+        backordered=quantity,
+        status="BACKORDERED",
+        eta=None,
+        eta_version=0,
+        placed_priority=priority,
+    )
+    return line, row["queue_position"]
 
 
 async def queue_position(conn: asyncpg.Connection | asyncpg.Pool, line: LineRow) -> int:
