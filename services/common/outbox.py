@@ -105,6 +105,7 @@ class OutboxRelay:
         # At most this many publishes are unconfirmed at a time (so at most this many go
         # out twice after a crash); rows are read as earlier ones are confirmed.
         self._batch_size = batch_size
+        self._mark_batch = max(batch_size // 4, 1)
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
         self._connect_timeout = connect_timeout
@@ -233,8 +234,16 @@ class OutboxRelay:
                     await self._maintain(conn)
                     await self._sleep(self._poll_interval)
                     continue
-                if caught_up or len(inflight) > self._batch_size // 2:
-                    await asyncio.wait([inflight[0][1]])
+                if caught_up:
+                    # Everything to hand is out: mark it sent once confirmed, unless new
+                    # rows (NOTIFY) come first.
+                    await self._until_confirmed_or_woken(inflight[-1][1])
+                elif len(inflight) > self._batch_size // 2:
+                    # A backlog: mark sent in batches, not per confirm (each mark is a
+                    # round trip and a write; per-confirm marking halved the relay's rate).
+                    await asyncio.wait([inflight[min(len(inflight), self._mark_batch) - 1][1]])
+                else:
+                    continue  # room to read and publish more first
                 await self._mark_confirmed(conn, inflight)
                 await self._maintain(conn)
         finally:
@@ -286,6 +295,13 @@ class OutboxRelay:
         return await exchange.publish(
             message, row["routing_key"], mandatory=True, timeout=self._publish_timeout
         )
+
+    async def _until_confirmed_or_woken(self, publish: asyncio.Future[object]) -> None:
+        woken: asyncio.Future[object] = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([publish, woken], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
