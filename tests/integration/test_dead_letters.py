@@ -3,6 +3,7 @@ where it was first published, once, with its original properties, and removes it
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import aio_pika
@@ -39,6 +40,11 @@ async def _dead_letter(url: str, bodies: list[bytes]) -> list[str]:
         for _ in ids:
             message = await queue.get(timeout=10)
             await message.reject(requeue=False)
+    # The broker moves rejected messages to the dead-letter queue asynchronously.
+    deadline = asyncio.get_running_loop().time() + 10
+    while await _count(url, DEAD) < len(ids):
+        assert asyncio.get_running_loop().time() < deadline, "rejected events not dead-lettered"
+        await asyncio.sleep(0.05)
     return ids
 
 
