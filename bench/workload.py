@@ -2,15 +2,16 @@
 
 `place_waiting_lines` sets a queue up fast with set-based SQL. It writes exactly the rows
 Allocate writes for a line that is backordered on arrival (services/allocation/adapters/
-postgres.py: `lock_sku` + `insert_line`: the line with `placed_at = clock_timestamp()`, the
-SKU's `backordered_units` and `waiting_lines` counters) except the `line.backordered` outbox
+postgres.py: `lock_sku` + `insert_line`: the line with `placed_at = clock_timestamp()` and its
+arrival number `sku_seq`, the SKU's `backordered_units`, `waiting_lines` and `lines_placed`
+counters; the queue's bucket counters follow by trigger) except the `line.backordered` outbox
 row: a queue built up over days has long had those published, and the relay never reads
 sent rows again. The same function builds the identical queue in the raw baseline's database.
 
 The raw statements are the least SQL doing the same work, each in one round trip:
 `RAW_FILL` (running sum over the rank, as the fill decides for whole single lines under the
 STRICT policy) and `RAW_ALLOCATE` (lock the SKU and count the line, insert the line, insert
-its outbox row, as one CTE).
+its outbox row, as one CTE; the bucket counters by the same trigger as the service's).
 """
 
 from __future__ import annotations
@@ -37,23 +38,28 @@ async def place_waiting_lines(
         return
     async with conn.transaction():
         await conn.execute("insert into sku (sku) values ($1) on conflict (sku) do nothing", sku)
+        # The SKU's counters first: the row is locked, and `lines_placed` before the update
+        # numbers the new lines' arrivals (sku_seq) on from the SKU's last one.
+        placed = await conn.fetchval(
+            """update sku set backordered_units = backordered_units + $2,
+                              waiting_lines = waiting_lines + $2,
+                              lines_placed = lines_placed + $2,
+                              updated_at = clock_timestamp()
+               where sku = $1
+               returning lines_placed - $2""",
+            sku,
+            count,
+        )
         await conn.execute(
             """insert into line (order_id, line_id, sku, quantity, priority, placed_priority,
-                                 allow_partial, customer_id, placed_at)
+                                 allow_partial, customer_id, placed_at, sku_seq)
                select $2 || i, '1', $1, 1, (i * 7) % 10, (i * 7) % 10, false, '',
-                      clock_timestamp()
+                      clock_timestamp(), $4 + i
                from generate_series(1, $3::int) i""",
             sku,
             f"{order_prefix}-",
             count,
-        )
-        await conn.execute(
-            """update sku set backordered_units = backordered_units + $2,
-                              waiting_lines = waiting_lines + $2,
-                              updated_at = clock_timestamp()
-               where sku = $1""",
-            sku,
-            count,
+            placed,
         )
         # The per-priority queue counters Allocate keeps beside the SKU's totals.
         await conn.execute(
@@ -113,15 +119,17 @@ async def raw_fill(pool: asyncpg.Pool, sku: str, units: int) -> tuple[int, float
 
 RAW_ALLOCATE = """
 with locked as (
-    insert into sku as s (sku, backordered_units, waiting_lines) values ($1, $4, 1)
+    insert into sku as s (sku, backordered_units, waiting_lines, lines_placed)
+    values ($1, $4, 1, 1)
     on conflict (sku) do update
         set backordered_units = s.backordered_units + excluded.backordered_units,
-            waiting_lines = s.waiting_lines + 1, updated_at = clock_timestamp()
-    returning sku),
+            waiting_lines = s.waiting_lines + 1, lines_placed = s.lines_placed + 1,
+            updated_at = clock_timestamp()
+    returning sku, lines_placed),
 placed as (
     insert into line (order_id, line_id, sku, quantity, priority, placed_priority,
-                      allow_partial, customer_id, placed_at)
-    select $2, $3, sku, $4, 0, 0, false, '', clock_timestamp() from locked
+                      allow_partial, customer_id, placed_at, sku_seq)
+    select $2, $3, sku, $4, 0, 0, false, '', clock_timestamp(), lines_placed from locked
     returning id),
 banded as (
     insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)

@@ -124,6 +124,18 @@ async def test_two_processes_never_oversell_one_sku(
         assert [(b["waiting_lines"], b["backordered_units"]) for b in bands] == [
             (b["counted"], b["units"]) for b in bands
         ]
+        # So do the bucket counters behind the positions within a band (migration 0005).
+        buckets = await allocation_pool.fetch(
+            "select priority, bucket, waiting_lines from sku_queue_bucket where sku = $1 "
+            "order by 1, 2",
+            sku,
+        )
+        recounted = await allocation_pool.fetch(
+            """select priority, sku_seq / queue_bucket_size(), count(*) from line
+               where sku = $1 and backordered > 0 group by 1, 2 order by 1, 2""",
+            sku,
+        )
+        assert [tuple(b) for b in buckets] == [tuple(r) for r in recounted]
         assert all(0 <= r["reserved"] <= r["quantity"] for r in lines)
         logged = await allocation_pool.fetchval(
             """select coalesce(sum(case when rule = 'REVOKED' then -quantity

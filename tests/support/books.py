@@ -42,6 +42,19 @@ async def check_allocation(conn: asyncpg.Connection) -> int:
     for b in bands:
         assert (b["counted"], b["counted_units"]) == (b["lines"], b["units"]), dict(b)
         checks += 1
+    # The bucket counters behind queue positions agree with the waiting lines (migration 0005).
+    buckets = await conn.fetch(
+        """select coalesce(b.sku, w.sku) as sku, coalesce(b.priority, w.priority) as priority,
+                  coalesce(b.bucket, w.bucket) as bucket,
+                  coalesce(b.waiting_lines, 0) as counted, coalesce(w.lines, 0) as lines
+           from sku_queue_bucket b full join (
+               select sku, priority, sku_seq / queue_bucket_size() as bucket, count(*) as lines
+               from line where backordered > 0 group by 1, 2, 3) w
+             on w.sku = b.sku and w.priority = b.priority and w.bucket = b.bucket
+           where b.waiting_lines is distinct from w.lines"""
+    )
+    assert not buckets, f"bucket counters disagree with the waiting lines: {buckets}"
+    checks += 1
     # The decision log explains every live line's units: fills minus revocations.
     unexplained = await conn.fetch(
         """select l.id, l.reserved, l.fulfilled,

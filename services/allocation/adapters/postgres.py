@@ -145,13 +145,19 @@ _LINE = ", ".join(_LINE_FIELDS)
 _L_LINE = ", ".join(f"l.{c}" for c in _LINE_FIELDS)
 
 # 1-based place of waiting line `l` in its SKU's queue: waiting lines of higher priority
-# (at most 9 counter rows) + waiting lines ahead in its own priority band (an index range).
+# (at most 9 counter rows) + waiting lines ahead in its own priority band, which are the
+# band's buckets of earlier arrivals (counter rows) + the lines of its own bucket that
+# arrived before it (an index range of at most one bucket). Migration 0005 explains it.
 _POSITION = """case when l.backordered > 0 then 1
     + (select coalesce(sum(q.waiting_lines), 0)::bigint from sku_queue q
        where q.sku = l.sku and q.priority > l.priority)
+    + (select coalesce(sum(b.waiting_lines), 0)::bigint from sku_queue_bucket b
+       where b.sku = l.sku and b.priority = l.priority
+         and b.bucket < l.sku_seq / queue_bucket_size())
     + (select count(*) from line a
        where a.sku = l.sku and a.priority = l.priority and a.backordered > 0
-         and (a.placed_at, a.id) < (l.placed_at, l.id))
+         and a.sku_seq >= l.sku_seq / queue_bucket_size() * queue_bucket_size()
+         and a.sku_seq < l.sku_seq)
     else 0 end::bigint"""
 
 
@@ -321,10 +327,18 @@ async def insert_line(
     and the open inbound come back with it."""
     sku_columns = ", ".join(f"c.{c} as sku_{c}" for c in _SKU_FIELDS)
     row = await conn.fetchrow(
-        f"""with new_line as (
+        f"""with counted as (
+                update sku set backordered_units = backordered_units + $4,
+                               waiting_lines = waiting_lines + 1,
+                               lines_placed = lines_placed + 1
+                where sku = $3
+                returning {_SKU}, lines_placed),
+            -- Its arrival number in the SKU (line.sku_seq): the SKU's count of lines placed.
+            new_line as (
                 insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                                  customer_id, placed_at, placed_priority)
-                values ($1, $2, $3, $4, $5, $6, $7, clock_timestamp(), $5)
+                                  customer_id, placed_at, placed_priority, sku_seq)
+                select $1, $2, $3, $4, $5, $6, $7, clock_timestamp(), $5, lines_placed
+                from counted
                 returning {_LINE}),
             queued as (
                 insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
@@ -333,11 +347,6 @@ async def insert_line(
                     set waiting_lines = q.waiting_lines + 1,
                         backordered_units = q.backordered_units + $4
                 returning 1),
-            counted as (
-                update sku set backordered_units = backordered_units + $4,
-                               waiting_lines = waiting_lines + 1
-                where sku = $3
-                returning {_SKU}),
             ahead as (
                 select coalesce(sum(waiting_lines) filter (where priority >= $5), 0) + 1
                            as lines_through,
