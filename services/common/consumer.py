@@ -1,8 +1,16 @@
 """Consuming events from a contract queue: message -> event -> handler -> ack.
 
-Ack only after the handler's transaction committed. A message that cannot be parsed is
-rejected at once (dead-lettered); one whose handler fails is requeued after a pause, and
-the quorum queue's delivery limit dead-letters it if it keeps failing.
+Ack only after the handler's transaction committed. What a failure means decides what
+happens to the message:
+- it can never be applied (not parsable, not valid, or the handler fails in a way a retry
+  does not change: a bug): rejected at once, so it lands in the dead-letter queue, from
+  where an operator replays it once fixed;
+- Postgres refused this attempt only (serialization failure, deadlock, lock timeout): the
+  handler runs again in place, a few times with a short jittered backoff, so the message
+  is not redelivered (every return counts toward the queue's delivery limit);
+- still failing after that, or the database away for longer than the handler waits it out:
+  returned to the queue after a pause; the delivery limit dead-letters it if that never
+  ends.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +27,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError, Message
 from prometheus_client import Counter
 
-from services.common import amqp
+from services.common import amqp, db
 from services.common.amqp import ContractQueue
 from services.common.errors import ServiceError
 from services.common.logs import correlation
@@ -54,12 +63,21 @@ class EventConsumer:
         *,
         prefetch: int = 200,
         retry_pause: float = 1.0,
+        attempts: int = 5,
+        backoff: float = 0.05,
+        max_backoff: float = 1.0,
     ) -> None:
         self._amqp_url = amqp_url
         self._queue = queue
         self._routes = dict(routes)
         self._prefetch = prefetch
+        # Before a message goes back to the queue.
         self._retry_pause = retry_pause
+        # Runs of the handler per delivery when Postgres refuses an attempt (db.RETRYABLE),
+        # the first pause between two of them and its cap (doubling, jittered).
+        self._attempts = attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -69,9 +87,9 @@ class EventConsumer:
     async def run(self) -> None:
         connection = await amqp.connect(self._amqp_url)
         try:
+            await amqp.declare_topology(self._amqp_url)
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self._prefetch)
-            await amqp.declare_topology(channel)
             queue = await channel.get_queue(self._queue.name)
             tag = await queue.consume(self._on_message)
             await self._stopping.wait()
@@ -110,7 +128,7 @@ class EventConsumer:
             return
         fields = {"event_id": message.message_id or "", **correlation(event), "type": kind}
         try:
-            await route.handle(event)
+            await self._apply(route, event, fields)
         except (PoisonMessage, ServiceError) as exc:
             log.warning(
                 "dead-lettering event that cannot be applied",
@@ -118,15 +136,47 @@ class EventConsumer:
             )
             EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
             await message.reject(requeue=False)
-        except Exception:
-            log.exception("applying event failed; will be redelivered", extra=fields)
+        except (*db.RETRYABLE, *db.DATABASE_UNREACHABLE) as exc:
+            log.warning(
+                "applying event keeps failing; returning it to the queue",
+                extra={**fields, "error": str(exc) or type(exc).__name__},
+            )
             EVENTS_CONSUMED.labels(self._queue.name, kind, "retried").inc()
             await asyncio.sleep(self._retry_pause)
             await message.nack(requeue=True)
+        except Exception:
+            # Not a failure a retry changes: redelivering it would only delay the dead
+            # letter (up to the delivery limit) and hold up a prefetch slot meanwhile.
+            log.exception(
+                "applying event failed (a bug, or data the handler cannot take); "
+                "dead-lettering it, replay it once fixed",
+                extra=fields,
+            )
+            EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
+            await message.reject(requeue=False)
         else:
             EVENTS_CONSUMED.labels(self._queue.name, kind, "applied").inc()
             await message.ack()
             log.debug("event applied", extra=fields)
+
+    async def _apply(self, route: Route, event: Message, fields: Mapping[str, object]) -> None:
+        """Runs the handler; again, in place, when Postgres refused an attempt, up to
+        `attempts` runs. The pause is jittered so that two consumers whose transactions
+        deadlocked do not meet again at once."""
+        pause = self._backoff
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await route.handle(event)
+                return
+            except db.RETRYABLE as exc:
+                if attempt == self._attempts:
+                    raise
+                log.warning(
+                    "applying event failed, retrying in place",
+                    extra={**fields, "attempt": attempt, "error": str(exc)},
+                )
+                await asyncio.sleep(random.uniform(pause / 2, pause))
+                pause = min(pause * 2, self._max_backoff)
 
     def _parse(self, message: AbstractIncomingMessage) -> tuple[Route, Message]:
         route = self._routes.get(message.type or "")

@@ -29,6 +29,16 @@ DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
 )
 
+# Postgres refused this attempt, but the same work can succeed when simply run again: it
+# lost a race with another transaction (serialization failure, deadlock), waited too long
+# for a lock, or was cancelled (statement_timeout, an operator).
+RETRYABLE: tuple[type[BaseException], ...] = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
+)
+
 # Any fixed number works; it only keeps two processes from migrating one database at once.
 MIGRATION_LOCK_KEY = 0x6261636B6F72
 

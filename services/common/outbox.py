@@ -166,12 +166,12 @@ class OutboxRelay:
 
     async def _publish_until_broken(self, conn: asyncpg.Connection) -> None:
         """Relays batches over one broker connection until it fails or the relay stops."""
+        await amqp.declare_topology(self._amqp_url, connect_timeout=self._connect_timeout)
         # A plain (not robust) connection: reconnecting is this loop's job, and publishes on
         # a dead connection fail at once instead of waiting for a reconnect.
         connection = await aio_pika.connect(self._amqp_url, timeout=self._connect_timeout)
         try:
             channel = await connection.channel(publisher_confirms=True)
-            await amqp.declare_topology(channel)
             exchanges = {
                 name: await channel.get_exchange(name)
                 for name in (amqp.INVENTORY_EXCHANGE, amqp.ALLOCATION_EXCHANGE)

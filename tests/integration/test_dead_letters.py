@@ -19,10 +19,10 @@ async def _dead_letter(url: str, bodies: list[bytes]) -> list[str]:
     """Publishes events to inventory.events and rejects them from the contract queue, as
     the consumer does with a poison message: RabbitMQ moves them to `<queue>.dead`."""
     ids = [str(uuid.uuid4()) for _ in bodies]
+    await amqp.declare_topology(url)
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        await amqp.declare_topology(channel)
         exchange = await channel.get_exchange(INVENTORY_EXCHANGE)
         for event_id, body in zip(ids, bodies, strict=True):
             await exchange.publish(

@@ -20,17 +20,11 @@ from services.common.amqp import ALLOCATION_INBOX
 from tests.reliability.conftest import Report, scaled
 from tests.support.books import check_allocation
 from tests.support.cluster import Cluster, consumed, until
-from tests.support.inventory_feed import InventoryFeed
+from tests.support.inventory_feed import InventoryFeed, new_inventory_event
 from tests.support.reference_model import Model, ModelLine
 from tests.support.servers import unique
 
 DEAD = ALLOCATION_INBOX.dead_letter_queue
-
-
-def _stamped(message: Message) -> Message:
-    message.event_id = str(uuid.uuid4())
-    message.occurred_at.GetCurrentTime()
-    return message
 
 
 async def test_every_event_twice_out_of_order_is_applied_once(
@@ -112,7 +106,7 @@ async def test_every_event_twice_out_of_order_is_applied_once(
             for model in models.values():
                 model.fill()
 
-            stamped = [_stamped(e) for e in events]
+            stamped = [new_inventory_event(e) for e in events]
             deliveries = stamped + stamped
             rng.shuffle(deliveries)
             for event in deliveries:
@@ -176,7 +170,7 @@ async def test_poison_is_dead_lettered_and_the_consumer_keeps_going(
     inbound = inv_events.InboundUpdated.DESCRIPTOR.full_name
 
     def body(message: Message) -> bytes:
-        return _stamped(message).SerializeToString()
+        return new_inventory_event(message).SerializeToString()
 
     good = inv_events.StockReceived(sku="POISON-OK", quantity=1, receipt_id="r")
     huge = good.SerializeToString() + b"\x82\x06" + b"\x80\x80\x40" + b"x" * (1 << 20)

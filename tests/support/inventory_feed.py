@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from backorder.inventory.v1 import events_pb2 as inv_events
 from services.common.amqp import INVENTORY_EXCHANGE
+from services.common.outbox import new_event
 
 ROUTING_KEYS = {
     inv_events.StockReceived: "stock.received",
@@ -18,6 +19,12 @@ ROUTING_KEYS = {
     inv_events.StockIssued: "stock.issued",
     inv_events.InboundUpdated: "inbound.updated",
 }
+
+
+def new_inventory_event(message: Message) -> Message:
+    """`message` stamped as a new event (a new event_id; occurred_at unless set), the way
+    the inventory service's outbox does it."""
+    return new_event(INVENTORY_EXCHANGE, ROUTING_KEYS[type(message)], message).message
 
 
 class InventoryFeed:
@@ -41,8 +48,8 @@ class InventoryFeed:
     async def publish(self, message: Message) -> str:
         """Stamps event_id/occurred_at when missing, publishes with confirm; the event id."""
         if not message.event_id:
-            message.event_id = str(uuid.uuid4())
-        if not message.HasField("occurred_at"):
+            new_inventory_event(message)
+        elif not message.HasField("occurred_at"):
             message.occurred_at.GetCurrentTime()
         assert self._exchange is not None, "open() first"
         await self._exchange.publish(
