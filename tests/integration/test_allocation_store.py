@@ -17,6 +17,7 @@ from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
 from services.allocation.adapters import postgres as db
 from services.common import db as common_db
+from services.common.errors import AlreadyExists
 from tests.support.servers import unique
 
 
@@ -216,7 +217,8 @@ def inbound(sku: str, quantity: int) -> inventory_events.InboundUpdated:
 
 
 @pytest.mark.parametrize(
-    "situation", ["new", "free units", "open inbound", "no backorders", "over limit", "placed"]
+    "situation",
+    ["new", "free units", "open inbound", "no backorders", "over limit", "placed", "key taken"],
 )
 async def test_queue_line_declines_what_the_full_path_must_decide(
     allocation_pool: asyncpg.Pool, situation: str
@@ -233,10 +235,12 @@ async def test_queue_line_declines_what_the_full_path_must_decide(
         await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, backorders_accepted=False))
     elif situation == "over limit":
         await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, backorder_limit=3))
-    line_id = "first" if situation == "placed" else "second"
+    line_id = "first" if situation in ("placed", "key taken") else "second"
+    # "key taken": the line's key is already used by a line of another SKU.
+    target = unique("NEW") if situation == "key taken" else sku
     before = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
     queued = await db.queue_line(
-        pool, order_id=order, line_id=line_id, sku=sku, quantity=2, priority=0,
+        pool, order_id=order, line_id=line_id, sku=target, quantity=2, priority=0,
         allow_partial=False, customer_id="", position_field=13,
         event=handlers.new_event("allocation", "line.backordered",
                                  events_pb2.LineBackordered(sku=sku)),
@@ -251,6 +255,12 @@ async def test_queue_line_declines_what_the_full_path_must_decide(
     else:
         assert queued is None
         assert (summary.waiting_lines, summary.backordered_units, outbox) == (1, 2, before)
+    if situation == "key taken":
+        # Allocate refuses that call: not even the SKU row may be left behind.
+        assert await db.get_sku(pool, target) is None
+        with pytest.raises(AlreadyExists):
+            await handlers.allocate(pool, handlers.Allocate(order, line_id, target, 2))
+        assert await db.get_sku(pool, target) is None
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 1000])

@@ -40,12 +40,18 @@ declare
     new_placed_at timestamptz;
     v_position bigint;
 begin
+    -- A repeat, or a key taken by another line: the full path answers, and nothing is
+    -- written here, not even the SKU row (the call may be refused). A line committed after
+    -- this check makes the insert below fail on the unique key: the caller then takes the
+    -- full path too.
+    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id) then
+        return;
+    end if;
     insert into sku (sku) values (p_sku) on conflict (sku) do nothing;
     select * into s from sku where sku.sku = p_sku for update;
     if s.free_units > 0
         or not s.backorders_accepted
         or (s.backorder_limit > 0 and s.backordered_units + p_quantity > s.backorder_limit)
-        or exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
         or exists (select 1 from inbound i
                    where i.sku = p_sku and i.open_quantity > 0 and not i.cancelled)
     then
