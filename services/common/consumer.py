@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from google.protobuf.message import DecodeError, Message
 from prometheus_client import Counter
 
@@ -85,24 +85,40 @@ class EventConsumer:
         self._stopping.set()
 
     async def run(self) -> None:
-        connection = await amqp.connect(self._amqp_url)
-        try:
-            await amqp.declare_topology(self._amqp_url)
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=self._prefetch)
-            queue = await channel.get_queue(self._queue.name)
-            tag = await queue.consume(self._on_message)
-            await self._stopping.wait()
-            # Take no new deliveries; let those being applied finish and be acked. With the
-            # broker unreachable the cancel cannot complete: don't wait for it (the broker
-            # requeues what was not acked when the connection goes).
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(queue.cancel(tag), timeout=STOP_TIMEOUT)
-            if self._in_flight:
-                await asyncio.wait(self._in_flight, timeout=30)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), timeout=STOP_TIMEOUT)
+        """Consumes until `stop()`. When the broker ends the subscription (it does when the
+        queue is deleted, e.g. by an operator recreating it), declares the queue again and
+        subscribes again on a new connection, instead of sitting idle."""
+        while True:
+            cancelled_by_broker = asyncio.Event()
+            connection = await amqp.connect(self._amqp_url)
+            try:
+                await amqp.declare_topology(self._amqp_url)
+                channel = await connection.channel()
+                await channel.set_qos(prefetch_count=self._prefetch)
+                await _on_broker_cancel(channel, cancelled_by_broker.set)
+                queue = await channel.get_queue(self._queue.name)
+                tag = await queue.consume(self._on_message)
+                await _first(self._stopping.wait(), cancelled_by_broker.wait())
+                if not self._stopping.is_set():
+                    log.warning(
+                        "the broker cancelled the subscription (queue deleted?); "
+                        "declaring the queue and subscribing again",
+                        extra={"queue": self._queue.name},
+                    )
+                else:
+                    # Take no new deliveries. With the broker unreachable the cancel
+                    # cannot complete: don't wait for it (the broker requeues what was
+                    # not acked when the connection goes).
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(queue.cancel(tag), timeout=STOP_TIMEOUT)
+                # Let the events being applied finish and be acked.
+                if self._in_flight:
+                    await asyncio.wait(self._in_flight, timeout=30)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), timeout=STOP_TIMEOUT)
+            if self._stopping.is_set():
+                return
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -190,3 +206,24 @@ class EventConsumer:
         except DecodeError as exc:
             raise PoisonMessage(f"body is not a {message.type}: {exc}") from None
         return route, event
+
+
+async def _on_broker_cancel(channel: AbstractRobustChannel, callback: Callable[[], None]) -> None:
+    """Calls `callback` when the broker cancels a consumer of `channel` (Basic.Cancel),
+    also after the robust channel reopened on a new connection."""
+
+    async def watch(*_: object) -> None:
+        underlay = await channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(lambda _frame: callback())
+
+    await watch()
+    channel.reopen_callbacks.add(watch)
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aio_pika
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
@@ -286,3 +287,35 @@ async def test_a_handler_bug_dead_letters_at_the_first_delivery_and_the_consumer
         if d.message_id == broken
     ]
     assert (letter.reason, letter.deaths) == ("rejected", 1)
+
+
+async def test_a_queue_deleted_under_the_consumer_is_declared_again_and_consumed(
+    harness: Harness,
+) -> None:
+    """Deleting the queue (as when an operator recreates it) makes the broker cancel the
+    subscription: the consumer declares the queue again and goes on consuming."""
+    h = harness
+    before = await h.sku()
+    await h.receipt(before, 1)
+    await until(lambda: h.done(before), 30, "the first receipt applied")
+
+    connection = await aio_pika.connect(h.url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(ALLOCATION_INBOX.name)
+
+    async def declared() -> bool:
+        connection = await aio_pika.connect(h.url)
+        async with connection:
+            channel = await connection.channel()
+            try:
+                await channel.declare_queue(ALLOCATION_INBOX.name, passive=True)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                return False
+            return True
+
+    await until(declared, 30, "the queue declared again by the consumer")
+    after = await h.sku()
+    await h.receipt(after, 4)
+    await until(lambda: h.done(after), 30, "a receipt published after the deletion applied")
+    assert await h.applied(after) == (4, 1)
