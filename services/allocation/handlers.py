@@ -119,6 +119,17 @@ class Allocate:
         validation.optional_identifier(self.customer_id, "customer_id")
         return self
 
+    def request(self) -> db.LineRequest:
+        return db.LineRequest(
+            self.order_id,
+            self.line_id,
+            self.sku,
+            self.quantity,
+            self.priority,
+            self.allow_partial,
+            self.customer_id,
+        )
+
     def matches(self, line: LineRow) -> bool:
         # Compared with the priority the line was placed with: SetPriority may have
         # changed it since, and a retried Allocate is still the same call.
@@ -154,16 +165,7 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
             assert earlier is not None  # lines are never deleted
             _check_repeat(cmd, earlier[0])
             return Placed(LineView(*earlier), 0, True)
-        new = await db.insert_line(
-            conn,
-            order_id=cmd.order_id,
-            line_id=cmd.line_id,
-            sku=cmd.sku,
-            quantity=cmd.quantity,
-            priority=cmd.priority,
-            allow_partial=cmd.allow_partial,
-            customer_id=cmd.customer_id,
-        )
+        new = await db.insert_line(conn, cmd.request())
         line, sku = new.line, new.sku
         mine, sku = await fill_sku(
             conn, sku, effects, cause="Allocate", cause_event_id=None, watch=line.id
@@ -232,13 +234,7 @@ async def _queue_only(pool: asyncpg.Pool, cmd: Allocate) -> Placed | None:
     try:
         queued = await db.queue_line(
             pool,
-            order_id=cmd.order_id,
-            line_id=cmd.line_id,
-            sku=cmd.sku,
-            quantity=cmd.quantity,
-            priority=cmd.priority,
-            allow_partial=cmd.allow_partial,
-            customer_id=cmd.customer_id,
+            cmd.request(),
             event=event,
             position_field=_QUEUE_POSITION_FIELD,
         )
@@ -884,7 +880,7 @@ def _backordered_event(
     )
 
 
-# queue_line (migration 0004) appends the queue position to a line.backordered body.
+# queue_line (migration 0005) appends the queue position to a line.backordered body.
 _QUEUE_POSITION_FIELD = events_pb2.LineBackordered.DESCRIPTOR.fields_by_name[
     "queue_position"
 ].number

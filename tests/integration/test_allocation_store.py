@@ -125,7 +125,7 @@ async def test_two_processes_never_oversell_one_sku(
         assert [(b["waiting_lines"], b["backordered_units"]) for b in bands] == [
             (b["counted"], b["units"]) for b in bands
         ]
-        # So do the bucket counters behind the positions within a band (migration 0005).
+        # So do the bucket counters behind the positions within a band (migration 0004).
         buckets = await allocation_pool.fetch(
             "select priority, bucket, waiting_lines from sku_queue_bucket where sku = $1 "
             "order by 1, 2",
@@ -240,8 +240,7 @@ async def test_queue_line_declines_what_the_full_path_must_decide(
     target = unique("NEW") if situation == "key taken" else sku
     before = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
     queued = await db.queue_line(
-        pool, order_id=order, line_id=line_id, sku=target, quantity=2, priority=0,
-        allow_partial=False, customer_id="", position_field=13,
+        pool, db.LineRequest(order, line_id, target, 2, 0, False, ""), position_field=13,
         event=handlers.new_event("allocation", "line.backordered",
                                  events_pb2.LineBackordered(sku=sku)),
     )  # fmt: skip

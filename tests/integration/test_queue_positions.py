@@ -1,4 +1,4 @@
-"""Queue positions from the bucket counters (migration 0005) against a plain rank-order count,
+"""Queue positions from the bucket counters (migration 0004) against a plain rank-order count,
 on a queue of several priority bands and several buckets that lines leave and rejoin out of
 order: cancels, SKIP fills, partial fills, SetPriority, shrinkage revocations."""
 
@@ -179,20 +179,20 @@ async def test_positions_follow_lines_leaving_and_rejoining_out_of_order(
 
 
 async def test_migration_numbers_existing_lines_in_rank_order() -> None:
-    """Lines queued before migration 0005 get their arrival numbers and bucket counters."""
-    name = unique("bo_test_alloc_0005")
+    """Lines queued before migration 0004 get their arrival numbers and bucket counters."""
+    name = unique("bo_test_alloc_0004")
     url = database_url(name)
     await common_db.ensure_database(url)
     try:
         conn = await asyncpg.connect(url)
         try:
-            # The schema as it was before 0005, recorded as migrate() records it.
+            # The schema as it was before 0004, recorded as migrate() records it.
             await conn.execute(
                 """create table schema_migrations (version int primary key, name text not null,
                        applied_at timestamptz not null default now())"""
             )
             for version, file, sql in common_db.migration_files("services.allocation.migrations"):
-                if version < 5:
+                if version < 4:
                     await conn.execute(sql)
                     await conn.execute(
                         "insert into schema_migrations (version, name) values ($1, $2)",
@@ -210,7 +210,8 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
                    from generate_series(1, 2500) i"""
             )
             assert await common_db.migrate(url, "services.allocation.migrations") == [
-                "0005_queue_buckets.sql"
+                "0004_queue_buckets.sql",
+                "0005_queue_line.sql",
             ]
             misnumbered = await conn.fetchval(
                 """select count(*) from (

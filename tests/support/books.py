@@ -42,7 +42,7 @@ async def check_allocation(conn: asyncpg.Connection) -> int:
     for b in bands:
         assert (b["counted"], b["counted_units"]) == (b["lines"], b["units"]), dict(b)
         checks += 1
-    # The bucket counters behind queue positions agree with the waiting lines (migration 0005).
+    # The bucket counters behind queue positions agree with the waiting lines (migration 0004).
     buckets = await conn.fetch(
         """select coalesce(b.sku, w.sku) as sku, coalesce(b.priority, w.priority) as priority,
                   coalesce(b.bucket, w.bucket) as bucket,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,19 @@ class LineRow:
     eta: datetime | None
     eta_version: int
     placed_priority: int
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """A line to be placed, as Allocate asks for it (fields in the order the SQL takes)."""
+
+    order_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    priority: int
+    allow_partial: bool
+    customer_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +160,7 @@ _L_LINE = ", ".join(f"l.{c}" for c in _LINE_FIELDS)
 # 1-based place of waiting line `l` in its SKU's queue: waiting lines of higher priority
 # (at most 9 counter rows) + waiting lines ahead in its own priority band, which are the
 # band's buckets of earlier arrivals (counter rows) + the lines of its own bucket that
-# arrived before it (an index range of at most one bucket). Migration 0005 explains it.
+# arrived before it (an index range of at most one bucket). Migration 0004 explains it.
 _POSITION = """case when l.backordered > 0 then 1
     + (select coalesce(sum(q.waiting_lines), 0)::bigint from sku_queue q
        where q.sku = l.sku and q.priority > l.priority)
@@ -310,17 +323,7 @@ class NewLine:
     inbound: list[Inbound]
 
 
-async def insert_line(
-    conn: asyncpg.Connection,
-    *,
-    order_id: str,
-    line_id: str,
-    sku: str,
-    quantity: int,
-    priority: int,
-    allow_partial: bool,
-    customer_id: str,
-) -> NewLine:
+async def insert_line(conn: asyncpg.Connection, new: LineRequest) -> NewLine:
     """Queues a new line and counts it in its SKU's backlog (the SKU row must be locked, so
     this statement's snapshot has every change of the SKU). One round trip: the counters
     of its band and the ones ahead (`tail_stats`, read before the insert, plus the line)
@@ -363,13 +366,7 @@ async def insert_line(
                 from inbound where sku = $3 and open_quantity > 0 and not cancelled)
             select n.*, {sku_columns}, a.*, i.*
             from new_line n, counted c, ahead a, arriving i""",
-        order_id,
-        line_id,
-        sku,
-        quantity,
-        priority,
-        allow_partial,
-        customer_id,
+        *astuple(new),
     )
     inbound = [
         Inbound(*i)
@@ -390,31 +387,19 @@ async def insert_line(
 
 async def queue_line(
     pool: asyncpg.Pool,
+    new: LineRequest,
     *,
-    order_id: str,
-    line_id: str,
-    sku: str,
-    quantity: int,
-    priority: int,
-    allow_partial: bool,
-    customer_id: str,
     event: OutgoingEvent,
     position_field: int,
 ) -> tuple[LineRow, int] | None:
     """Allocate's common case, committed in one round trip (function `queue_line`,
-    migration 0004): queues a new line of a SKU that has no free units and no open inbound,
+    migration 0005): queues a new line of a SKU that has no free units and no open inbound,
     with its counters and `event` (line.backordered, to which the queue position is added
     as field `position_field`) in the outbox. None, with nothing written, when the fill, the
     SKU's policy or the ETA walk has something to decide: the caller takes the full path."""
     row = await pool.fetchrow(
         "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        order_id,
-        line_id,
-        sku,
-        quantity,
-        priority,
-        allow_partial,
-        customer_id,
+        *astuple(new),
         event.event_id,
         event.exchange,
         event.routing_key,
@@ -427,22 +412,16 @@ async def queue_line(
         return None
     line = LineRow(
         id=row["id"],
-        order_id=order_id,
-        line_id=line_id,
-        sku=sku,
-        quantity=quantity,
-        priority=priority,
-        allow_partial=allow_partial,
-        customer_id=customer_id,
+        **asdict(new),
         placed_at=row["placed_at"],
         reserved=0,
         fulfilled=0,
         cancelled=False,
-        backordered=quantity,
+        backordered=new.quantity,
         status="BACKORDERED",
         eta=None,
         eta_version=0,
-        placed_priority=priority,
+        placed_priority=new.priority,
     )
     return line, row["queue_position"]
 

@@ -16,8 +16,7 @@
 -- ascending among a SKU's lines: true as long as placed_at is taken (clock_timestamp())
 -- under the same lock as sku_seq. Nothing else has to be done: the bucket counters follow
 -- every insert, update and delete of `line` by themselves (statement triggers below).
--- Inserts today: `insert_line` (adapters/postgres.py) and `queue_line` (0004, redefined at
--- the end of this file to follow the rule).
+-- Inserts today: `insert_line` (adapters/postgres.py) and `queue_line` (0005).
 
 create function queue_bucket_size() returns bigint
     language sql immutable parallel safe
@@ -128,68 +127,3 @@ create trigger line_queue_buckets_update after update on line
 create trigger line_queue_buckets_delete after delete on line
     referencing old table as old_lines
     for each statement execute function count_queue_buckets();
-
--- queue_line (0004) as it was, and the line's arrival number: `s` is the SKU row read
--- under its lock, so s.lines_placed + 1 is the next one (the update below counts it).
-create or replace function queue_line(
-    p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
-    p_allow_partial boolean, p_customer_id text,
-    p_event_id uuid, p_exchange text, p_routing_key text, p_message_type text,
-    p_event_body bytea, p_position_field int, p_notify_channel text)
-returns table (id bigint, placed_at timestamptz, queue_position bigint)
-language plpgsql as $$
-declare
-    s sku%rowtype;
-    new_id bigint;
-    new_placed_at timestamptz;
-    v_position bigint;
-begin
-    -- A repeat, or a key taken by another line: the full path answers, and nothing is
-    -- written here, not even the SKU row (the call may be refused). A line committed after
-    -- this check makes the insert below fail on the unique key: the caller then takes the
-    -- full path too.
-    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id) then
-        return;
-    end if;
-    insert into sku (sku) values (p_sku) on conflict (sku) do nothing;
-    select * into s from sku where sku.sku = p_sku for update;
-    if s.free_units > 0
-        or not s.backorders_accepted
-        or (s.backorder_limit > 0 and s.backordered_units + p_quantity > s.backorder_limit)
-        or exists (select 1 from inbound i
-                   where i.sku = p_sku and i.open_quantity > 0 and not i.cancelled)
-    then
-        return;
-    end if;
-
-    insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                      customer_id, placed_at, placed_priority, sku_seq)
-    values (p_order_id, p_line_id, p_sku, p_quantity, p_priority, p_allow_partial,
-            p_customer_id, clock_timestamp(), p_priority, s.lines_placed + 1)
-    returning line.id, line.placed_at into new_id, new_placed_at;
-    insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
-    values (p_sku, p_priority, 1, p_quantity)
-    on conflict (sku, priority) do update
-        set waiting_lines = q.waiting_lines + 1,
-            backordered_units = q.backordered_units + p_quantity;
-    update sku set backordered_units = backordered_units + p_quantity,
-                   waiting_lines = waiting_lines + 1,
-                   lines_placed = lines_placed + 1,
-                   updated_at = clock_timestamp()
-    where sku.sku = p_sku;
-    -- The new line is the last of its band: every waiting line of its priority or higher
-    -- (itself included) is ahead of or at it.
-    select coalesce(sum(q.waiting_lines), 0) into v_position
-    from sku_queue q where q.sku = p_sku and q.priority >= p_priority;
-
-    insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
-    values (p_event_id, p_exchange, p_routing_key, p_message_type, p_sku,
-            p_event_body || protobuf_varint(p_position_field::bigint << 3)
-                         || protobuf_varint(v_position));
-    perform pg_notify(p_notify_channel, '');
-
-    id := new_id;
-    placed_at := new_placed_at;
-    queue_position := v_position;
-    return next;
-end $$;

@@ -24,9 +24,11 @@ end $$;
 
 -- Queues line (p_order_id, p_line_id) if nothing but queueing is to be done; returns the
 -- new line's id, placed_at and queue position (the rest of the row is what the caller
--- asked for: nothing reserved, everything backordered, no ETA), or no row. `p_event_body` is the line.backordered message
--- without its queue position: the position (varint field `p_position_field`) is appended,
--- which a protobuf parser reads as part of the same message.
+-- asked for: nothing reserved, everything backordered, no ETA), or no row.
+-- `p_event_body` is the line.backordered message without its queue position: the position
+-- (varint field `p_position_field`) is appended, which a protobuf parser reads as part of
+-- the same message. The line's arrival number follows the rule of 0004: `s` is the SKU row
+-- read under its lock, so s.lines_placed + 1 is the next one (the update below counts it).
 create function queue_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
     p_allow_partial boolean, p_customer_id text,
@@ -59,9 +61,9 @@ begin
     end if;
 
     insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                      customer_id, placed_at, placed_priority)
+                      customer_id, placed_at, placed_priority, sku_seq)
     values (p_order_id, p_line_id, p_sku, p_quantity, p_priority, p_allow_partial,
-            p_customer_id, clock_timestamp(), p_priority)
+            p_customer_id, clock_timestamp(), p_priority, s.lines_placed + 1)
     returning line.id, line.placed_at into new_id, new_placed_at;
     insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
     values (p_sku, p_priority, 1, p_quantity)
@@ -70,6 +72,7 @@ begin
             backordered_units = q.backordered_units + p_quantity;
     update sku set backordered_units = backordered_units + p_quantity,
                    waiting_lines = waiting_lines + 1,
+                   lines_placed = lines_placed + 1,
                    updated_at = clock_timestamp()
     where sku.sku = p_sku;
     -- The new line is the last of its band: every waiting line of its priority or higher
