@@ -26,8 +26,6 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from services.common.amqp import CONTRACT_QUEUES
-
 # Headers RabbitMQ adds while a message is queued and dead-lettered; not part of the event.
 _BROKER_HEADERS = frozenset(
     (
@@ -65,11 +63,6 @@ class DeadLetter:
 class ReplayResult:
     replayed: list[str]
     kept: int
-
-
-def dead_letter_queues() -> list[str]:
-    """The dead-letter queues of the contract queues (what an operator may list)."""
-    return [q.dead_letter_queue for q in CONTRACT_QUEUES]
 
 
 def describe(message: AbstractIncomingMessage, dead_letter_queue: str) -> DeadLetter:

@@ -109,11 +109,6 @@ class RevokedLine:
 
 
 @dataclass(frozen=True)
-class EtaChange:
-    line: LineRow
-
-
-@dataclass(frozen=True)
 class Inbound:
     inbound_id: str
     open_quantity: int
