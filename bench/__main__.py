@@ -1,5 +1,5 @@
 """`python -m bench [--quick|--full] [--rows ...] [--profile]`: runs the SPEC §7 rows and their
-raw baselines in one go and writes bench/results/latest.json and latest.png."""
+raw baselines in one go and writes bench/results/latest.json, latest.md and latest.png."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bench import calls, drain, events
 from bench.context import DEFAULT, FULL, QUICK, Bench, Sizes
 from bench.infra import Environment, database_url
 from bench.measure import Profiler, summarise
-from bench.report import Results, plot, table
+from bench.report import Results, markdown_table, plot, table
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = ("drain", "outbox", "allocate", "hot", "latency", "growth", "memory")
@@ -102,6 +102,8 @@ async def run(sizes: Sizes, rows: set[str], profile: bool, out_dir: Path) -> int
           f"{results.machine['seconds']} s")  # fmt: skip
     path = results.write(out_dir)
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    (out_dir / "latest.md").write_text(markdown_table(results) + "\n")
+    print("wrote latest.md (the table for docs/performance.md) next to it")
     try:
         picture = plot(results, out_dir / "latest.png")
         if picture:

@@ -70,18 +70,22 @@ def _num(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _cells(f: Figure, fail: str) -> tuple[str, ...]:
+    raw = f"{_num(f.raw, f.unit)} ({f.raw_name})" if f.raw is not None else "-"
+    verdict = "-" if f.passed is None else ("PASS" if f.passed else fail)
+    ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
+    return (f.row, f.name, _num(f.value, f.unit), f.target, raw, ratio, verdict)
+
+
+_HEADER = ("row", "figure", "value", "target", "raw baseline", "ratio", "pass")
+
+
 def table(results: Results) -> str:
-    """The figures as a fixed-width table for the terminal (and the docs)."""
-    header = ("row", "figure", "value", "target", "raw baseline", "ratio", "pass")
-    lines = []
-    for f in results.figures:
-        raw = f"{_num(f.raw, f.unit)} ({f.raw_name})" if f.raw is not None else "-"
-        verdict = "-" if f.passed is None else ("PASS" if f.passed else "FAIL")
-        ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
-        lines.append((f.row, f.name, _num(f.value, f.unit), f.target, raw, ratio, verdict))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
+    """The figures as a fixed-width table for the terminal."""
+    lines = [_cells(f, "FAIL") for f in results.figures]
+    widths = [max(len(str(x)) for x in col) for col in zip(_HEADER, *lines, strict=False)]
     out = []
-    for i, line in enumerate([header, *lines]):
+    for i, line in enumerate([_HEADER, *lines]):
         out.append("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)))
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
@@ -89,16 +93,9 @@ def table(results: Results) -> str:
 
 
 def markdown_table(results: Results) -> str:
-    rows = ["| row | figure | value | target | raw baseline | ratio | pass |", "|" + "---|" * 7]
-    for f in results.figures:
-        raw = f"{_num(f.raw, f.unit)} ({f.raw_name})" if f.raw is not None else "-"
-        verdict = "-" if f.passed is None else ("PASS" if f.passed else "**FAIL**")
-        ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
-        rows.append(
-            f"| {f.row} | {f.name} | {_num(f.value, f.unit)} | {f.target} | {raw} | {ratio} "
-            f"| {verdict} |"
-        )
-    return "\n".join(rows)
+    """The same as a Markdown table, for docs/performance.md."""
+    lines = [_HEADER, ("---",) * len(_HEADER), *(_cells(f, "**FAIL**") for f in results.figures)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def plot(results: Results, path: Path) -> Path | None:

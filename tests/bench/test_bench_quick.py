@@ -41,6 +41,8 @@ def test_quick_benchmark_produces_every_row(tmp_path: Path) -> None:
     assert {"one set-based SQL", "one-round-trip SQL", "aio-pika publish+confirm"} <= raw_names
     assert "grpc.aio health check" in raw_names
     assert (tmp_path / "latest.png").stat().st_size > 0
+    markdown = (tmp_path / "latest.md").read_text()
+    assert all(f"| {f['name']} |" in markdown for f in figures)
     # The table was printed with every row in it.
     for row in ROWS:
         assert f"\n{row} " in run.stdout
