@@ -300,3 +300,34 @@ async def test_fill_walks_long_queue_in_chunks(
 
 async def test_migrations_are_applied_once(allocation_db: str) -> None:
     assert await common_db.migrate(allocation_db, "services.allocation.migrations") == []
+
+
+async def test_racing_allocates_of_one_key_place_one_line_and_one_event(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    """Racing copies of one Allocate (a client retrying) place the line once, with one
+    line.backordered; racing Allocates of one key for different new SKUs place it for one
+    SKU, refuse the others with ALREADY_EXISTS and leave no row of their SKUs behind."""
+    pool, order, sku = allocation_pool, unique("o"), unique("SKU")
+    same = handlers.Allocate(order, "1", sku, 3)
+    placed = await asyncio.gather(*(handlers.allocate(pool, same) for _ in range(20)))
+    assert {p.view.line.id for p in placed} == {placed[0].view.line.id}
+    assert sum(not p.repeated for p in placed) == 1
+    assert await pool.fetchval("select count(*) from line where order_id = $1", order) == 1
+    assert (
+        await pool.fetchval(
+            "select count(*) from outbox where sku = $1 and routing_key = 'line.backordered'", sku
+        )
+        == 1
+    )
+
+    skus = [unique("NEW") for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(handlers.allocate(pool, handlers.Allocate(order, "2", s, 1)) for s in skus),
+        return_exceptions=True,
+    )
+    won = [s for s, o in zip(skus, outcomes, strict=True) if isinstance(o, handlers.Placed)]
+    lost = [s for s, o in zip(skus, outcomes, strict=True) if isinstance(o, AlreadyExists)]
+    assert len(won) == 1 and len(lost) == len(skus) - 1, outcomes
+    assert [await db.get_sku(pool, s) is None for s in lost] == [True] * len(lost)
+    assert await pool.fetchval("select count(*) from outbox where sku = any($1::text[])", skus) == 1
