@@ -490,18 +490,20 @@ async def apply_fills(
     cause_event_id: uuid.UUID | None,
     policy: FillPolicy,
 ) -> list[FilledLine]:
-    """Writes the reservations (decision log) and the lines' new reserved units, set-based.
-    A line that stops waiting loses its ETA (it has nothing left to estimate)."""
+    """Writes the reservations (decision log) and the lines' new reserved units, set-based;
+    returns the filled lines in the order of `fills` (rank order). A line that stops waiting
+    loses its ETA (it has nothing left to estimate)."""
     if not fills:
         return []
     rows = await conn.fetch(
         """with fill as (
                 select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
-                    as f(line, quantity, queue_position, rule)),
+                    with ordinality as f(line, quantity, queue_position, rule, n)),
             logged as (
                 insert into reservation (line, sku, quantity, cause, cause_event_id,
                                          queue_position, rule, fill_policy)
                 select line, $1, quantity, $6, $7, queue_position, rule, $8 from fill
+                order by n
                 returning id, line),
             updated as (
                 update line l set reserved = l.reserved + f.quantity,
@@ -511,7 +513,9 @@ async def apply_fills(
                           l.reserved, l.backordered, l.status)
             select u.*, f.quantity as reserved_now, g.id as reservation_id
             from updated u join fill f on f.line = u.id join logged g on g.line = u.id
-            order by f.queue_position, u.id""",
+            -- Fill order (rank order), which the line.reserved events keep: a whole fill's
+            -- queue_position is 1 for each line, so it cannot order them.
+            order by f.n""",
         sku,
         [f.key for f in fills],
         [f.quantity for f in fills],
