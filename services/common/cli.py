@@ -52,6 +52,9 @@ def main(
     except InsecureBindRefused as exc:
         print(f"backorder-{service}: {exc}", file=sys.stderr)
         return 2
+    except db.MigrationChanged as exc:
+        print(f"backorder-{service}: cannot migrate: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ConnectionError) as exc:
         print(f"backorder-{service}: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -75,17 +77,57 @@ async def ensure_database(url: str) -> bool:
         await conn.close()
 
 
-def migration_files(package: str) -> list[tuple[int, str, str]]:
-    """(version, name, sql) of the numbered `NNNN_name.sql` files in `package`, in order."""
-    found = []
-    for entry in resources.files(package).iterdir():
-        if entry.name.endswith(".sql") and entry.name[:4].isdigit():
-            found.append((int(entry.name[:4]), entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+class MigrationChanged(RuntimeError):
+    """An applied migration file is not what was applied: history was rewritten."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file of a service's `migrations` package."""
+
+    name: str
+    sql: str
+    version: int | None = None  # None: a repeatable file (functions, triggers)
+
+    @property
+    def checksum(self) -> str:
+        # Line endings are not content: a checkout with CRLF is the same migration.
+        return hashlib.sha256(self.sql.replace("\r\n", "\n").encode()).hexdigest()
+
+
+REPEATABLE_FOLDER = "repeatable"
+
+
+def migration_files(package: str) -> list[Migration]:
+    """The numbered `NNNN_name.sql` files in `package`, in version order. They are history:
+    once applied anywhere, never edited (a change is a new file)."""
+    found = [
+        Migration(entry.name, entry.read_text(encoding="utf-8"), int(entry.name[:4]))
+        for entry in resources.files(package).iterdir()
+        if entry.name.endswith(".sql") and entry.name[:4].isdigit()
+    ]
+    return sorted(found, key=lambda m: m.version or 0)
+
+
+def repeatable_files(package: str) -> list[Migration]:
+    """The files in `package`/repeatable/, in name order: functions and triggers, each file
+    written to run again over its own earlier version (`create or replace`)."""
+    folder = resources.files(package) / REPEATABLE_FOLDER
+    if not folder.is_dir():
+        return []
+    found = [
+        Migration(f"{REPEATABLE_FOLDER}/{entry.name}", entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found, key=lambda m: m.name)
 
 
 async def migrate(url: str, package: str) -> list[str]:
-    """Creates the database if needed and applies the migrations not yet applied."""
+    """Creates the database if needed, applies the numbered migrations not yet applied, then
+    every repeatable file that is new or changed since it was last applied. Returns the names
+    applied now. Raises MigrationChanged, applying nothing, when an applied numbered file no
+    longer matches the checksum recorded when it was applied."""
     await ensure_database(url)
     conn = await asyncpg.connect(url)
     applied_now: list[str] = []
@@ -95,23 +137,79 @@ async def migrate(url: str, package: str) -> list[str]:
             """create table if not exists schema_migrations (
                    version int primary key,
                    name text not null,
+                   applied_at timestamptz not null default now());
+               -- Releases before checksums recorded none: the file is trusted once, below.
+               alter table schema_migrations add column if not exists checksum text;
+               create table if not exists schema_repeatables (
+                   name text primary key,
+                   checksum text not null,
                    applied_at timestamptz not null default now())"""
         )
-        done = {r["version"] for r in await conn.fetch("select version from schema_migrations")}
-        for version, name, sql in migration_files(package):
-            if version in done:
+        versioned = migration_files(package)
+        applied = {
+            r["version"]: r
+            for r in await conn.fetch("select version, name, checksum from schema_migrations")
+        }
+        _check_unchanged(versioned, applied, database_name(url))
+        for migration in versioned:
+            row = applied.get(migration.version)
+            if row is not None:
+                if row["checksum"] is None:
+                    await conn.execute(
+                        "update schema_migrations set checksum = $2 where version = $1",
+                        migration.version,
+                        migration.checksum,
+                    )
                 continue
             async with conn.transaction():
-                await conn.execute(sql)
+                await conn.execute(migration.sql)
                 await conn.execute(
-                    "insert into schema_migrations (version, name) values ($1, $2)", version, name
+                    """insert into schema_migrations (version, name, checksum)
+                       values ($1, $2, $3)""",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
                 )
-            applied_now.append(name)
-            log.info("applied migration", extra={"migration": name})
+            applied_now.append(migration.name)
+            log.info("applied migration", extra={"migration": migration.name})
+        # Re-applied only when changed: `create or replace trigger` locks its table, which
+        # every start of every replica would otherwise do.
+        current = {
+            r["name"]: r["checksum"]
+            for r in await conn.fetch("select name, checksum from schema_repeatables")
+        }
+        for migration in repeatable_files(package):
+            if current.get(migration.name) == migration.checksum:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    """insert into schema_repeatables (name, checksum) values ($1, $2)
+                       on conflict (name) do update
+                       set checksum = excluded.checksum, applied_at = now()""",
+                    migration.name,
+                    migration.checksum,
+                )
+            applied_now.append(migration.name)
+            log.info("applied repeatable migration", extra={"migration": migration.name})
         await conn.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
         await conn.close()
     return applied_now
+
+
+def _check_unchanged(
+    versioned: list[Migration], applied: Mapping[int | None, Mapping[str, Any]], database: str
+) -> None:
+    for migration in versioned:
+        row = applied.get(migration.version)
+        if row is None or row["checksum"] in (None, migration.checksum):
+            continue
+        raise MigrationChanged(
+            f"migration {migration.name} was changed after it was applied to database "
+            f"{database!r} (applied sha256 {row['checksum'][:12]}, file {migration.checksum[:12]}):"
+            " applied migrations are history; restore the file and put the change in a new one"
+        )
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

@@ -191,13 +191,13 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
                 """create table schema_migrations (version int primary key, name text not null,
                        applied_at timestamptz not null default now())"""
             )
-            for version, file, sql in common_db.migration_files("services.allocation.migrations"):
-                if version < 4:
-                    await conn.execute(sql)
+            for migration in common_db.migration_files("services.allocation.migrations"):
+                if migration.version is not None and migration.version < 4:
+                    await conn.execute(migration.sql)
                     await conn.execute(
                         "insert into schema_migrations (version, name) values ($1, $2)",
-                        version,
-                        file,
+                        migration.version,
+                        migration.name,
                     )
             await conn.execute("insert into sku (sku) values ('A'), ('B')")
             # Placed out of id order (placed_at decides the rank), some no longer waiting.
