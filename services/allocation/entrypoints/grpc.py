@@ -11,7 +11,24 @@ from services.allocation.domain.fill import FillPolicy
 from services.allocation.domain.model import LineStatus, Reservation
 from services.allocation.handlers import LineView, SkuSummary
 from services.common.errors import InvalidArgument
+from services.common.security import ADMIN, READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
+
+_SERVICE = "/backorder.allocation.v1.AllocationService/"
+# The scope each RPC needs (services.common.security): reads `read`, changes of lines
+# `write`, a SKU's policy `admin`.
+SCOPES = {
+    _SERVICE + "GetLine": READ,
+    _SERVICE + "ListLines": READ,
+    _SERVICE + "GetSkuSummary": READ,
+    _SERVICE + "ListReservations": READ,
+    _SERVICE + "Allocate": WRITE,
+    _SERVICE + "CancelLine": WRITE,
+    _SERVICE + "FulfillLine": WRITE,
+    _SERVICE + "SetPriority": WRITE,
+    _SERVICE + "SetSkuPolicy": ADMIN,
+}
+declare_scopes(SCOPES)
 
 _OUTCOME = allocation_pb2.AllocationOutcome
 _POLICY: dict[int, FillPolicy] = {

@@ -12,9 +12,25 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from backorder.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from services.common.change_feed import ChangeFeed
 from services.common.errors import InvalidArgument
+from services.common.security import READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
 from services.inventory import handlers
 from services.inventory.domain.model import Inbound, Movement, Stock
+
+_SERVICE = "/backorder.inventory.v1.InventoryService/"
+# The scope each RPC needs (services.common.security): reads `read`, changes `write`.
+SCOPES = {
+    _SERVICE + "GetStock": READ,
+    _SERVICE + "ListStock": READ,
+    _SERVICE + "ListInbound": READ,
+    _SERVICE + "ListMovements": READ,
+    _SERVICE + "WatchStock": READ,
+    _SERVICE + "ReceiveStock": WRITE,
+    _SERVICE + "AdjustStock": WRITE,
+    _SERVICE + "ExpectInbound": WRITE,
+    _SERVICE + "CancelInbound": WRITE,
+}
+declare_scopes(SCOPES)
 
 # The range a Timestamp may hold (0001-01-01 .. 9999-12-31), per google/protobuf/timestamp.proto.
 _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
