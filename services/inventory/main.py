@@ -51,7 +51,7 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
             ],
             insecure=args.insecure,
             security=settings.security,
-            samplers=metrics.service_samplers(pool, settings),
+            samplers=metrics.service_samplers(pool, settings, INVENTORY_INBOX),
         )
     finally:
         await pool.close()

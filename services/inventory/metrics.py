@@ -22,7 +22,7 @@ SHORTFALL_UNITS = Counter(
 
 
 def shortfall(movement: Movement, requested: int) -> None:
-    """An issue found fewer units on hand than the fulfilment asked for: counted, and a
+    """An issue found fewer units on hand than the fulfillment asked for: counted, and a
     warning for people to look at the shelf."""
     SHORTFALLS.inc()
     SHORTFALL_UNITS.inc(movement.shortfall)

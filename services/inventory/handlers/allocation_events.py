@@ -22,7 +22,7 @@ from services.inventory.handlers import events
 
 async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfilled) -> None:
     """Issues the fulfilled units from on hand, exactly once per fulfillment_id (and per
-    event_id): a redelivery or a second event of the same fulfilment changes nothing. Units
+    event_id): a redelivery or a second event of the same fulfillment changes nothing. Units
     not on hand are recorded as the movement's shortfall, never taken below zero."""
     event_id = parse_event_id(event.event_id)
     validation.sku(event.sku)
@@ -33,7 +33,7 @@ async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfil
 
     async def work(uow: UnitOfWork) -> None:
         conn = uow.conn
-        # Another event of the same fulfilment may have been applied (or committed while
+        # Another event of the same fulfillment may have been applied (or committed while
         # this one waited for the lock): nothing more is issued.
         earlier, stock = await look_up_or_lock(
             lambda: db.find_movement(conn, MovementKind.ISSUE, event.fulfillment_id),
