@@ -42,6 +42,11 @@ class UnitOfWork:
         """Runs `action` once the transaction committed (never when it rolled back)."""
         self._after_commit.append(action)
 
+    def committed(self) -> None:
+        """Runs the after-commit work: called once the transaction committed."""
+        for action in self._after_commit:
+            action()
+
     async def flush(self) -> None:
         """Writes the events emitted so far to the outbox now (in this transaction), so a
         long use case (a fill of any length) keeps no more than a chunk's events in memory."""
@@ -72,8 +77,7 @@ async def transaction(
     run = run_in_transaction_when_reachable if wait_out_outage else run_in_transaction
     result = await run(pool, attempt)
     assert done is not None
-    for action in done._after_commit:
-        action()
+    done.committed()
     return result
 
 

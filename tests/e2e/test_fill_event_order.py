@@ -1,4 +1,5 @@
-"""What a subscriber sees of one fill: its line.reserved events in fill (rank) order."""
+"""What a subscriber sees: one fill's line.reserved events in fill (rank) order, and the
+queue positions of lines Allocate only queued (set by the relay from the outbox row)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,45 @@ async def test_one_receipt_publishes_its_reservations_in_rank_order(
     assert [r.line_id for r in page.reservations] == ["p9", "p5", "p0"]
     await asyncio.sleep(0.3)
     assert len([m for m in allocation_events._received if reserved_for_sku(m)]) == 3
+
+
+async def test_queued_lines_are_published_with_their_queue_positions(
+    allocation: AllocationServiceStub, allocation_events: EventTap
+) -> None:
+    """Lines of a SKU with nothing free and nothing inbound are only queued, in one round
+    trip: their line.backordered carries the queue position the database gave them."""
+    sku = unique("QUEUED").upper()
+    order = f"order-{uuid.uuid4().hex[:8]}"
+    placed = [("a", 0), ("b", 5), ("c", 0), ("d", 9)]
+    replies = {}
+    for line_id, priority in placed:
+        reply = await allocation.Allocate(
+            alloc.AllocateRequest(
+                order_id=order, line_id=line_id, sku=sku, quantity=2, priority=priority
+            )
+        )
+        replies[line_id] = reply.line.queue_position
+    # At placement each line is behind every waiting line of its priority or higher.
+    assert replies == {"a": 1, "b": 1, "c": 2, "d": 1}
+
+    def backordered_for_sku(message) -> bool:
+        return message.routing_key == "line.backordered" and _backordered(message).sku == sku
+
+    events = [_backordered(m) for m in await allocation_events.collect(backordered_for_sku, 4)]
+    assert [(e.line_id, e.queue_position) for e in events] == list(replies.items())
+    assert all(
+        (e.order_id, e.quantity, e.backordered_quantity, e.status)
+        == (order, 2, 2, alloc_events.LINE_STATUS_BACKORDERED)
+        and e.event_id
+        and e.occurred_at.seconds > 0
+        for e in events
+    )
+
+
+def _backordered(message) -> alloc_events.LineBackordered:
+    event = alloc_events.LineBackordered()
+    event.ParseFromString(message.body)
+    return event
 
 
 def _reserved(message) -> alloc_events.LineReserved:
