@@ -65,7 +65,7 @@ async def test_queued_lines_are_published_with_their_queue_positions(
         )
         replies[line_id] = reply.line.queue_position
     # At placement each line is behind every waiting line of its priority or higher.
-    assert replies == {"a": 1, "b": 1, "c": 2, "d": 1}
+    assert replies == {"a": 1, "b": 1, "c": 3, "d": 1}
 
     def backordered_for_sku(message) -> bool:
         return message.routing_key == "line.backordered" and _backordered(message).sku == sku
