@@ -67,9 +67,19 @@ class Up:
 
 
 @pytest.fixture
-def up_env(vhost: Vhost, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Settings for one scripts/up: free ports, new databases, the session's vhost, the
-    test run's venv (already installed) and a run directory of its own."""
+def up_vhost() -> Iterator[Vhost]:
+    """A vhost for one scripts/up alone: the session's services consume in `vhost`, and two
+    allocation services on one contract queue would take each other's events."""
+    v = Vhost()
+    v.create()
+    yield v
+    v.delete()
+
+
+@pytest.fixture
+def up_env(up_vhost: Vhost, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings for one scripts/up: free ports, new databases, a vhost of its own, the test
+    run's venv (already installed) and a run directory of its own."""
     databases = [unique("bo_up_inv"), unique("bo_up_alloc")]
     env = {
         **os.environ,
@@ -81,7 +91,7 @@ def up_env(vhost: Vhost, tmp_path: Path) -> Iterator[dict[str, str]]:
         "ALLOCATION_METRICS_ADDR": f"127.0.0.1:{free_port()}",
         "INVENTORY_DATABASE_URL": database_url(databases[0]),
         "ALLOCATION_DATABASE_URL": database_url(databases[1]),
-        "AMQP_URL": vhost.url,
+        "AMQP_URL": up_vhost.url,
     }
     for name in ("BACKORDER_TOKEN", "BACKORDER_TOKENS", "BACKORDER_TOKEN_FILE"):
         env.pop(name, None)
@@ -178,9 +188,9 @@ def test_a_failing_demo_leaves_the_services_serving(
 
 
 async def test_up_without_demo_then_down_reset_deletes_all_data(
-    up_env: dict[str, str], started: list[Up], own_vhost: Vhost
+    up_env: dict[str, str], started: list[Up]
 ) -> None:
-    env = {**up_env, "AMQP_URL": own_vhost.url}
+    env = up_env
     up = start_up(env, "--no-demo")
     started.append(up)
     output = await asyncio.to_thread(up.wait_for, "both services keep serving")
@@ -203,7 +213,7 @@ async def test_up_without_demo_then_down_reset_deletes_all_data(
     finally:
         await conn.close()
     assert left == []
-    connection = await aio_pika.connect(own_vhost.url)
+    connection = await aio_pika.connect(env["AMQP_URL"])
     async with connection:
         for q in CONTRACT_QUEUES:
             for name in (q.name, q.dead_letter_queue):
