@@ -295,18 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the Backorder services over gRPC.",
         epilog="exit codes: 0 ok, 1 other error, 2 usage, 3 not found, "
         "4 rejected (invalid, precondition, already exists), 5 unavailable, "
-        "6 unauthenticated or permission denied",
+        "6 unauthenticated or permission denied, 141 output pipe closed",
     )
     groups: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {
         (): parser.add_subparsers(
             dest="command", metavar="COMMAND", required=True, prog=f"{PROG} [OPTIONS]"
         )
     }
-    for cmd in COMMANDS:
+    # --help lists them as an operator meets them (modules register in import order).
+    for cmd in sorted(COMMANDS, key=_help_rank):
         for depth in range(1, len(cmd.path)):
             prefix = cmd.path[:depth]
             if prefix not in groups:
-                group_parser = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} …")
+                verbs = [c.path[depth] for c in COMMANDS if c.path[:depth] == prefix]
+                group_parser = groups[prefix[:-1]].add_parser(prefix[-1], help=" | ".join(verbs))
                 groups[prefix] = group_parser.add_subparsers(
                     dest=f"command_{depth}",
                     metavar="COMMAND",
@@ -320,6 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.arguments(leaf)
         leaf.set_defaults(run=cmd.run)
     return parser
+
+
+HELP_ORDER = ("health", "stock", "inbound", "lines", "reservations", "summary", "policy")
+
+
+def _help_rank(cmd: Command) -> int:
+    return HELP_ORDER.index(cmd.path[0]) if cmd.path[0] in HELP_ORDER else len(HELP_ORDER)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
