@@ -1,4 +1,9 @@
-"""Structured JSON logs: one object a line, with any `extra=` fields (event_id, sku, …)."""
+"""Structured JSON logs: one object a line, with any `extra=` fields (event_id, sku, …).
+
+Values that come from clients (request fields, event fields) are clipped with `clip` before
+they reach a log line: a 1 MB SKU must not make a 1 MB line. The formatter clips any other
+long extra field too, as a backstop.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+# Longest client value kept in a log line; enough for any valid id or SKU (64-128 chars).
+CLIPPED_LENGTH = 128
+# Backstop for extra fields no one clipped (never our own long fields: none is this long).
+_LONGEST_EXTRA = 4096
+
+
+def clip(value: str, limit: int = CLIPPED_LENGTH) -> str:
+    """`value`, or its first `limit` characters and its length when it is longer."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value)} chars)"
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +43,10 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, int | float | bool | None) else str(value)
+                if isinstance(value, int | float | bool | None):
+                    entry[key] = value
+                else:
+                    entry[key] = clip(str(value), _LONGEST_EXTRA)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -39,18 +59,48 @@ CORRELATION_FIELDS = ("event_id", "order_id", "line_id", "sku")
 
 def correlation(message: Any) -> dict[str, str]:
     """The non-empty event_id / order_id / line_id / sku of a protobuf message (request or
-    event), for `extra=`; nested `line` messages count too."""
+    event), clipped, for `extra=`; nested `line` messages count too."""
     found: dict[str, str] = {}
-    for source in (message, getattr(message, "line", None)):
-        if source is None or not hasattr(source, "DESCRIPTOR"):
-            continue
-        fields = source.DESCRIPTOR.fields_by_name
-        for name in CORRELATION_FIELDS:
-            if name in fields and name not in found:
-                value = getattr(source, name)
-                if isinstance(value, str) and value:
-                    found[name] = value
+    names = _correlation_fields(type(message))
+    if names:
+        _collect(message, names, found)
+    if _has_line(type(message)):
+        line = message.line
+        _collect(line, _correlation_fields(type(line)), found)
     return found
+
+
+def _collect(message: Any, names: tuple[str, ...], found: dict[str, str]) -> None:
+    for name in names:
+        if name not in found:
+            value = getattr(message, name)
+            if value and isinstance(value, str):
+                found[name] = clip(value)
+
+
+# Per message type, looked up once: the access log calls correlation() on every RPC.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_LINES: dict[type, bool] = {}
+
+
+def _correlation_fields(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        descriptor = getattr(kind, "DESCRIPTOR", None)
+        fields = descriptor.fields_by_name if descriptor is not None else {}
+        names = tuple(name for name in CORRELATION_FIELDS if name in fields)
+        _FIELDS[kind] = names
+    return names
+
+
+def _has_line(kind: type) -> bool:
+    has = _LINES.get(kind)
+    if has is None:
+        descriptor = getattr(kind, "DESCRIPTOR", None)
+        field = descriptor.fields_by_name.get("line") if descriptor is not None else None
+        has = field is not None and field.message_type is not None
+        _LINES[kind] = has
+    return has
 
 
 def configure(service: str, level: str) -> None:
