@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc
 from backorder.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from backorder.operations.v1 import dead_letters_pb2  # noqa: F401  (its services in the pool)
+from services.common.security import PUBLIC_METHODS
 from services.common.standard_services import reflection_v1_types
 from tests.reliability.conftest import Report, scaled
 from tests.support.cluster import Cluster
@@ -339,7 +340,7 @@ def _send_malformed(process: ServiceProcess, fingerprint: Fingerprint, token: st
                     code, details, _ = call_raw(channel, method, body, [])
                     expected = (
                         grpc.StatusCode.INVALID_ARGUMENT
-                        if name == "grpc.health.v1.Health"  # public: no token needed
+                        if path in PUBLIC_METHODS  # health checks: no token needed
                         else grpc.StatusCode.UNAUTHENTICATED
                     )
                     assert code == expected, f"{path} without a token: {code.name} {details!r}"
