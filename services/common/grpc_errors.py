@@ -228,6 +228,9 @@ class _Edge:
         message_type = getattr(deserializer, "__self__", None)
         descriptor = getattr(message_type, "DESCRIPTOR", None)
         self._message_name = descriptor.full_name if descriptor is not None else "request"
+        # The labelled metrics of this method, looked up once rather than on every call.
+        self._seconds = RPC_SECONDS.labels(self.method)
+        self._counts: dict[str, Any] = {}
 
     def parse(self, raw: Any) -> Any:
         if self._deserializer is None:  # a refusal: it never looks at the body
@@ -343,8 +346,11 @@ class _Edge:
         detail: Any = None,
     ) -> None:
         seconds = time.perf_counter() - started
-        RPC_TOTAL.labels(self.method, code).inc()
-        RPC_SECONDS.labels(self.method).observe(seconds)
+        count = self._counts.get(code)
+        if count is None:
+            count = self._counts[code] = RPC_TOTAL.labels(self.method, code)
+        count.inc()
+        self._seconds.observe(seconds)
         if not access_log.isEnabledFor(logging.INFO):
             return
         extra: dict[str, Any] = {
