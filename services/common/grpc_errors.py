@@ -144,7 +144,9 @@ def _status(code: int, message: str, exc: ServiceError, request: Any) -> grpc.St
     elif code == code_pb2.UNAVAILABLE:
         details.append(error_details_pb2.RetryInfo(retry_delay=_RETRY_UNAVAILABLE))
     packed = []
-    for detail in details:
+    # The code's own detail first, ErrorInfo last: clients that read the first detail as the
+    # BadRequest (as before ErrorInfo was added) keep working.
+    for detail in [*details[1:], info]:
         one = any_pb2.Any()
         one.Pack(detail)
         packed.append(one)
