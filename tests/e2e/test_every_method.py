@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ import backorder.allocation.v1.allocation_pb2
 import backorder.inventory.v1.inventory_pb2
 import backorder.operations.v1.dead_letters_pb2  # noqa: F401
 from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.inventory.v1 import inventory_pb2 as inv
+from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from services.common.security import ClientSecurity
 from services.common.standard_services import reflection_v1_types
 from tests.e2e.conftest import System
@@ -61,6 +64,7 @@ class Deployment:
     inventory: ServiceProcess
     allocation: ServiceProcess
     token: str | None  # a token with every scope, or None when tokens are off
+    scoped: dict[str, str] | None = None  # scope -> a token with that scope alone
 
     def process(self, service: str) -> ServiceProcess:
         return self.inventory if service == "inventory" else self.allocation
@@ -76,19 +80,22 @@ def with_tokens(vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """Both services with bearer tokens, logging at DEBUG (the refusal lines are there)."""
     logs = tmp_path_factory.mktemp("every-method-logs")
     token = secrets.token_urlsafe(24)
+    scoped = {scope: secrets.token_urlsafe(24) for scope in ("read", "write", "admin")}
     databases = [unique("bo_every_inv"), unique("bo_every_alloc")]
     env = {
         "INVENTORY_DATABASE_URL": database_url(databases[0]),
         "ALLOCATION_DATABASE_URL": database_url(databases[1]),
         "AMQP_URL": vhost.url,
         "LOG_LEVEL": "DEBUG",
-        "BACKORDER_TOKENS": f"{token}:read,write,admin",
+        "BACKORDER_TOKENS": " ".join(
+            [f"{token}:read,write,admin", *(f"{t}:{scope}" for scope, t in scoped.items())]
+        ),
     }
     inventory = ServiceProcess("inventory", env, Path(logs, "inventory.log"))
     allocation = ServiceProcess("allocation", env, Path(logs, "allocation.log"))
     inventory.start()
     allocation.start()
-    yield Deployment("tokens", inventory, allocation, token)
+    yield Deployment("tokens", inventory, allocation, token, scoped)
     codes = {"inventory": inventory.stop(), "allocation": allocation.stop()}
     with ThreadPoolExecutor(1) as pool:
         for name in databases:
@@ -168,9 +175,15 @@ def test_every_method_answers_its_empty_request_without_internal_errors(
     # (an async generator), reflection (a bidirectional stream).
     assert outcomes["/grpc.health.v1.Health/Watch"] == grpc.StatusCode.OK
     assert len(outcomes) == len(methods) >= 10
-    log = process.log_text()
-    for path in outcomes:
-        assert f'"rpc": "{path}"' in log, f"no access line for {path}"
+    # A stream we cancelled is logged when the server sees the cancellation: a moment later.
+    deadline = time.monotonic() + 10
+    while True:
+        log = process.log_text()
+        missing = [path for path in outcomes if f'"rpc": "{path}"' not in log]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not missing, f"no access line for {missing}"
     assert "Traceback" not in log
     assert "unexpected error" not in log
 
@@ -338,3 +351,54 @@ def test_reflection_v1_describes_our_services(deployment: Deployment) -> None:
     ]
     services = {s.name for f in files for s in f.service}
     assert "InventoryService" in services
+
+
+def test_reflection_needs_the_read_scope_and_health_checks_none(with_tokens: Deployment) -> None:
+    assert with_tokens.scoped is not None
+    pool = descriptor_pool.Default()
+    expected = {
+        "read": grpc.StatusCode.OK,
+        "write": grpc.StatusCode.PERMISSION_DENIED,
+        "admin": grpc.StatusCode.PERMISSION_DENIED,
+    }
+    with grpc.insecure_channel(with_tokens.inventory.grpc_addr) as channel:
+        for version in ("v1", "v1alpha"):
+            method = pool.FindMethodByName(
+                f"grpc.reflection.{version}.ServerReflection.ServerReflectionInfo"
+            )
+            body = reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()
+            for scope, token in with_tokens.scoped.items():
+                metadata = ClientSecurity(token=token).metadata()
+                code, details, _ = call_raw(channel, method, body, metadata)
+                assert code == expected[scope], f"{version} with {scope}: {code.name} {details}"
+        for name in ("Check", "Watch"):
+            method = pool.FindMethodByName(f"grpc.health.v1.Health.{name}")
+            code, details, responses = call_raw(channel, method, b"", [], timeout=3)
+            assert code == grpc.StatusCode.OK and responses, f"{name}: {code.name} {details}"
+
+
+def test_watch_stock_streams_through_the_interceptors(deployment: Deployment) -> None:
+    sku = unique("SKU")
+    with grpc.insecure_channel(deployment.inventory.grpc_addr) as channel:
+        stub = InventoryServiceStub(channel)
+        stub.ReceiveStock(
+            inv.ReceiveStockRequest(receipt_id=unique("r"), sku=sku, quantity=4),
+            metadata=deployment.metadata(),
+            timeout=30,
+        )
+        watch = stub.WatchStock(
+            inv.WatchStockRequest(skus=[sku]), metadata=deployment.metadata(), timeout=30
+        )
+        first = next(watch)
+        assert (first.stock.sku, first.stock.on_hand) == (sku, 4)
+        stub.ReceiveStock(
+            inv.ReceiveStockRequest(receipt_id=unique("r"), sku=sku, quantity=1),
+            metadata=deployment.metadata(),
+            timeout=30,
+        )
+        second = next(watch)
+        assert (second.stock.sku, second.stock.on_hand) == (sku, 5)
+        watch.cancel()
+    assert '"rpc": "/backorder.inventory.v1.InventoryService/WatchStock"' in (
+        deployment.inventory.log_text()
+    )
