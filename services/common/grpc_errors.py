@@ -255,7 +255,7 @@ class _Edge:
                 response = await inner(request, context)
             except BaseException as exc:
                 await self._failed(exc, context, started, request)
-                raise  # not reached: _failed aborts or re-raises
+                raise  # a cancellation or an abort (_failed raises AbortError for the rest)
             self._done("OK", context, started, request)
             return response
 
@@ -378,7 +378,14 @@ async def _respond(result: Any, context: grpc.aio.ServicerContext) -> None:
     reflection service) has its items written here; a coroutine (the health service's Watch)
     writes them itself with `context.write()`."""
     if hasattr(result, "__aiter__"):
-        async for response in result:
-            await context.write(response)
+        try:
+            async for response in result:
+                await context.write(response)
+        finally:
+            # Closed now, not whenever it is collected: a cancelled WatchStock releases its
+            # change-feed subscription at once.
+            aclose = getattr(result, "aclose", None)
+            if aclose is not None:
+                await aclose()
     elif result is not None:
         await result
