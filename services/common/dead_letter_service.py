@@ -60,8 +60,8 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
             raise InvalidArgument("message_ids", "give the message_ids to replay, or all=true")
         if len(wanted) > MAX_LIMIT:
             raise InvalidArgument("message_ids", f"at most {MAX_LIMIT} per call")
-        for message_id in wanted:
-            validation.identifier(message_id, "message_ids")
+        for index, message_id in enumerate(request.message_ids):
+            validation.identifier(message_id, f"message_ids[{index}]")
         try:
             result = await dead_letters.replay(
                 self._amqp_url,

@@ -1,5 +1,9 @@
 """Running one service process: gRPC server with health and reflection, metrics, background
-workers, and a graceful stop on SIGTERM/SIGINT (stop taking RPCs, finish in-flight, exit 0)."""
+workers, and a graceful stop on SIGTERM/SIGINT (stop taking RPCs, finish in-flight, exit 0).
+
+Every method on the server (ours, health, reflection) goes through the edge interceptor
+(grpc_errors: parsing, error mapping, metrics, access log) and, with tokens, through the
+token check inside it (security), so that a body is parsed only for a caller we know."""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
 from prometheus_client import start_http_server
 
-from services.common.grpc_errors import RPC_TOTAL, ErrorInterceptor
+from services.common.grpc_errors import ErrorInterceptor
 from services.common.metrics import Sampler, run_samplers
 from services.common.security import AuthInterceptor
 from services.common.settings import Address, ServerSecurity
+from services.common.standard_services import add_standard_services
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +57,6 @@ def check_bind(addr: Address, *, insecure: bool, security: ServerSecurity) -> No
         )
 
 
-def _count_denied(method: str, code: str) -> None:
-    RPC_TOTAL.labels(method.rsplit("/", 1)[-1], code).inc()
-
-
 async def serve(
     *,
     grpc_addr: Address,
@@ -72,23 +72,14 @@ async def serve(
     check_bind(grpc_addr, insecure=insecure, security=security)
     start_http_server(metrics_addr.port, addr=metrics_addr.host)
 
-    interceptors: list[grpc.aio.ServerInterceptor] = []
+    # The edge first (outermost): it counts and logs the token check's refusals too, and it
+    # parses a body only after the check let the call through.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]
     if security.tokens:
-        # First, so that a refused call never reaches a servicer.
-        interceptors.append(AuthInterceptor(security.tokens, _count_denied))
-    interceptors.append(ErrorInterceptor())
+        interceptors.append(AuthInterceptor(security.tokens))
     server = grpc.aio.server(interceptors=interceptors)
     names = list(register(server))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
+    health_servicer = add_standard_services(server, names)
     if security.tls is not None:
         server.add_secure_port(str(grpc_addr), security.tls.credentials())
     else:

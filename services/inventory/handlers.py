@@ -248,8 +248,8 @@ async def watch_stock(
     when none are named), as long as the caller keeps up."""
     if len(skus) > MAX_WATCHED_SKUS:
         raise InvalidArgument("skus", f"names {len(skus)} SKUs; watch at most {MAX_WATCHED_SKUS}")
-    for sku in skus:
-        validation.sku(sku, "skus")
+    for index, sku in enumerate(skus):
+        validation.sku(sku, f"skus[{index}]")
     wanted = set(skus)
     try:
         async with feed.subscribe(lambda p: not wanted or p.get("sku") in wanted) as changes:

@@ -20,9 +20,12 @@ def field_violations(error: grpc.aio.AioRpcError) -> list[str]:
     assert status is not None, "INVALID_ARGUMENT should carry google.rpc.BadRequest details"
     fields = []
     for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            continue  # AIP-193: every error also carries ErrorInfo (tests/e2e/test_error_details)
         bad = error_details_pb2.BadRequest()
         assert detail.Unpack(bad)
         fields += [v.field for v in bad.field_violations]
+    assert fields, "INVALID_ARGUMENT should carry google.rpc.BadRequest details"
     return fields
 
 
