@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from services.common import paging
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -108,6 +110,7 @@ async def migrate(url: str, package: str) -> list[str]:
                 )
             applied_now.append(name)
             log.info("applied migration", extra={"migration": name})
+        await paging.ensure_key(conn)
         await conn.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
         await conn.close()
