@@ -4,18 +4,19 @@ never need broker credentials."""
 
 from __future__ import annotations
 
-import aio_pika
 import grpc
 
 from backorder.operations.v1 import dead_letters_pb2 as pb
 from backorder.operations.v1 import dead_letters_pb2_grpc as pb_grpc
-from services.common import dead_letters, validation
+from services.common import amqp, dead_letters, paging, validation
 from services.common.amqp import ContractQueue
 from services.common.errors import InvalidArgument, Unavailable
 from services.common.timestamps import to_proto
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Letters a page token may skip: far beyond any dead-letter queue worth listing.
+MAX_OFFSET = 10_000_000
 
 
 def dead_letter_proto(letter: dead_letters.DeadLetter) -> pb.DeadLetter:
@@ -40,16 +41,32 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
     async def ListDeadLetters(
         self, request: pb.ListDeadLettersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDeadLettersResponse:
-        if not 0 <= request.limit <= MAX_LIMIT:
-            raise InvalidArgument("limit", f"is {request.limit}; use 1-{MAX_LIMIT}, or 0 for 100")
+        if request.page_size:
+            size = paging.page_size(request.page_size)
+        else:
+            # The deprecated `limit`, as older clients send it.
+            if not 0 <= request.limit <= MAX_LIMIT:
+                raise InvalidArgument(
+                    "limit", f"is {request.limit}; use 1-{MAX_LIMIT}, or 0 for 100"
+                )
+            size = request.limit or DEFAULT_LIMIT
+        # A queue has no key to page by: the token holds how many letters were served.
+        query = ("dead-letters", self._queue)
+        after = paging.decode(request.page_token, query, (int,))
+        offset = after[0] if after else 0
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidArgument("page_token", "is not a token this service issued")
         try:
             found = await dead_letters.list_dead_letters(
-                self._amqp_url, self._queue, limit=request.limit or DEFAULT_LIMIT
+                self._amqp_url, self._queue, limit=size + 1, offset=offset
             )
-        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-            raise Unavailable(f"RabbitMQ is not reachable ({exc}); retry shortly") from None
+        except amqp.BROKER_ERRORS as exc:
+            raise _unavailable(exc, self._amqp_url) from None
+        token = paging.encode([offset + size], query) if len(found) > size else ""
         return pb.ListDeadLettersResponse(
-            queue=self._queue, dead_letters=[dead_letter_proto(d) for d in found]
+            queue=self._queue,
+            dead_letters=[dead_letter_proto(d) for d in found[:size]],
+            next_page_token=token,
         )
 
     async def ReplayDeadLetters(
@@ -69,9 +86,15 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
                 select=lambda letter: request.all or letter.message_id in wanted,
                 limit=MAX_LIMIT,
             )
-        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-            raise Unavailable(f"RabbitMQ is not reachable ({exc}); retry shortly") from None
+        except amqp.BROKER_ERRORS as exc:
+            raise _unavailable(exc, self._amqp_url) from None
         return pb.ReplayDeadLettersResponse(replayed_message_ids=result.replayed, kept=result.kept)
+
+
+def _unavailable(exc: BaseException, amqp_url: str) -> Unavailable:
+    """Broker trouble is UNAVAILABLE: the request was fine, the broker is away or refuses
+    the service (an operator fixes that; the call then succeeds as it is)."""
+    return Unavailable(f"{amqp.explain(exc, amqp_url)}; retry once RabbitMQ is back")
 
 
 def register(server: grpc.aio.Server, amqp_url: str, inbox: ContractQueue) -> list[str]:

@@ -89,18 +89,22 @@ def describe(message: AbstractIncomingMessage, dead_letter_queue: str) -> DeadLe
 
 
 async def list_dead_letters(
-    amqp_url: str, dead_letter_queue: str, *, limit: int = 1000
+    amqp_url: str, dead_letter_queue: str, *, limit: int = 1000, offset: int = 0
 ) -> list[DeadLetter]:
-    """Up to `limit` dead letters of the queue, oldest first; the queue is left as it was."""
+    """Up to `limit` dead letters of the queue after the first `offset`, oldest first; the
+    queue is left as it was. A queue not declared yet has none."""
     connection = await aio_pika.connect(amqp_url, timeout=10)
     try:
         channel = await connection.channel()
         found: list[DeadLetter] = []
-        async for message in _take(channel, dead_letter_queue, limit):
-            found.append(describe(message, dead_letter_queue))
+        try:
+            async for message in _take(channel, dead_letter_queue, offset + limit):
+                found.append(describe(message, dead_letter_queue))
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return []  # the passive declare closed the channel: nothing dead-lettered yet
         # Closing the channel returns every unacked message to the queue.
         await channel.close()
-        return found
+        return found[offset:]
     finally:
         await connection.close()
 

@@ -505,7 +505,9 @@ def _dead_letter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dead_letter_list_arguments(parser: argparse.ArgumentParser) -> None:
     _dead_letter_arguments(parser)
-    parser.add_argument("--limit", type=_positive, default=100, help="at most this many (1000)")
+    parser.add_argument(
+        "--limit", type=_positive, default=100, help="at most this many (default 100)"
+    )
 
 
 @command(
@@ -515,12 +517,15 @@ def _dead_letter_list_arguments(parser: argparse.ArgumentParser) -> None:
     arguments=_dead_letter_list_arguments,
 )
 def dead_letters_list(ctx: Context, args: argparse.Namespace) -> Result:
-    reply = ctx.call(
+    rows = _pages(
+        ctx,
         _dead_letter_service(ctx, args.service).ListDeadLetters,
-        dead_letters_pb2.ListDeadLettersRequest(limit=min(args.limit, 1000)),
+        dead_letters_pb2.ListDeadLettersRequest(),
+        "dead_letters",
+        args.limit,
     )
     return Result(
-        [to_dict(letter) for letter in reply.dead_letters],
+        rows,
         columns=("message_id", "type", "routing_key", "reason", "deaths", "published_at"),
     )
 
