@@ -29,7 +29,10 @@ def main(
     serve_cmd.add_argument(
         "--insecure",
         action="store_true",
-        help="allow plaintext gRPC without tokens on a non-loopback address (trusted networks)",
+        help=(
+            "allow a non-loopback address without authentication (tokens or mTLS): "
+            "trusted networks only"
+        ),
     )
     commands.add_parser("migrate", help="create the database if missing and apply migrations")
     args = parser.parse_args(argv)

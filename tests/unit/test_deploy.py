@@ -445,7 +445,7 @@ def test_service_requires_tokens_and_takes_tls_files_from_the_mounted_directory(
     assert any(str(v).endswith(":/etc/backorder/tls:ro") for v in service["volumes"])
     # The .env.example tokens are valid for the services (they would refuse to start else).
     settings = ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": env["BACKORDER_TOKENS"]})
-    assert settings.security.secured
+    assert settings.security.authenticated
 
 
 def test_observability_profile_runs_prometheus_and_grafana_and_scrapes_both_services() -> None:
