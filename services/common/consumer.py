@@ -161,7 +161,9 @@ class EventConsumer:
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         kind = message.type or "?"
-        label = kind
+        # The metric's label: only the types this consumer handles, so junk types sent to
+        # the queue cannot create a series each.
+        label = kind if kind in self._routes else "unknown"
         try:
             route, event = self._parse(message)
         except PoisonMessage as exc:
