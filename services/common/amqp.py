@@ -97,10 +97,15 @@ def explain(exc: BaseException, url: str) -> str:
     where = f"{parts.hostname}:{parts.port or 5672}"
     reason = refusal(exc)
     if reason is not None:
+        login = isinstance(exc, aiormq.exceptions.ProbableAuthenticationError)
+        hint = (
+            "check the user name and password"
+            if login
+            else "check that the vhost exists and that the user has permissions on it"
+        )
         return (
             f"RabbitMQ at {where} refused user {parts.username or 'guest'!r} on vhost "
-            f"{vhost!r} ({reason}): check the user, its password, that the vhost exists and "
-            "that the user has permissions on it"
+            f"{vhost!r} ({reason}): {hint}"
         )
     detail = str(exc) or type(exc).__name__
     return f"RabbitMQ at {where} (vhost {vhost!r}) is not reachable ({detail})"
