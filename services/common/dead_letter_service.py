@@ -15,8 +15,6 @@ from services.common.timestamps import to_proto
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-# Letters a page token may skip: far beyond any dead-letter queue worth listing.
-MAX_OFFSET = 10_000_000
 
 
 def dead_letter_proto(letter: dead_letters.DeadLetter) -> pb.DeadLetter:
@@ -50,19 +48,18 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
                     "limit", f"is {request.limit}; use 1-{MAX_LIMIT}, or 0 for 100"
                 )
             size = request.limit or DEFAULT_LIMIT
-        # A queue has no key to page by: the token holds how many letters were served.
         query = ("dead-letters", self._queue)
-        after = paging.decode(request.page_token, query, (int,))
-        offset = after[0] if after else 0
-        if not 0 <= offset <= MAX_OFFSET:
-            raise InvalidArgument("page_token", "is not a token this service issued")
+        after = paging.decode(request.page_token, query, (int, str, str))
         try:
             found = await dead_letters.list_dead_letters(
-                self._amqp_url, self._queue, limit=size + 1, offset=offset
+                self._amqp_url,
+                self._queue,
+                limit=size + 1,
+                after=(after[0], after[1], after[2]) if after else None,
             )
         except amqp.BROKER_ERRORS as exc:
             raise _unavailable(exc, self._amqp_url) from None
-        token = paging.encode([offset + size], query) if len(found) > size else ""
+        token = paging.encode(list(found[size - 1].position), query) if len(found) > size else ""
         return pb.ListDeadLettersResponse(
             queue=self._queue,
             dead_letters=[dead_letter_proto(d) for d in found[:size]],
