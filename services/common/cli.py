@@ -85,9 +85,16 @@ async def _start_and_serve(
     # Until serve() installs its own handlers for the same signals.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await db.migrate(settings.database_url, migrations_package)
-    paging.use_key(await paging.load_key(settings.database_url))
-    if not await amqp.wait_for_broker(settings.amqp_url, stopping):
-        log.info("stopped while waiting for RabbitMQ")
+    try:
+        await db.migrate(settings.database_url, migrations_package)
+        paging.use_key(await paging.load_key(settings.database_url))
+        await amqp.wait_for_broker(settings.amqp_url, stopping)
+    finally:
+        # Back to the default (terminate) until serve() installs its graceful stop, so that
+        # no signal is swallowed in between.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    if stopping.is_set():
+        log.info("stopped before serving")
         return
     await serve(settings, args)

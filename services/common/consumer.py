@@ -100,6 +100,10 @@ class EventConsumer:
             try:
                 await self._consume_until_interrupted()
                 pause = self._reconnect_pause
+                # A short breath even then: a subscription the broker keeps ending at once
+                # must not become a busy loop.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=pause)
             except amqp.BROKER_ERRORS as exc:
                 log.warning(
                     "cannot consume from RabbitMQ; subscribing again shortly",
