@@ -146,7 +146,11 @@ async def replay(
         publisher = await connection.channel(publisher_confirms=True)
         replayed: list[str] = []
         kept = 0
-        async for message in _take(reader, dead_letter_queue, limit):
+        try:
+            waiting = [m async for m in _take(reader, dead_letter_queue, limit)]
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return ReplayResult([], 0)  # not declared yet: nothing dead-lettered
+        for message in waiting:
             letter = describe(message, dead_letter_queue)
             if not select(letter):
                 kept += 1
