@@ -30,7 +30,7 @@ GRACE_SECONDS = 10.0
 
 
 class InsecureBindRefused(RuntimeError):
-    """Binding a non-loopback address without TLS or tokens needs an explicit --insecure."""
+    """Binding a non-loopback address without authentication needs an explicit --insecure."""
 
 
 @dataclass
@@ -48,12 +48,15 @@ class Worker:
 
 
 def check_bind(addr: Address, *, insecure: bool, security: ServerSecurity) -> None:
-    """SPEC §6: with neither TLS nor tokens, only a loopback address unless --insecure."""
-    if not addr.is_loopback and not insecure and not security.secured:
+    """docs/spec.md §6: off loopback, callers must authenticate (bearer tokens or mTLS)
+    unless --insecure. Server TLS alone does not count: it encrypts, but lets anyone in."""
+    if not addr.is_loopback and not insecure and not security.authenticated:
+        what = "TLS without client certificates" if security.tls else "plaintext gRPC"
         raise InsecureBindRefused(
-            f"refusing to serve plaintext gRPC without auth on {addr}; configure TLS "
-            "(<SERVICE>_TLS_CERT_FILE/_TLS_KEY_FILE) or tokens (BACKORDER_TOKENS or "
-            "BACKORDER_TOKENS_FILE), bind a loopback address, or pass --insecure"
+            f"refusing to serve {what} without authentication on {addr}: anyone who reaches "
+            "it could change stock. Configure tokens (BACKORDER_TOKENS or "
+            "BACKORDER_TOKENS_FILE) or mTLS (<SERVICE>_TLS_CLIENT_CA_FILE with the TLS "
+            "certificate and key), bind a loopback address, or pass --insecure"
         )
 
 

@@ -67,9 +67,11 @@ class ServerSecurity:
     tokens: TokenTable = field(default_factory=TokenTable)
 
     @property
-    def secured(self) -> bool:
-        """Whether the server may bind a non-loopback address without --insecure."""
-        return self.tls is not None or bool(self.tokens)
+    def authenticated(self) -> bool:
+        """Whether every caller proves who it is: a bearer token, or a client certificate
+        (mTLS). TLS alone only encrypts: anyone may connect. Off loopback this is required
+        unless --insecure (docs/spec.md §6)."""
+        return bool(self.tokens) or (self.tls is not None and self.tls.client_ca is not None)
 
     def describe(self) -> dict[str, object]:
         """What is configured, for the start-up log line (no secrets)."""

@@ -118,7 +118,7 @@ def _dead_letter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dead_letter_list_arguments(parser: argparse.ArgumentParser) -> None:
     _dead_letter_arguments(parser)
-    parser.add_argument("--limit", type=positive, default=100, help="at most this many (1000)")
+    parser.add_argument("--limit", type=positive, default=100, help="at most this many")
 
 
 @command(
@@ -128,12 +128,15 @@ def _dead_letter_list_arguments(parser: argparse.ArgumentParser) -> None:
     arguments=_dead_letter_list_arguments,
 )
 def dead_letters_list(ctx: Context, args: argparse.Namespace) -> Result:
-    reply = ctx.call(
+    letters = pages(
+        ctx,
         _dead_letter_service(ctx, args.service).ListDeadLetters,
-        dead_letters_pb2.ListDeadLettersRequest(limit=min(args.limit, 1000)),
+        dead_letters_pb2.ListDeadLettersRequest(),
+        "dead_letters",
+        args.limit,
     )
     return Result.rows(
-        reply.dead_letters,
+        letters,
         columns=("message_id", "type", "routing_key", "reason", "deaths", "published_at"),
     )
 

@@ -457,7 +457,7 @@ def test_service_requires_tokens_and_takes_tls_files_from_the_mounted_directory(
         ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": env["BACKORDER_TOKENS"]})
     real = re.sub(r"change-me", lambda m: "0123456789", env["BACKORDER_TOKENS"])
     settings = ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": real})
-    assert settings.security.secured and len(settings.security.tokens) == 2
+    assert settings.security.authenticated and len(settings.security.tokens) == 2
 
 
 @pytest.mark.parametrize(
