@@ -1,6 +1,6 @@
 """A stateful Hypothesis test: random Allocate / receive / adjust / cancel / fulfil /
 set-priority / set-policy steps against the real allocation process (stock events go in
-through RabbitMQ), compared after every step with a small reference model of SPEC §2: the
+through RabbitMQ), compared after every step with a small reference model of docs/spec.md §2: the
 SKU's totals, every line, the decision log (ListReservations) and the line.* events the step
 published on allocation.events (no more, no fewer, none late)."""
 

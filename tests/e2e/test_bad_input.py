@@ -1,5 +1,5 @@
 """Bad input gets the right status with the field named, nothing is written, and the
-server keeps serving (SPEC §3)."""
+server keeps serving (docs/spec.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SPEC §6 against real processes: bearer tokens with scopes, TLS, mTLS, and no secret in logs.
+"""docs/spec.md §6 against real processes: bearer tokens with scopes, TLS, mTLS, no secret
+in logs.
 
 The inventory service runs with TLS (server certificate only), the allocation service with
 mTLS (clients need a certificate from the client CA); both accept bearer tokens. The CAs,

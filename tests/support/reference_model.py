@@ -1,4 +1,4 @@
-"""The reference model of SPEC §2 (the fill, cancels, fulfilments, shrinkage) written as
+"""The reference model of docs/spec.md §2 (the fill, cancels, fulfilments, shrinkage) written as
 plainly as possible: tests replay operations through it and compare with the service."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fill rule (SPEC §2) on plain data: rank order, allow_partial, STRICT vs SKIP."""
+"""The fill rule (docs/spec.md §2) on plain data: rank order, allow_partial, STRICT vs SKIP."""
 
 from __future__ import annotations
 
