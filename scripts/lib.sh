@@ -1,10 +1,12 @@
-# Shared by scripts/up and scripts/test: a project venv, and Postgres + RabbitMQ answering.
-# Reuses servers already listening on 5432/5672; otherwise installs Debian's packages
-# (as root) and starts them. Source it; do not run it.
+# Shared by scripts/up, scripts/test and scripts/down: a project venv, and Postgres + RabbitMQ
+# answering. Reuses servers already listening on 5432/5672; otherwise installs Debian's
+# packages (as root) and starts them, and notes that in $RUN/started so scripts/down stops
+# only what was started here. Source it; do not run it.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${BACKORDER_VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
+RUN=${BACKORDER_RUN_DIR:-$ROOT/.run}  # logs, pids, what scripts/up started
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -32,18 +34,26 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# ensure_python_venv runtime|dev: the project (editable) and the locked dependencies of
+# that set in $VENV. `runtime` is what the services need; `dev` adds the test, lint and
+# benchmark tools (a dev install serves runtime too). Reinstalls when pyproject.toml or the
+# lock file changed. The lock files are made by scripts/lock.
 ensure_python_venv() {
-  local stamp=$VENV/.installed hash
+  local want=${1:-runtime} stamp=$VENV/.installed mode hash
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
     apt_install python3-venv python3-pip
   fi
   [ -x "$PY" ] || python3 -m venv "$VENV"
-  hash=$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
-    say "installing Python dependencies into ${VENV#"$ROOT"/}"
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
-    echo "$hash" > "$stamp"
-  fi
+  for mode in $( [ "$want" = runtime ] && echo "runtime dev" || echo dev ); do
+    hash=$(cat "$ROOT/pyproject.toml" "$ROOT/requirements/$mode.txt" | sha256sum | cut -c1-16)
+    grep -qx "$mode $hash" "$stamp" 2>/dev/null && return 0
+  done
+  hash=$(cat "$ROOT/pyproject.toml" "$ROOT/requirements/$want.txt" | sha256sum | cut -c1-16)
+  local spec=$ROOT
+  [ "$want" = dev ] && spec="$ROOT[dev]"
+  say "installing the $want Python dependencies into ${VENV#"$ROOT"/} (requirements/$want.txt)"
+  "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/requirements/$want.txt" -e "$spec"
+  echo "$want $hash" > "$stamp"
 }
 
 ensure_postgres() {
@@ -55,12 +65,13 @@ ensure_postgres() {
   local version
   version=$(ls /etc/postgresql | sort -V | tail -1)
   local hba=/etc/postgresql/$version/main/pg_hba.conf
-  # A local development server: trust connections from this machine (SPEC §5 defaults).
+  # A local development server: trust connections from this machine (docs/spec.md §5 defaults).
   if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
     sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
   fi
   say "starting PostgreSQL $version"
   pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
+  note_started "postgres $version"
   wait_port 5432 PostgreSQL
 }
 
@@ -72,7 +83,13 @@ ensure_rabbitmq() {
   fi
   say "starting RabbitMQ"
   rabbitmq-server -detached
+  note_started rabbitmq
   wait_port 5672 RabbitMQ
+}
+
+note_started() {
+  mkdir -p "$RUN"
+  echo "$*" >>"$RUN/started"
 }
 
 ensure_servers() {

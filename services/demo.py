@@ -1,13 +1,20 @@
 """A short demo against running services: backorders with mixed priorities on an empty SKU,
-two receipts, and which lines were filled in which order (as `line.reserved` events say).
+two receipts, which lines were filled in which order (as `line.reserved` events say), a
+partial fill, and the free units left.
 
-Run by `scripts/up`; on its own: `python -m services.demo` (settings from the environment)."""
+Run by `scripts/up`; on its own: `python -m services.demo` (settings from the environment).
+Where the services require tokens it sends `BACKORDER_TOKEN` (or `BACKORDER_TOKEN_FILE`), or
+else picks a token with the read and write scopes from the servers' own `BACKORDER_TOKENS` /
+`BACKORDER_TOKENS_FILE`; TLS as for backorderctl (`BACKORDER_CA_FILE`, …)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sys
 import uuid
+from collections.abc import Mapping
 
 import aio_pika
 import grpc
@@ -18,28 +25,90 @@ from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from services.common.amqp import ALLOCATION_EXCHANGE
-from services.common.settings import ServiceSettings
+from services.common.security import ClientSecurity, SecurityConfigError
+from services.common.settings import TOKENS, TOKENS_FILE, ServiceSettings, SettingsError
 
-# (line_id, quantity, priority, allow_partial), placed in this order.
+# (line_id, quantity, priority, allow_partial), placed in this order. The first receipt
+# (3 units) fills part of L4-vip, the only line that takes part of its units; the second
+# finishes it and fills the express lines; L1-standard (whole only) does not fit the last
+# unit and, under the STRICT policy, holds L5-standard behind it.
 LINES = [
     ("L1-standard", 2, 0, False),
     ("L2-express", 3, 5, False),
     ("L3-express", 1, 5, False),
-    ("L4-vip", 2, 9, True),
+    ("L4-vip", 4, 9, True),
     ("L5-standard", 1, 0, False),
 ]
-RECEIPTS = [3, 4]
+RECEIPTS = [3, 6]
+DEMO_SCOPES = {"read", "write"}
 
 
-async def run() -> int:
-    settings = ServiceSettings.from_env("allocation")
+class DemoError(Exception):
+    """The demo cannot run as configured; the message says what to set."""
+
+
+def client_security(env: Mapping[str, str]) -> ClientSecurity:
+    """TLS as backorderctl reads it, and a token good for the demo's calls (or none)."""
+    try:
+        return ClientSecurity.from_options(
+            tls=env.get("BACKORDER_TLS", "").lower() in ("1", "true", "yes"),
+            ca_file=env.get("BACKORDER_CA_FILE") or None,
+            cert_file=env.get("BACKORDER_CLIENT_CERT_FILE") or None,
+            key_file=env.get("BACKORDER_CLIENT_KEY_FILE") or None,
+            server_name=env.get("BACKORDER_TLS_SERVER_NAME") or None,
+            token=env.get("BACKORDER_TOKEN") or _servers_token(env),
+            token_file=env.get("BACKORDER_TOKEN_FILE") or None,
+        )
+    except SecurityConfigError as exc:
+        raise DemoError(str(exc)) from None
+
+
+def _servers_token(env: Mapping[str, str]) -> str | None:
+    """A token of the servers' own list with the read and write scopes; None when the list
+    is empty (the servers need no token) or when BACKORDER_TOKEN_FILE names one."""
+    if env.get("BACKORDER_TOKEN_FILE"):
+        return None
+    text = env.get(TOKENS, "")
+    if env.get(TOKENS_FILE):
+        try:
+            with open(env[TOKENS_FILE], encoding="utf-8") as file:
+                text += "\n" + file.read()
+        except OSError as exc:
+            raise DemoError(f"{TOKENS_FILE}: cannot read it ({exc.strerror})") from None
+    # The same entry syntax the servers parse (and have validated by the time the demo runs).
+    entries = [
+        entry
+        for line in text.splitlines()
+        if not line.strip().startswith("#")
+        for entry in re.split(r"[\s;]+", line)
+        if ":" in entry
+    ]
+    if not entries:
+        return None
+    for entry in entries:
+        token, _, scopes = entry.partition(":")
+        if set(scopes.split(",")) >= DEMO_SCOPES:
+            return token
+    raise DemoError(
+        f"the services require tokens and none in {TOKENS} has both the read and write "
+        "scopes: set BACKORDER_TOKEN to one that has"
+    )
+
+
+async def run(env: Mapping[str, str]) -> int:
+    try:
+        settings = ServiceSettings.from_env("allocation", env)
+    except SettingsError as exc:
+        raise DemoError(str(exc)) from None
+    security = client_security(env)
+    metadata = security.metadata()
     sku = f"DEMO-{uuid.uuid4().hex[:6].upper()}"
     order = f"demo-{uuid.uuid4().hex[:6]}"
     connection = await aio_pika.connect_robust(settings.amqp_url)
     async with (
         connection,
-        grpc.aio.insecure_channel(str(settings.peer_grpc_addr)) as inv_channel,
-        grpc.aio.insecure_channel(str(settings.grpc_addr)) as alloc_channel,
+        security.aio_channel(str(settings.peer_grpc_addr)) as inv_channel,
+        security.aio_channel(str(settings.grpc_addr)) as alloc_channel,
     ):
         channel = await connection.channel()
         exchange = await channel.declare_exchange(
@@ -60,7 +129,9 @@ async def run() -> int:
                     quantity=quantity,
                     priority=priority,
                     allow_partial=partial,
-                )
+                ),
+                metadata=metadata,
+                timeout=10,
             )
             print(
                 f"  {line_id:<12} qty {quantity}  priority {priority}"
@@ -71,15 +142,31 @@ async def run() -> int:
         filled = 0
         for n, quantity in enumerate(RECEIPTS, 1):
             stock = await inventory.ReceiveStock(
-                inv.ReceiveStockRequest(receipt_id=f"{order}-r{n}", sku=sku, quantity=quantity)
+                inv.ReceiveStockRequest(receipt_id=f"{order}-r{n}", sku=sku, quantity=quantity),
+                metadata=metadata,
+                timeout=10,
             )
             on_hand = stock.stock.on_hand
             print(f"\nReceipt {n}: {quantity} units arrive (on hand {on_hand}). Filled:")
             filled += await _print_fills(events, sku, expect_quiet_after=1.0)
+        summary = (
+            await allocation.GetSkuSummary(
+                alloc.GetSkuSummaryRequest(sku=sku), metadata=metadata, timeout=10
+            )
+        ).summary
+        print(
+            f"\n{sku}: {summary.free_units} free (on hand, reserved for nobody), "
+            f"{summary.reserved_units} reserved, {summary.backordered_units} backordered "
+            f"in {summary.waiting_lines} waiting lines."
+        )
         print("\nWhere every line stands now:")
         for line_id, *_ in LINES:
             line = (
-                await allocation.GetLine(alloc.GetLineRequest(order_id=order, line_id=line_id))
+                await allocation.GetLine(
+                    alloc.GetLineRequest(order_id=order, line_id=line_id),
+                    metadata=metadata,
+                    timeout=10,
+                )
             ).line
             place = f"  queue position {line.queue_position}" if line.queue_position else ""
             status = alloc_events.LineStatus.Name(line.status).removeprefix("LINE_STATUS_")
@@ -88,8 +175,10 @@ async def run() -> int:
                 f" reserved {line.reserved_quantity}/{line.quantity}{place}"
             )
         print(
-            "\nHigher priority first, first come first served within a priority; a whole-only "
-            "line that does not fit blocks lower ones (STRICT policy).\n"
+            "\nHigher priority first, first come first served within a priority. A line that"
+            "\naccepts part of its units (L4-vip) takes what there is; a whole-only line that"
+            "\ndoes not fit (L1-standard) holds the lines behind it (STRICT policy), so the"
+            "\nfree unit waits.\n"
         )
         return 0 if filled else 1
 
@@ -116,9 +205,10 @@ async def _print_fills(
             continue
         count += 1
         quiet_since = None
+        partly = "  partial fill" if event.reserved_quantity < event.quantity else ""
         print(
             f"  {count}. {event.line_id:<12} +{event.reserved_now} "
-            f"(now {event.reserved_quantity}/{event.quantity})"
+            f"(now {event.reserved_quantity}/{event.quantity}){partly}"
         )
     if not count:
         print("  nobody: nothing waiting fits yet")
@@ -127,10 +217,14 @@ async def _print_fills(
 
 def main() -> int:
     try:
-        return asyncio.run(run())
+        return asyncio.run(run(os.environ))
     except grpc.aio.AioRpcError as exc:
         print(f"demo failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+    except (OSError, aio_pika.exceptions.AMQPError) as exc:
+        print(f"demo failed: cannot reach RabbitMQ ({exc})", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -12,17 +12,20 @@ policy and the argument, so a policy can lower the limit but not raise it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
     AbstractQueue,
-    AbstractRobustConnection,
 )
+from aiormq.exceptions import AuthenticationError
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +60,87 @@ INVENTORY_INBOX = ContractQueue(
 CONTRACT_QUEUES = (ALLOCATION_INBOX, INVENTORY_INBOX)
 
 
-async def connect(url: str, *, attempts: int = 60, delay: float = 1.0) -> AbstractRobustConnection:
-    """A robust connection; the first connect is retried (aio-pika fails fast on it)."""
-    for attempt in range(1, attempts + 1):
+# What a broker that is away or refusing us raises: the socket (refused, reset, timed out)
+# and every AMQP-level error (login or vhost refused, connection or channel closed).
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    aio_pika.exceptions.AMQPError,
+)
+
+
+class BrokerRefused(RuntimeError):
+    """RabbitMQ answered and refused us (login, vhost, permissions): a configuration error,
+    which waiting does not change."""
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The broker's reason when `exc` says RabbitMQ refused us; None when it only could not
+    be reached (refused TCP connection, timeout, connection dropped)."""
+    if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError | AuthenticationError):
+        return str(exc) or "login refused"
+    if isinstance(exc, aiormq.exceptions.ConnectionClosed) and exc.errno in (403, 530):
+        return exc.strerror or str(exc)
+    if isinstance(exc, aiormq.exceptions.ChannelAccessRefused):
+        return str(exc)
+    # aiormq reports a Connection.Close in answer to Connection.Open (vhost missing, or the
+    # user has no permissions on it) as an unexpected frame, without the broker's text.
+    if isinstance(exc, aiormq.exceptions.InvalidFrameError) and "Connection.Close" in str(exc):
+        return "the broker closed the connection when opening the vhost"
+    return None
+
+
+def explain(exc: BaseException, url: str) -> str:
+    """What went wrong with the broker, in words an operator can act on (no password)."""
+    parts = urlsplit(url)
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    where = f"{parts.hostname}:{parts.port or 5672}"
+    reason = refusal(exc)
+    if reason is not None:
+        login = isinstance(exc, aiormq.exceptions.ProbableAuthenticationError)
+        hint = (
+            "check the user name and password"
+            if login
+            else "check that the vhost exists and that the user has permissions on it"
+        )
+        return (
+            f"RabbitMQ at {where} refused user {parts.username or 'guest'!r} on vhost "
+            f"{vhost!r} ({reason}): {hint}"
+        )
+    detail = str(exc) or type(exc).__name__
+    return f"RabbitMQ at {where} (vhost {vhost!r}) is not reachable ({detail})"
+
+
+async def wait_for_broker(
+    url: str, stopping: asyncio.Event, *, delay: float = 1.0, connect_timeout: float = 10.0
+) -> bool:
+    """Connects once, plainly, to tell a broker that is not up yet (waited for: compose
+    starts services before it) from one that refuses us (BrokerRefused: configuration).
+    Returns False when `stopping` was set while waiting."""
+    attempt = 0
+    while not stopping.is_set():
+        attempt += 1
         try:
-            return await aio_pika.connect_robust(url, timeout=10)
-        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-            if attempt == attempts:
-                raise
+            connection = await aio_pika.connect(url, timeout=connect_timeout)
+        except BROKER_ERRORS as exc:
+            if refusal(exc) is not None:
+                raise BrokerRefused(explain(exc, url)) from None
             log.warning(
-                "RabbitMQ not reachable, retrying",
-                extra={"attempt": attempt, "error": str(exc) or type(exc).__name__},
+                "RabbitMQ not reachable yet, waiting for it",
+                extra={"attempt": attempt, "error": explain(exc, url)},
             )
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=delay)
+            continue
+        await connection.close()
+        return True
+    return False
+
+
+async def connect(url: str, *, connect_timeout: float = 10.0) -> AbstractConnection:
+    """A plain connection: the workers reconnect by themselves (a robust connection retries
+    a refused login or a missing vhost forever and restores only part of what was open)."""
+    return await aio_pika.connect(url, timeout=connect_timeout)
 
 
 class TopologyMismatch(RuntimeError):

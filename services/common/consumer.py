@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError, Message
 from prometheus_client import Counter
 
@@ -66,6 +66,8 @@ class EventConsumer:
         attempts: int = 5,
         backoff: float = 0.05,
         max_backoff: float = 1.0,
+        reconnect_pause: float = 0.5,
+        max_reconnect_pause: float = 5.0,
     ) -> None:
         self._amqp_url = amqp_url
         self._queue = queue
@@ -78,6 +80,9 @@ class EventConsumer:
         self._attempts = attempts
         self._backoff = backoff
         self._max_backoff = max_backoff
+        # Before subscribing again after the broker failed us (doubling, capped).
+        self._reconnect_pause = reconnect_pause
+        self._max_reconnect_pause = max_reconnect_pause
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -85,40 +90,68 @@ class EventConsumer:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Consumes until `stop()`. When the broker ends the subscription (it does when the
-        queue is deleted, e.g. by an operator recreating it), declares the queue again and
-        subscribes again on a new connection, instead of sitting idle."""
-        while True:
-            cancelled_by_broker = asyncio.Event()
-            connection = await amqp.connect(self._amqp_url)
+        """Consumes until `stop()`. Whenever the subscription ends without being asked to (the
+        broker cancelled it because the queue was deleted, the connection or channel closed,
+        the broker went away or started refusing us: vhost deleted, permissions revoked),
+        logs it and subscribes again on a new connection, declaring the queue anew, with a
+        capped backoff while that fails: broker trouble never ends the process."""
+        pause = self._reconnect_pause
+        while not self._stopping.is_set():
             try:
-                await amqp.declare_topology(self._amqp_url)
-                channel = await connection.channel()
-                await channel.set_qos(prefetch_count=self._prefetch)
-                await _on_broker_cancel(channel, cancelled_by_broker.set)
-                queue = await channel.get_queue(self._queue.name)
-                tag = await queue.consume(self._on_message)
-                await _first(self._stopping.wait(), cancelled_by_broker.wait())
-                if not self._stopping.is_set():
-                    log.warning(
-                        "the broker cancelled the subscription (queue deleted?); "
-                        "declaring the queue and subscribing again",
-                        extra={"queue": self._queue.name},
-                    )
-                else:
-                    # Take no new deliveries. With the broker unreachable the cancel
-                    # cannot complete: don't wait for it (the broker requeues what was
-                    # not acked when the connection goes).
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(queue.cancel(tag), timeout=STOP_TIMEOUT)
-                # Let the events being applied finish and be acked.
-                if self._in_flight:
-                    await asyncio.wait(self._in_flight, timeout=30)
-            finally:
+                await self._consume_until_interrupted()
+                pause = self._reconnect_pause
+                # A short breath even then: a subscription the broker keeps ending at once
+                # must not become a busy loop.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+            except amqp.BROKER_ERRORS as exc:
+                log.warning(
+                    "cannot consume from RabbitMQ; subscribing again shortly",
+                    extra={
+                        "queue": self._queue.name,
+                        "error": amqp.explain(exc, self._amqp_url),
+                        "retry_in": pause,
+                    },
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+                pause = min(pause * 2, self._max_reconnect_pause)
+
+    async def _consume_until_interrupted(self) -> None:
+        """One subscription, over a connection of its own, until `stop()` or until it ends."""
+        interrupted = asyncio.Event()
+        connection = await amqp.connect(self._amqp_url)
+        try:
+            connection.close_callbacks.add(lambda *_: interrupted.set())
+            await amqp.declare_topology(self._amqp_url)
+            channel = await connection.channel()
+            channel.close_callbacks.add(lambda *_: interrupted.set())
+            await channel.set_qos(prefetch_count=self._prefetch)
+            underlay = await channel.get_underlay_channel()
+            # Basic.Cancel from the broker: it does so when the queue is deleted.
+            underlay.on_consumer_cancel_callbacks.add(lambda _frame: interrupted.set())
+            queue = await channel.get_queue(self._queue.name)
+            tag = await queue.consume(self._on_message)
+            await _first(self._stopping.wait(), interrupted.wait())
+            if not self._stopping.is_set():
+                log.warning(
+                    "the subscription ended (queue deleted, connection lost or refused); "
+                    "declaring the queue and subscribing again",
+                    extra={"queue": self._queue.name},
+                )
+            elif not interrupted.is_set():
+                # Take no new deliveries. With the broker unreachable the cancel cannot
+                # complete: don't wait for it (the broker requeues what was not acked when
+                # the connection goes).
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.close(), timeout=STOP_TIMEOUT)
-            if self._stopping.is_set():
-                return
+                    await asyncio.wait_for(queue.cancel(tag), timeout=STOP_TIMEOUT)
+            # Let the events being applied finish and be acked (an ack on a lost
+            # connection fails; the broker redelivers those, and the inbox dedups).
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=30)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=STOP_TIMEOUT)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -132,6 +165,9 @@ class EventConsumer:
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         kind = message.type or "?"
+        # The metric's label: only the types this consumer handles, so junk types sent to
+        # the queue cannot create a series each.
+        label = kind if kind in self._routes else "unknown"
         try:
             route, event = self._parse(message)
         except PoisonMessage as exc:
@@ -139,7 +175,7 @@ class EventConsumer:
                 "dead-lettering unreadable message",
                 extra={"message_id": message.message_id, "type": kind, "error": str(exc)},
             )
-            EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
+            EVENTS_CONSUMED.labels(self._queue.name, label, "dead_lettered").inc()
             await message.reject(requeue=False)
             return
         fields = {"event_id": message.message_id or "", **correlation(event), "type": kind}
@@ -150,14 +186,14 @@ class EventConsumer:
                 "dead-lettering event that cannot be applied",
                 extra={**fields, "error": str(exc)},
             )
-            EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
+            EVENTS_CONSUMED.labels(self._queue.name, label, "dead_lettered").inc()
             await message.reject(requeue=False)
         except (*db.RETRYABLE, *db.DATABASE_UNREACHABLE) as exc:
             log.warning(
                 "applying event keeps failing; returning it to the queue",
                 extra={**fields, "error": str(exc) or type(exc).__name__},
             )
-            EVENTS_CONSUMED.labels(self._queue.name, kind, "retried").inc()
+            EVENTS_CONSUMED.labels(self._queue.name, label, "retried").inc()
             await asyncio.sleep(self._retry_pause)
             await message.nack(requeue=True)
         except Exception:
@@ -168,10 +204,10 @@ class EventConsumer:
                 "dead-lettering it, replay it once fixed",
                 extra=fields,
             )
-            EVENTS_CONSUMED.labels(self._queue.name, kind, "dead_lettered").inc()
+            EVENTS_CONSUMED.labels(self._queue.name, label, "dead_lettered").inc()
             await message.reject(requeue=False)
         else:
-            EVENTS_CONSUMED.labels(self._queue.name, kind, "applied").inc()
+            EVENTS_CONSUMED.labels(self._queue.name, label, "applied").inc()
             await message.ack()
             log.debug("event applied", extra=fields)
 
@@ -206,18 +242,6 @@ class EventConsumer:
         except DecodeError as exc:
             raise PoisonMessage(f"body is not a {message.type}: {exc}") from None
         return route, event
-
-
-async def _on_broker_cancel(channel: AbstractRobustChannel, callback: Callable[[], None]) -> None:
-    """Calls `callback` when the broker cancels a consumer of `channel` (Basic.Cancel),
-    also after the robust channel reopened on a new connection."""
-
-    async def watch(*_: object) -> None:
-        underlay = await channel.get_underlay_channel()
-        underlay.on_consumer_cancel_callbacks.add(lambda _frame: callback())
-
-    await watch()
-    channel.reopen_callbacks.add(watch)
 
 
 async def _first(*waits: Awaitable[object]) -> None:

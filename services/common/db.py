@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from services.common import paging
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -192,6 +194,7 @@ async def migrate(url: str, package: str) -> list[str]:
                 )
             applied_now.append(migration.name)
             log.info("applied repeatable migration", extra={"migration": migration.name})
+        await paging.ensure_key(conn)
         await conn.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
         await conn.close()

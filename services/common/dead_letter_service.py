@@ -4,12 +4,11 @@ never need broker credentials."""
 
 from __future__ import annotations
 
-import aio_pika
 import grpc
 
 from backorder.operations.v1 import dead_letters_pb2 as pb
 from backorder.operations.v1 import dead_letters_pb2_grpc as pb_grpc
-from services.common import dead_letters, validation
+from services.common import amqp, dead_letters, paging, validation
 from services.common.amqp import ContractQueue
 from services.common.errors import InvalidArgument, Unavailable
 from services.common.timestamps import to_proto
@@ -40,16 +39,31 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
     async def ListDeadLetters(
         self, request: pb.ListDeadLettersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDeadLettersResponse:
-        if not 0 <= request.limit <= MAX_LIMIT:
-            raise InvalidArgument("limit", f"is {request.limit}; use 1-{MAX_LIMIT}, or 0 for 100")
+        if request.page_size:
+            size = paging.page_size(request.page_size)
+        else:
+            # The deprecated `limit`, as older clients send it.
+            if not 0 <= request.limit <= MAX_LIMIT:
+                raise InvalidArgument(
+                    "limit", f"is {request.limit}; use 1-{MAX_LIMIT}, or 0 for 100"
+                )
+            size = request.limit or DEFAULT_LIMIT
+        query = ("dead-letters", self._queue)
+        after = paging.decode(request.page_token, query, (int, str, str))
         try:
             found = await dead_letters.list_dead_letters(
-                self._amqp_url, self._queue, limit=request.limit or DEFAULT_LIMIT
+                self._amqp_url,
+                self._queue,
+                limit=size + 1,
+                after=(after[0], after[1], after[2]) if after else None,
             )
-        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-            raise Unavailable(f"RabbitMQ is not reachable ({exc}); retry shortly") from None
+        except amqp.BROKER_ERRORS as exc:
+            raise _unavailable(exc, self._amqp_url) from None
+        token = paging.encode(list(found[size - 1].position), query) if len(found) > size else ""
         return pb.ListDeadLettersResponse(
-            queue=self._queue, dead_letters=[dead_letter_proto(d) for d in found]
+            queue=self._queue,
+            dead_letters=[dead_letter_proto(d) for d in found[:size]],
+            next_page_token=token,
         )
 
     async def ReplayDeadLetters(
@@ -60,8 +74,8 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
             raise InvalidArgument("message_ids", "give the message_ids to replay, or all=true")
         if len(wanted) > MAX_LIMIT:
             raise InvalidArgument("message_ids", f"at most {MAX_LIMIT} per call")
-        for message_id in wanted:
-            validation.identifier(message_id, "message_ids")
+        for index, message_id in enumerate(request.message_ids):
+            validation.identifier(message_id, f"message_ids[{index}]")
         try:
             result = await dead_letters.replay(
                 self._amqp_url,
@@ -69,9 +83,15 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
                 select=lambda letter: request.all or letter.message_id in wanted,
                 limit=MAX_LIMIT,
             )
-        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-            raise Unavailable(f"RabbitMQ is not reachable ({exc}); retry shortly") from None
+        except amqp.BROKER_ERRORS as exc:
+            raise _unavailable(exc, self._amqp_url) from None
         return pb.ReplayDeadLettersResponse(replayed_message_ids=result.replayed, kept=result.kept)
+
+
+def _unavailable(exc: BaseException, amqp_url: str) -> Unavailable:
+    """Broker trouble is UNAVAILABLE: the request was fine, the broker is away or refuses
+    the service (an operator fixes that; the call then succeeds as it is)."""
+    return Unavailable(f"{amqp.explain(exc, amqp_url)}; retry once RabbitMQ is back")
 
 
 def register(server: grpc.aio.Server, amqp_url: str, inbox: ContractQueue) -> list[str]:

@@ -18,6 +18,7 @@ published (exchange, routing key), from which queue it died and why.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,9 @@ _BROKER_HEADERS = frozenset(
     )
 )
 PUBLISH_TIMEOUT = 10.0
+# Messages one listing reads at most: a dead-letter queue longer than this is listed as its
+# first MAX_SCAN messages (replay or purge some to see the rest).
+MAX_SCAN = 10_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class DeadLetter:
     timestamp: datetime | None
     headers: Mapping[str, Any] = field(default_factory=dict, repr=False)
     body: bytes = field(default=b"", repr=False)
+    # Where it sorts in a listing: when it died (microseconds since the epoch, 0 if the
+    # broker did not say), its message_id, and a digest of its body for identical ids.
+    position: tuple[int, str, str] = (0, "", "")
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ def describe(message: AbstractIncomingMessage, dead_letter_queue: str) -> DeadLe
     # has one entry per (queue, reason), the most recent first.
     death = next((d for d in deaths if d.get("queue") == source), deaths[0] if deaths else {})
     keys = death.get("routing-keys") or [message.routing_key or ""]
+    died = death.get("time")
+    died_us = int(died.timestamp() * 1_000_000) if isinstance(died, datetime) else 0
     return DeadLetter(
         message_id=message.message_id or "",
         type=message.type or "",
@@ -85,24 +94,41 @@ def describe(message: AbstractIncomingMessage, dead_letter_queue: str) -> DeadLe
         timestamp=message.timestamp,
         headers=dict(message.headers),
         body=message.body,
+        position=(died_us, message.message_id or "", hashlib.sha256(message.body).hexdigest()[:16]),
     )
 
 
 async def list_dead_letters(
-    amqp_url: str, dead_letter_queue: str, *, limit: int = 1000
+    amqp_url: str,
+    dead_letter_queue: str,
+    *,
+    limit: int = 1000,
+    after: tuple[int, str, str] | None = None,
 ) -> list[DeadLetter]:
-    """Up to `limit` dead letters of the queue, oldest first; the queue is left as it was."""
+    """Up to `limit` dead letters of the queue in `position` order (oldest death first),
+    those after `after` only; the queue is left with the same messages.
+
+    Reading a queue rotates it (a quorum queue puts the messages a reader returns at its
+    back), so a queue has no position to page by: every call reads the whole queue (up to
+    MAX_SCAN messages) and pages by each letter's own `position`. A queue not declared yet
+    has no letters."""
     connection = await aio_pika.connect(amqp_url, timeout=10)
     try:
         channel = await connection.channel()
         found: list[DeadLetter] = []
-        async for message in _take(channel, dead_letter_queue, limit):
-            found.append(describe(message, dead_letter_queue))
+        try:
+            async for message in _take(channel, dead_letter_queue, MAX_SCAN):
+                found.append(describe(message, dead_letter_queue))
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return []  # the passive declare closed the channel: nothing dead-lettered yet
         # Closing the channel returns every unacked message to the queue.
         await channel.close()
-        return found
     finally:
         await connection.close()
+    found.sort(key=lambda letter: letter.position)
+    if after is not None:
+        found = [letter for letter in found if letter.position > after]
+    return found[:limit]
 
 
 async def replay(
@@ -120,7 +146,11 @@ async def replay(
         publisher = await connection.channel(publisher_confirms=True)
         replayed: list[str] = []
         kept = 0
-        async for message in _take(reader, dead_letter_queue, limit):
+        try:
+            waiting = [m async for m in _take(reader, dead_letter_queue, limit)]
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return ReplayResult([], 0)  # not declared yet: nothing dead-lettered
+        for message in waiting:
             letter = describe(message, dead_letter_queue)
             if not select(letter):
                 kept += 1

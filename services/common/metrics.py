@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection
 from prometheus_client import Gauge
 
+from services.common import amqp
 from services.common.amqp import ContractQueue
 from services.common.settings import ServiceSettings
 
@@ -120,35 +121,46 @@ class DeadLetterSampler:
     def __init__(self, amqp_url: str, queues: Sequence[str]) -> None:
         self._amqp_url = amqp_url
         self._queues = list(queues)
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
 
     def sampler(self) -> Sampler:
         return Sampler("dead-letters", self.sample, self.close)
 
     async def sample(self) -> None:
-        if self._connection is None:
+        try:
+            await self._sample()
+        except BaseException:
+            # Whatever broke (broker away, vhost deleted, permissions revoked), the next
+            # tick starts over on a new connection.
+            await self.close()
+            raise
+
+    async def _sample(self) -> None:
+        if self._connection is None or self._connection.is_closed:
             # Made on first use, inside the running loop (never at import or construction).
-            self._connection = await aio_pika.connect_robust(self._amqp_url, timeout=10)
+            # Plain, not robust: a robust one retries a refused login forever in the
+            # background; this sampler reconnects on its next tick instead.
+            self._connection = await amqp.connect(self._amqp_url)
+            self._channel = None
         if self._channel is None or self._channel.is_closed:
             self._channel = await self._connection.channel()
         for name in self._queues:
             try:
-                queue = await self._channel.declare_queue(name, passive=True)
-                # A robust channel hands back its cached queue for a passive declare: declare
-                # again to read the current count.
-                result = await queue.declare()
-            except aio_pika.exceptions.ChannelClosed:
+                result = await self._channel.declare_queue(name, passive=True)
+                count = result.declaration_result.message_count
+            except aio_pika.exceptions.ChannelNotFoundEntity:
                 # A missing queue closes the channel; not declared yet means empty.
                 self._channel = None
                 DEAD_LETTERS.labels(name).set(0)
                 return
-            DEAD_LETTERS.labels(name).set(result.message_count or 0)
+            DEAD_LETTERS.labels(name).set(count or 0)
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=5)
 
 
 def service_samplers(

@@ -1,5 +1,9 @@
 """Running one service process: gRPC server with health and reflection, metrics, background
-workers, and a graceful stop on SIGTERM/SIGINT (stop taking RPCs, finish in-flight, exit 0)."""
+workers, and a graceful stop on SIGTERM/SIGINT (stop taking RPCs, finish in-flight, exit 0).
+
+Every method on the server (ours, health, reflection) goes through the edge interceptor
+(grpc_errors: parsing, error mapping, metrics, access log) and, with tokens, through the
+token check inside it (security), so that a body is parsed only for a caller we know."""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
 from prometheus_client import start_http_server
 
-from services.common.grpc_errors import RPC_TOTAL, ErrorInterceptor
+from services.common.grpc_errors import ErrorInterceptor
 from services.common.metrics import Sampler, run_samplers
 from services.common.security import AuthInterceptor
 from services.common.settings import Address, ServerSecurity
+from services.common.standard_services import add_standard_services
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ GRACE_SECONDS = 10.0
 
 
 class InsecureBindRefused(RuntimeError):
-    """Binding a non-loopback address without TLS or tokens needs an explicit --insecure."""
+    """Binding a non-loopback address without authentication needs an explicit --insecure."""
 
 
 @dataclass
@@ -44,17 +48,16 @@ class Worker:
 
 
 def check_bind(addr: Address, *, insecure: bool, security: ServerSecurity) -> None:
-    """SPEC §6: with neither TLS nor tokens, only a loopback address unless --insecure."""
-    if not addr.is_loopback and not insecure and not security.secured:
+    """docs/spec.md §6: off loopback, callers must authenticate (bearer tokens or mTLS)
+    unless --insecure. Server TLS alone does not count: it encrypts, but lets anyone in."""
+    if not addr.is_loopback and not insecure and not security.authenticated:
+        what = "TLS without client certificates" if security.tls else "plaintext gRPC"
         raise InsecureBindRefused(
-            f"refusing to serve plaintext gRPC without auth on {addr}; configure TLS "
-            "(<SERVICE>_TLS_CERT_FILE/_TLS_KEY_FILE) or tokens (BACKORDER_TOKENS or "
-            "BACKORDER_TOKENS_FILE), bind a loopback address, or pass --insecure"
+            f"refusing to serve {what} without authentication on {addr}: anyone who reaches "
+            "it could change stock. Configure tokens (BACKORDER_TOKENS or "
+            "BACKORDER_TOKENS_FILE) or mTLS (<SERVICE>_TLS_CLIENT_CA_FILE with the TLS "
+            "certificate and key), bind a loopback address, or pass --insecure"
         )
-
-
-def _count_denied(method: str, code: str) -> None:
-    RPC_TOTAL.labels(method.rsplit("/", 1)[-1], code).inc()
 
 
 async def serve(
@@ -72,23 +75,14 @@ async def serve(
     check_bind(grpc_addr, insecure=insecure, security=security)
     start_http_server(metrics_addr.port, addr=metrics_addr.host)
 
-    interceptors: list[grpc.aio.ServerInterceptor] = []
+    # The edge first (outermost): it counts and logs the token check's refusals too, and it
+    # parses a body only after the check let the call through.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]
     if security.tokens:
-        # First, so that a refused call never reaches a servicer.
-        interceptors.append(AuthInterceptor(security.tokens, _count_denied))
-    interceptors.append(ErrorInterceptor())
+        interceptors.append(AuthInterceptor(security.tokens))
     server = grpc.aio.server(interceptors=interceptors)
     names = list(register(server))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
+    health_servicer = add_standard_services(server, names)
     if security.tls is not None:
         server.add_secure_port(str(grpc_addr), security.tls.credentials())
     else:

@@ -4,7 +4,7 @@ Servers: TLS when a certificate and key are configured, mTLS when a client CA is
 bearer tokens with scopes checked by `AuthInterceptor` when tokens are configured. Every RPC
 needs one scope, looked up by its full method name in `METHOD_SCOPES`; a method missing from
 the table needs `admin`, so a new RPC is never left open by accident. Health checks need no
-token (orchestrators probe them); reflection needs `read`.
+token (orchestrators probe them); reflection (v1 and v1alpha) needs `read`.
 
 Clients (`backorderctl`, the container healthcheck): `ClientSecurity` makes the channel and the
 `authorization` metadata from flags or the BACKORDER_* client variables.
@@ -44,7 +44,9 @@ METHOD_SCOPES: dict[str, str] = {
     # DeadLetterService (both servers, each for its own inbox)
     _DEAD_LETTERS + "ListDeadLetters": ADMIN,
     _DEAD_LETTERS + "ReplayDeadLetters": ADMIN,
-    # Server reflection describes the whole API: readers may see it, strangers may not.
+    # Server reflection describes the whole API, and health's List names every service:
+    # readers may see them, strangers may not (Check and Watch are public, below).
+    "/grpc.health.v1.Health/List": READ,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": READ,
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": READ,
 }
@@ -200,10 +202,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Checks `authorization: Bearer <token>` against the token table and the method's scope.
 
     No token or an unknown one: UNAUTHENTICATED. A known token without the scope:
-    PERMISSION_DENIED. Public methods (health) pass without a token.
+    PERMISSION_DENIED. Public methods (health) pass without a token. A refused call's body
+    is never parsed (its handler takes the bytes as they came): a stranger's bytes reach no
+    parser. grpc_errors.ErrorInterceptor, before this one, counts and logs the refusals.
     """
 
-    def __init__(self, tokens: TokenTable, on_denied: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, tokens: TokenTable, on_denied: Callable[[str, str], None] | None = None
+    ) -> None:
         self._tokens = tokens
         self._on_denied = on_denied
 
@@ -249,7 +255,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def _deny(
         self, handler: grpc.RpcMethodHandler, method: str, code: grpc.StatusCode, message: str
     ) -> grpc.RpcMethodHandler:
-        self._on_denied(method, code.name)
+        if self._on_denied is not None:
+            self._on_denied(method, code.name)
         return denying_handler(handler, code, message)
 
 
@@ -268,7 +275,8 @@ def bearer_token(metadata: Any) -> str | None:
 def denying_handler(
     handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
 ) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as `handler` that only aborts with `code`."""
+    """A handler of the same shape as `handler` that only aborts with `code`, without
+    parsing the request (authenticate first: a body is parsed for callers we know only)."""
 
     async def deny(_request: Any, context: grpc.aio.ServicerContext) -> None:
         await context.abort(code, message)
@@ -281,11 +289,7 @@ def denying_handler(
     }
     for attribute, make in kinds.items():
         if getattr(handler, attribute) is not None:
-            return make(
-                deny,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return make(deny, response_serializer=handler.response_serializer)
     raise ValueError("handler of unknown kind")
 
 

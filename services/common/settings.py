@@ -32,6 +32,9 @@ TLS_CERT_FILE = "TLS_CERT_FILE"
 TLS_KEY_FILE = "TLS_KEY_FILE"
 TLS_CLIENT_CA_FILE = "TLS_CLIENT_CA_FILE"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# In every token of deploy/.env.example: a deployment that kept one would accept a token
+# anyone can read in this repository.
+TOKEN_PLACEHOLDER = "change-me"
 
 
 class SettingsError(ValueError):
@@ -64,9 +67,11 @@ class ServerSecurity:
     tokens: TokenTable = field(default_factory=TokenTable)
 
     @property
-    def secured(self) -> bool:
-        """Whether the server may bind a non-loopback address without --insecure."""
-        return self.tls is not None or bool(self.tokens)
+    def authenticated(self) -> bool:
+        """Whether every caller proves who it is: a bearer token, or a client certificate
+        (mTLS). TLS alone only encrypts: anyone may connect. Off loopback this is required
+        unless --insecure (docs/spec.md §6)."""
+        return bool(self.tokens) or (self.tls is not None and self.tls.client_ca is not None)
 
     def describe(self) -> dict[str, object]:
         """What is configured, for the start-up log line (no secrets)."""
@@ -155,10 +160,23 @@ def _tokens(env: Mapping[str, str]) -> TokenTable:
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not UTF-8 text"
             raise SettingsError(f"{TOKENS_FILE}={path}: cannot read it ({reason})") from None
+    refuse_placeholder_tokens(sources)
     table = parse_tokens(sources)
     if sources and not table:
         raise SettingsError(f"{TOKENS} / {TOKENS_FILE} are set but list no token")
     return table
+
+
+def refuse_placeholder_tokens(sources: list[tuple[str, str]]) -> None:
+    """Stops start-up when a token of `(source name, text)` still is an example's
+    placeholder (comments in a tokens file may mention it). Never quotes the token."""
+    for source, text in sources:
+        for line in text.splitlines():
+            if not line.strip().startswith("#") and TOKEN_PLACEHOLDER in line.lower():
+                raise SettingsError(
+                    f"{source} holds a placeholder token (one containing {TOKEN_PLACEHOLDER!r}, "
+                    "as in deploy/.env.example): make real ones with `openssl rand -hex 32`"
+                )
 
 
 def parse_address(name: str, value: str) -> Address:

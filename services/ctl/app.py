@@ -1,8 +1,9 @@
 """The frame of backorderctl: options, connections, output (table or JSON) and exit codes.
 
-Commands live in services/ctl/commands.py, one small function each, registered with
-`@command(...)`; this module turns their `Result` into output and any failure into a line on
-stderr and a distinct exit code.
+Commands live in services/ctl/commands.py (health, dead letters), stock.py (stock, inbound)
+and lines.py (lines, reservations, SKU summary and policy), one small function each,
+registered with `@command(...)`; this module turns their `Result` into output and any failure
+into a line on stderr and a distinct exit code.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -35,6 +38,9 @@ NOT_FOUND = 3
 REJECTED = 4  # invalid argument, failed precondition, already exists, out of range
 UNAVAILABLE = 5  # server unreachable, timed out, not serving
 DENIED = 6  # unauthenticated or permission denied
+# The reader of stdout went away (`backorderctl … | head`): what a tool killed by SIGPIPE
+# reports to the shell (128 + 13), so `set -o pipefail` scripts see it like any other tool.
+PIPE_CLOSED = 141
 
 EXIT_CODES: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.NOT_FOUND: NOT_FOUND,
@@ -65,6 +71,39 @@ def to_dict(message: Message) -> dict[str, Any]:
     )
 
 
+def for_people(message: Message) -> dict[str, Any]:
+    """`to_dict`, with enum values named as people say them: `RESERVED`, not
+    `LINE_STATUS_RESERVED` (the proto names stay in --json, where scripts rely on them)."""
+    return _shorten_enums(to_dict(message), message.DESCRIPTOR)
+
+
+def _shorten_enums(data: dict[str, Any], descriptor: Descriptor) -> dict[str, Any]:
+    for field_ in descriptor.fields:
+        if field_.name not in data:
+            continue
+        value = data[field_.name]
+        if field_.enum_type is not None:
+            prefix = _enum_prefix(field_.enum_type)
+            if isinstance(value, list):
+                data[field_.name] = [v.removeprefix(prefix) for v in value]
+            else:
+                data[field_.name] = value.removeprefix(prefix)
+        elif field_.type == FieldDescriptor.TYPE_MESSAGE and field_.message_type.fields:
+            # Well-known types (Timestamp, …) are strings in proto3 JSON: nothing to walk.
+            if isinstance(value, dict):
+                _shorten_enums(value, field_.message_type)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, dict):
+                        _shorten_enums(item, field_.message_type)
+    return data
+
+
+def _enum_prefix(enum: EnumDescriptor) -> str:
+    """LineStatus -> "LINE_STATUS_" (the style guide's prefix of every value)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+
+
 @dataclass
 class Result:
     """What a command produced: `data` for --json, and how to show it to a person."""
@@ -73,12 +112,30 @@ class Result:
     # A list of rows shows as a table with these columns; a dict as KEY  VALUE lines.
     columns: Sequence[str] = ()
     ok: bool = True  # False: print it, but exit UNAVAILABLE (e.g. a health check failed)
+    # What a person sees, when it differs from `data` (enum names without their prefix).
+    shown: Any = None
+
+    @classmethod
+    def of(cls, message: Message, **first: Any) -> Result:
+        """One message, as FIELD VALUE lines; `first` are fields shown before it (e.g. the
+        idempotency key a command made up)."""
+        return cls({**first, **to_dict(message)}, shown={**first, **for_people(message)})
+
+    @classmethod
+    def rows(cls, messages: Sequence[Message], columns: Sequence[str]) -> Result:
+        """Messages as a table with `columns`."""
+        return cls(
+            [to_dict(m) for m in messages],
+            columns=columns,
+            shown=[for_people(m) for m in messages],
+        )
 
     def render(self) -> str:
-        if isinstance(self.data, list):
-            return table(self.data, self.columns)
+        data = self.data if self.shown is None else self.shown
+        if isinstance(data, list):
+            return table(data, self.columns)
         return table(
-            [{"field": k, "value": v} for k, v in flatten(self.data).items()], ("field", "value")
+            [{"field": k, "value": v} for k, v in flatten(data).items()], ("field", "value")
         )
 
 
@@ -168,9 +225,16 @@ def command(
 
 
 def _connection_options() -> argparse.ArgumentParser:
-    """Options accepted before or after the command; defaults come from the environment."""
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("connection (flags override environment variables)")
+    """Options accepted before or after the command; defaults come from the environment.
+
+    They are parsed in a pass of their own over the whole command line (`main`), so each
+    command's usage shows only its own arguments and `backorderctl --help` lists these once.
+    """
+    # No abbreviations: `--tok` must not be taken for --token when a command has --tokens.
+    common = argparse.ArgumentParser(prog=PROG, add_help=False, allow_abbrev=False)
+    group = common.add_argument_group(
+        "connection and output (before or after the command; flags override the variables)"
+    )
     suppress: Any = argparse.SUPPRESS  # so a leaf parser does not reset what the root parsed
     group.add_argument("--json", action="store_true", default=suppress, help="JSON output")
     group.add_argument("--inventory-addr", default=suppress, help="HOST:PORT [INVENTORY_GRPC_ADDR]")
@@ -219,29 +283,40 @@ ENV_DEFAULTS = {
 }
 
 
+LEAF_EPILOG = f"connection and output options (--json, …): {PROG} --help"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = _connection_options()
+    """The command tree; the root parser shows the connection options in its --help."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        parents=[common],
+        usage=f"{PROG} [-h] [OPTIONS] COMMAND … [OPTIONS]",
+        parents=[_connection_options()],
         description="Operate the Backorder services over gRPC.",
         epilog="exit codes: 0 ok, 1 other error, 2 usage, 3 not found, "
         "4 rejected (invalid, precondition, already exists), 5 unavailable, "
-        "6 unauthenticated or permission denied",
+        "6 unauthenticated or permission denied, 141 output pipe closed",
     )
     groups: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {
-        (): parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+        (): parser.add_subparsers(
+            dest="command", metavar="COMMAND", required=True, prog=f"{PROG} [OPTIONS]"
+        )
     }
-    for cmd in COMMANDS:
+    # --help lists them as an operator meets them (modules register in import order).
+    for cmd in sorted(COMMANDS, key=_help_rank):
         for depth in range(1, len(cmd.path)):
             prefix = cmd.path[:depth]
             if prefix not in groups:
-                group_parser = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} …")
+                verbs = [c.path[depth] for c in COMMANDS if c.path[:depth] == prefix]
+                group_parser = groups[prefix[:-1]].add_parser(prefix[-1], help=" | ".join(verbs))
                 groups[prefix] = group_parser.add_subparsers(
-                    dest=f"command_{depth}", metavar="COMMAND", required=True
+                    dest=f"command_{depth}",
+                    metavar="COMMAND",
+                    required=True,
+                    prog=f"{PROG} [OPTIONS] {' '.join(prefix)}",
                 )
         leaf = groups[cmd.path[:-1]].add_parser(
-            cmd.path[-1], help=cmd.help, description=cmd.help, parents=[common]
+            cmd.path[-1], help=cmd.help, description=cmd.help, epilog=LEAF_EPILOG
         )
         if cmd.arguments is not None:
             cmd.arguments(leaf)
@@ -249,9 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+HELP_ORDER = ("health", "stock", "inbound", "lines", "reservations", "summary", "policy")
+
+
+def _help_rank(cmd: Command) -> int:
+    return HELP_ORDER.index(cmd.path[0]) if cmd.path[0] in HELP_ORDER else len(HELP_ORDER)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The connection options first, wherever they stand; then the command tree parses the rest.
+    connection, rest = _connection_options().parse_known_args(argv)
+    args = build_parser().parse_args(rest, namespace=connection)
     # A token given by flag (either form) wins over both variables.
     flagged_token = any(getattr(args, n, None) for n in ("token", "token_file"))
     for name, (variable, default) in ENV_DEFAULTS.items():
@@ -285,7 +370,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return exc.code
     finally:
         context.close()
-    print(json.dumps(result.data, indent=2) if as_json else result.render())
+    try:
+        print(json.dumps(result.data, indent=2) if as_json else result.render(), flush=True)
+    except BrokenPipeError:
+        # The reader is gone (`| head`, `| grep -q`): nothing to tell anyone. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise the same error again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     return OK if result.ok else UNAVAILABLE
 
 

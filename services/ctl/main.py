@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from services.ctl import commands as _commands  # noqa: F401  (registers the commands)
+# Importing the command modules registers their commands (the order is the order in --help).
+from services.ctl import commands as _commands  # noqa: F401
+from services.ctl import lines as _lines  # noqa: F401
+from services.ctl import stock as _stock  # noqa: F401
 from services.ctl.app import main as run
 
 

@@ -120,11 +120,38 @@ async def test_receipts_fill_backorders_in_priority_order(
     assert events[0].cause_event_id and events[1].cause_event_id
     assert events[0].cause_event_id != events[1].cause_event_id
     assert events[1].cause_event_id == events[2].cause_event_id
-    await asyncio.sleep(0.5)
-    assert len([m for m in allocation_events._received if reserved_for_sku(m)]) == 3
 
 
 def _reserved(message) -> alloc_events.LineReserved:
     event = alloc_events.LineReserved()
     event.ParseFromString(message.body)
     return event
+
+
+async def test_one_fill_publishes_line_reserved_in_rank_order(
+    inventory: InventoryServiceStub, allocation: AllocationServiceStub, allocation_events: EventTap
+) -> None:
+    """Several lines served by one receipt: a subscriber gets their line.reserved in the
+    order the fill served them (rank), the order of the decision log, not the order in
+    which the lines were placed."""
+    sku = unique("E2E").upper()
+    order = unique("o")
+    for line_id, priority in (("placed-first", 0), ("placed-second", 5), ("placed-third", 9)):
+        await allocation.Allocate(
+            alloc.AllocateRequest(
+                order_id=order, line_id=line_id, sku=sku, quantity=1, priority=priority
+            )
+        )
+    await inventory.ReceiveStock(
+        inv.ReceiveStockRequest(receipt_id=unique("r"), sku=sku, quantity=3)
+    )
+
+    def reserved_for_sku(message) -> bool:
+        return message.routing_key == "line.reserved" and _reserved(message).sku == sku
+
+    events = [_reserved(m) for m in await allocation_events.collect(reserved_for_sku, 3)]
+    log = await allocation.ListReservations(alloc.ListReservationsRequest(sku=sku))
+    rank_order = ["placed-third", "placed-second", "placed-first"]
+    assert [r.line_id for r in log.reservations] == rank_order
+    assert [e.line_id for e in events] == rank_order
+    assert [e.reservation_id for e in events] == [r.reservation_id for r in log.reservations]

@@ -7,12 +7,16 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import aio_pika
 import pytest
 
+from backorder.inventory.v1 import events_pb2 as inv_events
+from services.common.amqp import ALLOCATION_INBOX, INVENTORY_EXCHANGE
 from tests.e2e.conftest import System
-from tests.support.inventory_feed import InventoryFeed
+from tests.support.inventory_feed import InventoryFeed, new_inventory_event
 from tests.support.processes import BIN, free_port
 from tests.support.servers import Vhost, unique
 
@@ -26,16 +30,33 @@ class Outcome:
     def json(self) -> object:
         return json.loads(self.stdout)
 
+    def json_dict(self) -> dict[str, Any]:
+        data = self.json()
+        assert isinstance(data, dict), data
+        return data
 
-def ctl(system: System, *args: str, env: dict[str, str] | None = None) -> Outcome:
-    run_env = {
+    def json_rows(self) -> list[dict[str, Any]]:
+        data = self.json()
+        assert isinstance(data, list), data
+        return data
+
+
+def ctl_env(system: System, env: dict[str, str] | None = None) -> dict[str, str]:
+    return {
         **os.environ,
         "INVENTORY_GRPC_ADDR": system.inventory.grpc_addr,
         "ALLOCATION_GRPC_ADDR": system.allocation.grpc_addr,
         **(env or {}),
     }
+
+
+def ctl(system: System, *args: str, env: dict[str, str] | None = None) -> Outcome:
     done = subprocess.run(
-        [str(BIN / "backorderctl"), *args], env=run_env, capture_output=True, text=True, timeout=60
+        [str(BIN / "backorderctl"), *args],
+        env=ctl_env(system, env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
 
@@ -92,8 +113,101 @@ def test_allocate_and_get_a_line(system: System) -> None:
     shown = ctl(system, "lines", "get", order, "1")
     assert shown.code == 0, shown.stderr
     fields = dict(line.split(None, 1) for line in shown.stdout.splitlines()[1:])
-    assert fields["status"] == "LINE_STATUS_BACKORDERED"
+    assert fields["status"] == "BACKORDERED"  # --json keeps LINE_STATUS_BACKORDERED
     assert fields["sku"] == sku and fields["queue_position"] == "1"
+
+
+def table_rows(outcome: Outcome) -> list[dict[str, str]]:
+    """A backorderctl table as {COLUMN: cell} rows (cells hold no spaces in these tests)."""
+    assert outcome.code == 0, outcome.stderr
+    header, *lines = outcome.stdout.splitlines()
+    return [dict(zip(header.split(), line.split(), strict=True)) for line in lines]
+
+
+def test_tables_name_enum_values_as_people_say_them(system: System) -> None:
+    sku, order = unique("ENUM"), unique("o")
+    assert ctl(system, "stock", "receive", sku, "5").code == 0
+    for _ in range(100):  # the allocation service learns of the units from stock.received
+        known = ctl(system, "--json", "summary", sku)
+        if known.code == 0 and known.json_dict()["free_units"] == "5":
+            break
+    else:
+        raise AssertionError("the received units never became free")
+    placed = ctl(system, "--json", "lines", "allocate", order, "1", sku, "2")
+    assert placed.json_dict()["outcome"] == "ALLOCATION_OUTCOME_RESERVED", placed.stderr
+
+    [line] = table_rows(ctl(system, "lines", "list", "--order-id", order))
+    assert line["STATUS"] == "RESERVED"
+    [reservation] = table_rows(ctl(system, "reservations", "list", "--sku", sku))
+    assert reservation["RULE"] == "WHOLE"
+    summary = dict(
+        row.split(None, 1) for row in ctl(system, "summary", sku).stdout.splitlines()[1:]
+    )
+    assert summary["policy.fill_policy"] == "STRICT"
+    # Scripts read --json, which keeps the proto names.
+    as_json = ctl(system, "--json", "summary", sku).json_dict()
+    assert as_json["policy"]["fill_policy"] == "FILL_POLICY_STRICT"
+    [logged] = ctl(system, "--json", "reservations", "list", "--sku", sku).json_rows()
+    assert logged["rule"] == "RESERVATION_RULE_WHOLE"
+
+
+def test_every_list_takes_its_filters_as_flags(system: System) -> None:
+    """One convention: what a command acts on is positional, what narrows a list a flag."""
+    sku = unique("FLAG")
+    assert (
+        ctl(system, "inbound", "expect", unique("po"), sku, "4", "2030-01-02T09:00:00Z").code == 0
+    )
+    assert ctl(system, "stock", "receive", sku, "1").code == 0
+    for args in (
+        ("inbound", "list", "--sku", sku),
+        ("stock", "movements", "--sku", sku),
+        ("lines", "list", "--sku", sku),
+        ("reservations", "list", "--sku", sku),
+    ):
+        outcome = ctl(system, "--json", *args)
+        assert outcome.code == 0, f"{args}: {outcome.stderr}"
+    [inbound] = ctl(system, "--json", "inbound", "list", "--sku", sku).json_rows()
+    assert inbound["sku"] == sku
+    [movement] = ctl(system, "--json", "stock", "movements", "--sku", sku).json_rows()
+    assert movement["sku"] == sku
+    positional = ctl(system, "inbound", "list", sku)
+    assert positional.code == 2 and "unrecognized arguments" in positional.stderr
+
+
+def test_connection_options_are_listed_once_and_accepted_anywhere(system: System) -> None:
+    root = ctl(system, "--help")
+    assert root.code == 0
+    assert root.stdout.count("--inventory-addr") == 1 and "--token-file" in root.stdout
+    for leaf in (("lines", "list"), ("stock", "get"), ("dead-letters", "replay")):
+        helped = ctl(system, *leaf, "--help")
+        assert helped.code == 0, helped.stderr
+        assert "--inventory-addr" not in helped.stdout and "--token-file" not in helped.stdout
+        assert "backorderctl --help" in helped.stdout
+    sku = unique("ANY")
+    assert ctl(system, "stock", "receive", sku, "1").code == 0
+    before = ctl(system, "--json", "--timeout", "5", "stock", "get", sku)
+    after = ctl(system, "stock", "get", sku, "--timeout=5", "--json")
+    assert before.code == after.code == 0, (before.stderr, after.stderr)
+    assert before.json() == after.json()
+
+
+def test_a_closed_output_pipe_ends_quietly(system: System) -> None:
+    """`backorderctl … | head`: the reader has gone before the table is written."""
+    sku = unique("PIPE")
+    assert ctl(system, "stock", "receive", sku, "1").code == 0
+    for args in (("stock", "list", "--sku-prefix", sku), ("--json", "health")):
+        process = subprocess.Popen(
+            [str(BIN / "backorderctl"), *args],
+            env=ctl_env(system),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # like `head -0`: nobody reads what it writes
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 141, stderr
+        assert stderr == "", stderr
 
 
 @pytest.mark.parametrize(
@@ -151,7 +265,7 @@ def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> N
     waiting = ok("lines", "list", "--sku", sku, "--status", "backordered")
     assert {row["line_id"] for row in waiting} == {"a", "b"}
 
-    inbound = ok("inbound", "list", sku, "--open-only")
+    inbound = ok("inbound", "list", "--sku", sku, "--open-only")
     assert [(row["inbound_id"], row["open_quantity"]) for row in inbound] == [(f"{order}-po", "5")]
 
     ok("stock", "receive", sku, "3", "--receipt-id", f"{order}-r1")
@@ -188,7 +302,7 @@ def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> N
         "stock", "adjust", sku, "1", "--reason", "found", "--adjustment-id", f"{order}-a1"
     )
     assert adjusted["stock"]["on_hand"] == "1"
-    movements = ok("stock", "movements", sku)
+    movements = ok("stock", "movements", "--sku", sku)
     assert [row["kind"] for row in movements] == [
         "MOVEMENT_KIND_ADJUSTMENT",
         "MOVEMENT_KIND_ISSUE",
@@ -207,10 +321,17 @@ def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> N
     assert bad_date.code == 2 and "RFC 3339" in bad_date.stderr
 
 
+def dead_letters(system: System, message_id: str) -> list[dict[str, Any]]:
+    outcome = ctl(system, "--json", "dead-letters", "list", "allocation")
+    assert outcome.code == 0, outcome.stderr
+    return [row for row in outcome.json_rows() if row["message_id"] == message_id]
+
+
 async def test_dead_letters_listed_and_replayed_over_grpc(system: System, vhost: Vhost) -> None:
     """An event the allocation service cannot apply is dead-lettered; the operator sees it
-    with `dead-letters list` and puts it back with `dead-letters replay` (it dies again here,
-    since it is still not applicable, and is still there: nothing is lost)."""
+    with `dead-letters list` and puts it back with `dead-letters replay`: the allocation
+    service consumes it again and, since it still cannot apply it, dead-letters it again
+    (its death count goes up): nothing is lost."""
     feed = await InventoryFeed(vhost.url).open()
     try:
         poison = await feed.publish_raw(
@@ -222,9 +343,7 @@ async def test_dead_letters_listed_and_replayed_over_grpc(system: System, vhost:
         await feed.close()
 
     def listed() -> list[dict[str, Any]]:
-        outcome = ctl(system, "--json", "dead-letters", "list", "allocation")
-        assert outcome.code == 0, outcome.stderr
-        return [row for row in outcome.json() if row["message_id"] == poison]  # type: ignore[attr-defined]
+        return dead_letters(system, poison)
 
     async def until_listed() -> dict[str, Any]:
         for _ in range(100):
@@ -235,8 +354,17 @@ async def test_dead_letters_listed_and_replayed_over_grpc(system: System, vhost:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{poison} never listed")
 
+    def rejections() -> int:
+        """How often the allocation service consumed the poison and dead-lettered it."""
+        return sum(
+            1
+            for line in system.allocation.log_text().splitlines()
+            if "dead-lettering" in line and poison in line
+        )
+
     letter = await until_listed()
     assert (letter["routing_key"], letter["reason"]) == ("stock.received", "rejected")
+    assert rejections() == 1
     assert len(await asyncio.to_thread(listed)) == 1  # listing leaves it in place
 
     replay = await asyncio.to_thread(
@@ -244,10 +372,84 @@ async def test_dead_letters_listed_and_replayed_over_grpc(system: System, vhost:
     )
     assert replay.code == 0, replay.stderr
     assert replay.json()["replayed_message_ids"] == [poison]  # type: ignore[index]
-    # Republished to inventory.events, applied again, rejected again: back, once.
+    # Republished to inventory.events, consumed again, rejected again: back, once.
+    for _ in range(100):
+        if rejections() == 2:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the replayed message was never consumed again")
     again = await until_listed()
-    assert again["source_queue"] == "allocation.inventory-events"
+    assert (again["source_queue"], again["reason"]) == ("allocation.inventory-events", "rejected")
 
     # Replay needs to be told what: --all or --message-id.
     usage = ctl(system, "dead-letters", "replay", "allocation")
     assert usage.code == 2
+
+
+async def test_a_replayed_dead_letter_is_applied(system: System, vhost: Vhost) -> None:
+    """A valid stock.received that died (say, under a bug since fixed) is applied once the
+    operator replays it: the line waiting for its units is reserved, and the dead letter is
+    gone. The message is put into the dead-letter queue the way RabbitMQ leaves one there
+    (with its x-death header), since today's service applies every valid event."""
+    sku, order = unique("REPLAY"), unique("o")
+    assert ctl(system, "lines", "allocate", order, "1", sku, "2").code == 0
+    event = new_inventory_event(
+        inv_events.StockReceived(sku=sku, quantity=2, receipt_id=unique("rcpt"))
+    )
+    connection = await aio_pika.connect(vhost.url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                body=event.SerializeToString(),
+                content_type="application/x-protobuf",
+                type=event.DESCRIPTOR.full_name,
+                message_id=event.event_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers={
+                    "x-death": [
+                        {
+                            "count": 1,
+                            "reason": "rejected",
+                            "queue": ALLOCATION_INBOX.name,
+                            "time": datetime.now(UTC).replace(microsecond=0),
+                            "exchange": INVENTORY_EXCHANGE,
+                            "routing-keys": ["stock.received"],
+                        }
+                    ]
+                },
+            ),
+            ALLOCATION_INBOX.dead_letter_queue,
+            mandatory=True,
+        )
+
+    [letter] = await asyncio.to_thread(dead_letters, system, event.event_id)
+    assert (letter["routing_key"], letter["deaths"]) == ("stock.received", "1")
+    waiting = ctl(system, "--json", "lines", "get", order, "1").json_dict()
+    assert waiting["status"] == "LINE_STATUS_BACKORDERED"
+
+    replay = await asyncio.to_thread(
+        ctl,
+        system,
+        "--json",
+        "dead-letters",
+        "replay",
+        "allocation",
+        "--message-id",
+        event.event_id,
+    )
+    assert replay.code == 0, replay.stderr
+    assert replay.json_dict()["replayed_message_ids"] == [event.event_id]
+    line: Any = None
+    for _ in range(100):
+        line = (await asyncio.to_thread(ctl, system, "--json", "lines", "get", order, "1")).json()
+        if line["status"] == "LINE_STATUS_RESERVED":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the replayed receipt was never applied: {line}")
+    assert line["reserved_quantity"] == "2"
+    log = ctl(system, "--json", "reservations", "list", "--sku", sku).json_rows()
+    assert [(r["quantity"], r["cause"]) for r in log] == [("2", "stock.received")]
+    assert await asyncio.to_thread(dead_letters, system, event.event_id) == []

@@ -1,4 +1,5 @@
-"""SPEC §6 against real processes: bearer tokens with scopes, TLS, mTLS, and no secret in logs.
+"""docs/spec.md §6 against real processes: bearer tokens with scopes, TLS, mTLS, no secret
+in logs.
 
 The inventory service runs with TLS (server certificate only), the allocation service with
 mTLS (clients need a certificate from the client CA); both accept bearer tokens. The CAs,
@@ -28,6 +29,8 @@ from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
+from backorder.operations.v1 import dead_letters_pb2 as dl
+from backorder.operations.v1.dead_letters_pb2_grpc import DeadLetterServiceStub
 from services.common.security import ClientSecurity
 from tests.support.certs import Authority, Issued
 from tests.support.processes import BIN, ServiceProcess
@@ -238,6 +241,110 @@ def test_reflection_needs_the_read_scope(secured: Secured) -> None:
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     names = list_services(secured.inventory_client(token=secured.tokens["read"]))
     assert "backorder.inventory.v1.InventoryService" in names
+
+
+def test_admin_operations_need_the_admin_scope(secured: Secured) -> None:
+    """SetSkuPolicy and both DeadLetterServices: read and write tokens are refused, as is a
+    call without a token; an admin token is served. A refused policy change writes nothing."""
+    sku = unique("SKU")
+    policy = alloc.SetSkuPolicyRequest(
+        sku=sku, fill_policy=alloc.FILL_POLICY_SKIP, backorders_accepted=False
+    )
+
+    def set_policy(security: ClientSecurity) -> alloc.SkuSummary:
+        with security.channel(secured.allocation.grpc_addr) as channel:
+            reply = AllocationServiceStub(channel).SetSkuPolicy(
+                policy, metadata=security.metadata(), timeout=10
+            )
+        return reply.summary
+
+    def summary(security: ClientSecurity) -> alloc.SkuSummary:
+        with security.channel(secured.allocation.grpc_addr) as channel:
+            reply = AllocationServiceStub(channel).GetSkuSummary(
+                alloc.GetSkuSummaryRequest(sku=sku), metadata=security.metadata(), timeout=10
+            )
+        return reply.summary
+
+    tokens = secured.tokens
+    for name, expected in (
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        ("read", grpc.StatusCode.PERMISSION_DENIED),
+        ("write", grpc.StatusCode.PERMISSION_DENIED),
+    ):
+        token = None if name is None else tokens[name]
+        refused = functools.partial(set_policy, secured.allocation_client(token=token))
+        assert code_of(refused) == expected, name
+    # The SKU would have been created by the change: it was not.
+    reader = secured.allocation_client(token=tokens["read"])
+    assert code_of(lambda: summary(reader)) == grpc.StatusCode.NOT_FOUND
+
+    changed = set_policy(secured.allocation_client(token=tokens["admin"]))
+    assert (changed.policy.fill_policy, changed.policy.backorders_accepted) == (
+        alloc.FILL_POLICY_SKIP,
+        False,
+    )
+    assert summary(reader).policy.fill_policy == alloc.FILL_POLICY_SKIP
+
+    servers = (
+        (secured.inventory.grpc_addr, secured.inventory_client),
+        (secured.allocation.grpc_addr, secured.allocation_client),
+    )
+    for address, client in servers:
+        for name, expected in (
+            (None, grpc.StatusCode.UNAUTHENTICATED),
+            ("read", grpc.StatusCode.PERMISSION_DENIED),
+            ("write", grpc.StatusCode.PERMISSION_DENIED),
+            ("admin", grpc.StatusCode.OK),
+        ):
+            security = client(None if name is None else tokens[name])
+            for call in (_list_dead_letters, _replay_dead_letters):
+                got = code_of(functools.partial(call, address, security))
+                assert got == expected, (address, call.__name__, name)
+        security = client(tokens["admin"])
+        assert _list_dead_letters(address, security).queue.endswith(".dead")
+
+
+def _list_dead_letters(address: str, security: ClientSecurity) -> dl.ListDeadLettersResponse:
+    with security.channel(address) as channel:
+        return DeadLetterServiceStub(channel).ListDeadLetters(
+            dl.ListDeadLettersRequest(), metadata=security.metadata(), timeout=10
+        )
+
+
+def _replay_dead_letters(address: str, security: ClientSecurity) -> dl.ReplayDeadLettersResponse:
+    with security.channel(address) as channel:
+        return DeadLetterServiceStub(channel).ReplayDeadLetters(
+            dl.ReplayDeadLettersRequest(all=True), metadata=security.metadata(), timeout=10
+        )
+
+
+def test_watch_stock_stream_needs_the_read_scope(secured: Secured) -> None:
+    """The server-streaming RPC is guarded like the unary ones: no token, a write-only or an
+    admin-only token is refused before any message; a read token gets the snapshot."""
+    sku = unique("SKU")
+    receive(secured, sku, secured.inventory_client(token=secured.tokens["write"]), quantity=4)
+
+    def first(security: ClientSecurity) -> inv.WatchStockResponse:
+        with security.channel(secured.inventory.grpc_addr) as channel:
+            stream = InventoryServiceStub(channel).WatchStock(
+                inv.WatchStockRequest(skus=[sku]), metadata=security.metadata(), timeout=10
+            )
+            try:
+                return next(iter(stream))
+            finally:
+                stream.cancel()
+
+    for token, expected in (
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        (secrets.token_urlsafe(24), grpc.StatusCode.UNAUTHENTICATED),
+        (secured.tokens["write"], grpc.StatusCode.PERMISSION_DENIED),
+        (secured.tokens["admin"], grpc.StatusCode.PERMISSION_DENIED),
+    ):
+        refused = functools.partial(first, secured.inventory_client(token=token))
+        assert code_of(refused) == expected, token
+    snapshot = first(secured.inventory_client(token=secured.tokens["read"]))
+    assert snapshot.stock.sku == sku
+    assert snapshot.stock.on_hand == 4
 
 
 # --- TLS and mTLS ------------------------------------------------------------------------------

@@ -4,11 +4,15 @@ the pytest run, `-q` or not.
 
 RELIABILITY_SCALE (default 1) multiplies the loads; see docs/reliability.md for what 1 is
 and why some figures are below the issue's at 1 on a shared 2-core machine.
+
+RELIABILITY_SEED replays a run: a test that takes the `seed` fixture prints the seed it drew
+its random operations from (and reports it with its figures); give it back to draw the same.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -43,6 +47,14 @@ def report(request: pytest.FixtureRequest) -> Report:
         print(f"{request.node.name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
 
     return record
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """The random seed of this test: RELIABILITY_SEED, or a fresh one; printed either way."""
+    value = int(os.environ.get("RELIABILITY_SEED") or random.randrange(2**32))
+    print(f"{request.node.name}: RELIABILITY_SEED={value}")
+    return value
 
 
 @pytest.fixture

@@ -2,13 +2,18 @@
 services from their descriptors (oversized and empty strings, unicode and control
 characters, negative and huge numbers, unknown enum values, out-of-range timestamps, bad
 page tokens). Only documented codes come back, never UNKNOWN/INTERNAL; a rejected
-mutating call leaves the database exactly as it was; both servers keep serving."""
+mutating call leaves the database exactly as it was; both servers keep serving.
+
+Bodies that are not protobuf at all (truncated, invalid UTF-8 in a string field) go to every
+method of every service on the servers, unary and streaming: INVALID_ARGUMENT with a token,
+UNAUTHENTICATED without one (the body is never parsed for a stranger), nothing written."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import secrets
 import string
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +21,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,8 +30,13 @@ from hypothesis import strategies as st
 
 from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc
 from backorder.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from backorder.operations.v1 import dead_letters_pb2  # noqa: F401  (its services in the pool)
+from services.common.security import PUBLIC_METHODS
+from services.common.standard_services import reflection_v1_types
 from tests.reliability.conftest import Report, scaled
 from tests.support.cluster import Cluster
+from tests.support.processes import ServiceProcess
+from tests.support.raw_calls import call_raw, malformed_bodies
 from tests.support.servers import Vhost, database_url
 
 DOCUMENTED = {
@@ -291,3 +302,96 @@ async def test_generated_hostile_requests_get_documented_codes_and_write_nothing
         rejected_mutations_checked_unwritten=unchanged,
         servers_up=2,
     )
+
+
+reflection_v1_types()  # grpc.reflection.v1 in the descriptor pool, as the servers have it
+
+
+def _registered_services(service: str) -> list[str]:
+    own = {
+        "inventory": "backorder.inventory.v1.InventoryService",
+        "allocation": "backorder.allocation.v1.AllocationService",
+    }[service]
+    return [
+        own,
+        "backorder.operations.v1.DeadLetterService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]
+
+
+def _send_malformed(process: ServiceProcess, fingerprint: Fingerprint, token: str) -> Counter[str]:
+    """Every method of every service on `process`, each malformed body with and without the
+    token; asserts the codes and that the database did not change. Codes seen, counted."""
+    pool = descriptor_pool.Default()
+    codes: Counter[str] = Counter()
+    before = fingerprint.take()
+    with grpc.insecure_channel(process.grpc_addr) as channel:
+        for name in _registered_services(process.service):
+            for method in pool.FindServiceByName(name).methods:
+                path = f"/{name}/{method.name}"
+                for body in malformed_bodies(method):
+                    with_token = [("authorization", f"Bearer {token}")]
+                    code, details, _ = call_raw(channel, method, body, with_token)
+                    assert code == grpc.StatusCode.INVALID_ARGUMENT, f"{path}: {code.name}"
+                    assert details == f"request is not a valid {method.input_type.full_name}"
+                    codes[code.name] += 1
+                    code, details, _ = call_raw(channel, method, body, [])
+                    expected = (
+                        grpc.StatusCode.INVALID_ARGUMENT
+                        if path in PUBLIC_METHODS  # health checks: no token needed
+                        else grpc.StatusCode.UNAUTHENTICATED
+                    )
+                    assert code == expected, f"{path} without a token: {code.name} {details!r}"
+                    codes[code.name] += 1
+    assert fingerprint.take() == before, f"malformed bodies wrote to {process.service}"
+    return codes
+
+
+async def test_malformed_bodies_are_invalid_argument_after_authentication(
+    cluster_factory: object, report: Report
+) -> None:
+    assert callable(cluster_factory)
+    cluster: Cluster = await cluster_factory()
+    token = secrets.token_urlsafe(24)
+    env = {**cluster.env, "BACKORDER_TOKENS": f"{token}:read,write,admin"}
+    processes = [
+        ServiceProcess(service, env, cluster.logs / f"{service}-tokens.log")
+        for service in ("inventory", "allocation")
+    ]
+    cluster.processes.extend(processes)
+    await asyncio.gather(*(asyncio.to_thread(p.start, 120) for p in processes))
+
+    def sweep() -> Counter[str]:
+        loop = asyncio.new_event_loop()
+        codes: Counter[str] = Counter()
+        try:
+            for process in processes:
+                db_name = (
+                    cluster.inventory_db
+                    if process.service == "inventory"
+                    else cluster.allocation_db
+                )
+                conn = loop.run_until_complete(asyncpg.connect(database_url(db_name)))
+                try:
+                    codes += _send_malformed(process, Fingerprint(loop, conn), token)
+                finally:
+                    loop.run_until_complete(conn.close())
+        finally:
+            loop.close()
+        return codes
+
+    codes = await asyncio.to_thread(sweep)
+    for process in processes:
+        assert process.process is not None and process.process.poll() is None
+        async with grpc.aio.insecure_channel(process.grpc_addr) as channel:
+            health = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest()
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+        log = process.log_text()
+        assert "Traceback" not in log and "unexpected error" not in log, process.log_tail()
+    stopped = await cluster.stop()
+    assert set(stopped.values()) == {0}, stopped
+    report(malformed_calls=sum(codes.values()), codes=dict(codes), servers_up=2)

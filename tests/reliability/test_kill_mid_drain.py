@@ -30,31 +30,37 @@ CONCURRENCY = 64
 # delivery limit (20); test_crashes_during_one_event.py shows more of them than the earlier
 # limit of 5 are survived.
 KILLS = 5
+AIMED = 3  # the first kills, aimed at the fill's open transaction
 
 
-async def _transaction_running(conn: asyncpg.Connection, database: str, age: float) -> None:
-    """Returns once a session of the service has been in one transaction for `age` seconds,
-    or after 10 s (nothing that long is running)."""
-    deadline = time.monotonic() + 10
+async def _fill_running(conn: asyncpg.Connection, database: str, age: float) -> bool:
+    """Waits (up to 2 minutes: a restarted process first reconnects and is redelivered the
+    receipt) until a transaction of the service has been open for `age` seconds and has
+    written reservation rows: the fill, giving units out, not yet committed. False if none."""
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if await conn.fetchval(
-            """select exists(select 1 from pg_stat_activity
-               where datname = $1 and pid <> pg_backend_pid() and xact_start is not null
-                 and clock_timestamp() - xact_start > make_interval(secs => $2))""",
+            """select exists(
+                 select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
+                 where a.datname = $1 and a.pid <> pg_backend_pid()
+                   and l.database = (select oid from pg_database where datname = $1)
+                   and l.relation = 'reservation'::regclass and l.mode = 'RowExclusiveLock'
+                   and clock_timestamp() - a.xact_start > make_interval(secs => $2))""",
             database,
             age,
         ):
-            return
-        await asyncio.sleep(0.01)
+            return True
+        await asyncio.sleep(0.005)
+    return False
 
 
 async def test_sigkill_during_a_long_drain_loses_and_duplicates_nothing(
-    cluster_factory: object, report: Report
+    cluster_factory: object, report: Report, seed: int
 ) -> None:
     assert callable(cluster_factory)
     cluster: Cluster = await cluster_factory()
     [allocation] = await cluster.start("allocation")
-    rng = random.Random()
+    rng = random.Random(seed)
     sku = unique("DRAIN")
     order = unique("o")
     count = scaled(10_000, 100)
@@ -104,26 +110,37 @@ async def test_sigkill_during_a_long_drain_loses_and_duplicates_nothing(
         model.free = model.supply = units
         model.fill()
 
+        # Every placement event published first: afterwards the fill is the only writer.
+        await until(lambda: outbox_drained(conn), 180, "placement events published")
         receipt = inv_events.StockReceived(sku=sku, quantity=units, receipt_id=unique("r"))
         event_id = await feed.publish(receipt)
         processed = "select count(*) from processed_event where event_id = $1::uuid"
-        kills = {"before_fill_committed": 0, "while_publishing_events": 0, "after": 0}
+        kills = {"during_fill": 0, "while_publishing_events": 0, "after": 0}
         for kill in range(KILLS):
-            if kill < 3:
-                # Aim at the drain: a transaction that has run a random while (the fill of
-                # ~9,000 lines is one); if the fill already committed, this kill is later.
-                await _transaction_running(conn, cluster.allocation_db, rng.uniform(0.02, 0.25))
+            if kill < AIMED:
+                # Aim at the drain: the fill's transaction, open a random while. A kill
+                # there rolls it back, so the receipt comes again and the next aim has a
+                # fill to hit.
+                age = rng.uniform(0.02, 0.25)
+                assert await _fill_running(conn, cluster.allocation_db, age), (
+                    f"kill {kill + 1}: never saw the fill's transaction open for {age:.2f} s"
+                )
             else:
                 await asyncio.sleep(rng.uniform(0.0, 1.5))
             assert allocation.process is not None
             allocation.process.kill()
             allocation.process.wait()
             if not await conn.fetchval(processed, event_id):
-                kills["before_fill_committed"] += 1
+                kills["during_fill"] += 1
             elif not await outbox_drained(conn):
                 kills["while_publishing_events"] += 1
             else:
                 kills["after"] += 1
+            # The aimed kills must have landed in the fill (seen open, then not committed),
+            # or this test would pass without ever killing mid-drain.
+            assert kill >= AIMED or kills["during_fill"] == kill + 1, (
+                f"kill {kill + 1} was aimed at the fill but landed after it committed: {kills}"
+            )
             await asyncio.to_thread(allocation.start, 120)
 
         await until(lambda: conn.fetchval(processed, event_id), 180, "the receipt applied")
@@ -175,6 +192,7 @@ async def test_sigkill_during_a_long_drain_loses_and_duplicates_nothing(
             placing_seconds=round(placing, 1),
             units_received=units,
             lines_filled=len(filled),
+            seed=seed,
             kills=sum(kills.values()),
             **{f"kills_{k}": v for k, v in kills.items()},
             events_received=len(tap.messages),

@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import asyncpg
 import grpc
@@ -43,7 +45,7 @@ SKUS = 50
 
 
 async def test_replicas_under_concurrent_load_match_the_reference_model(
-    cluster_factory: object, report: Report
+    cluster_factory: object, report: Report, seed: int
 ) -> None:
     assert callable(cluster_factory)
     cluster: Cluster = await cluster_factory()
@@ -54,7 +56,7 @@ async def test_replicas_under_concurrent_load_match_the_reference_model(
     channels = [grpc.aio.insecure_channel(p.grpc_addr) for p in inventories + allocations]
     inventory_stubs = [InventoryServiceStub(c) for c in channels[:2]]
     allocation_stubs = [AllocationServiceStub(c) for c in channels[2:]]
-    rng = random.Random()
+    rng = random.Random(seed)
     skus = [unique(f"R{n}") for n in range(SKUS)]
     allocates, others = scaled(20_000, 200), scaled(500, 20)
     kinds = ["receive"] * (others * 2 // 5) + ["adjust"] * (others // 5)
@@ -69,10 +71,12 @@ async def test_replicas_under_concurrent_load_match_the_reference_model(
     had_units: list[str] = []  # lines reserved at once: where a shipment is likely
     shipped: Counter[str] = Counter()  # line_id -> units fulfilled (OK answers)
     codes: Counter[str] = Counter()
+    refusals: list[Refusal] = []  # each FAILED_PRECONDITION, checked against the end state
 
     async def one(kind: str) -> None:
         a = rng.choice(allocation_stubs)
         n = next(ids)
+        line_id, units = "", 0
         try:
             if kind == "allocate":
                 sku = rng.choice(skus)
@@ -128,9 +132,10 @@ async def test_replicas_under_concurrent_load_match_the_reference_model(
         except grpc.aio.AioRpcError as error:
             codes[f"{kind} {error.code().name}"] += 1
             # Shipping more than is reserved, or from a cancelled line, or cancelling a
-            # shipped line: refused, nothing else.
+            # shipped line: refused, nothing else; each refusal is checked at the end.
             assert kind in ("cancel", "fulfil"), (kind, error.code(), error.details())
             assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+            refusals.append(Refusal(kind, line_id, units, error.details() or ""))
 
     async def client() -> None:
         while ops:
@@ -159,6 +164,7 @@ async def test_replicas_under_concurrent_load_match_the_reference_model(
                 "every fulfilment issued",
             )
             checks = await _compare_with_model(a_conn, i_conn, supply, placed, cancelled, shipped)
+            checks += await _check_refusals(a_conn, refusals)
             fills = await a_conn.fetch("select id, line from reservation")
             await until(
                 lambda: len(tap.distinct("line.reserved")) >= len(fills),
@@ -183,6 +189,7 @@ async def test_replicas_under_concurrent_load_match_the_reference_model(
             await channel.close()
         await tap.close()
     report(
+        seed=seed,
         processes="3 allocation + 2 inventory",
         skus=SKUS,
         clients=CLIENTS,
@@ -191,6 +198,7 @@ async def test_replicas_under_concurrent_load_match_the_reference_model(
         outcomes=dict(codes),
         seconds=round(elapsed, 1),
         calls_per_second=round((allocates + others) / elapsed),
+        refusals_checked=len(refusals),
         reservations=len(fills),
         line_reserved_events=len(tap.distinct("line.reserved")),
         duplicate_deliveries=tap.duplicates(),
@@ -248,3 +256,48 @@ async def _compare_with_model(
     shortfall = await i_conn.fetchval("select coalesce(sum(shortfall), 0) from movement")
     assert shortfall == 0
     return checks + 1
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: str  # cancel or fulfil
+    line_id: str
+    units: int  # units asked to ship (fulfil)
+    details: str
+
+
+_FULFILLED = re.compile(r"is fulfilled: every unit was shipped")
+_CANCELLED = re.compile(r"is cancelled; nothing can be shipped")
+_SHORT = re.compile(r"has (\d+) units reserved; cannot ship (\d+)")
+
+
+async def _check_refusals(a_conn: asyncpg.Connection, refusals: list[Refusal]) -> int:
+    """Each refusal had the reason it gave, as far as the end state (already compared with
+    the model) can tell: what a line has shipped or been cancelled stays so, and under this
+    load (one priority, STRICT, supply only growing) reserved + shipped only grows."""
+    lines = {
+        r["line_id"]: r
+        for r in await a_conn.fetch(
+            "select line_id, quantity, reserved, fulfilled, cancelled from line"
+        )
+    }
+    for refusal in refusals:
+        line = lines[refusal.line_id]
+        why = (refusal, dict(line))
+        if refusal.kind == "cancel":
+            # Only a line whose every unit was shipped cannot be cancelled; it stays so.
+            assert _FULFILLED.search(refusal.details), why
+            assert line["fulfilled"] == line["quantity"] and not line["cancelled"], why
+        elif _CANCELLED.search(refusal.details):
+            assert line["cancelled"], why
+        else:
+            short = _SHORT.search(refusal.details)
+            assert short is not None, why
+            reserved, asked = int(short.group(1)), int(short.group(2))
+            # The refusal is right by its own figures, asked what was asked, and the units
+            # it saw reserved are within what the line ever held.
+            assert asked == refusal.units and reserved < asked, why
+            assert reserved <= line["quantity"], why
+            if not line["cancelled"]:
+                assert reserved <= line["reserved"] + line["fulfilled"], why
+    return len(refusals)

@@ -1,4 +1,4 @@
-"""The reference model of SPEC §2 (the fill, cancels, fulfilments, shrinkage) written as
+"""The reference model of docs/spec.md §2 (the fill, cancels, fulfilments, shrinkage) written as
 plainly as possible: tests replay operations through it and compare with the service."""
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ class ModelLine:
         return "PARTIALLY_RESERVED" if self.reserved else "BACKORDERED"
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One entry of the decision log: units given to a line (or, REVOKED, taken back)."""
+
+    line_id: str
+    quantity: int
+    rule: str  # PARTIAL, WHOLE, WHOLE_AFTER_SKIP or REVOKED
+    queue_position: int  # 1-based place among the waiting lines when given; 0 when revoked
+    policy: str
+
+
 class Model:
     def __init__(self) -> None:
         self.lines: dict[str, ModelLine] = {}
@@ -45,6 +56,7 @@ class Model:
         self.supply = 0  # received + adjustments actually applied
         self.unmatched = 0
         self.policy = "STRICT"
+        self.log: list[Decision] = []  # every decision, oldest first
 
     def waiting(self) -> list[ModelLine]:
         return sorted(
@@ -52,17 +64,24 @@ class Model:
         )
 
     def fill(self) -> None:
+        # Lines passed over (SKIP) or partly served stay in the queue ahead of the next one.
+        ahead, skipped = 0, False
         for ln in self.waiting():
             if self.free <= 0:
                 return
             if ln.backordered <= self.free:
                 take = ln.backordered
+                rule = "WHOLE_AFTER_SKIP" if skipped else "WHOLE"
             elif ln.partial:
-                take = self.free
+                take, rule = self.free, "PARTIAL"
             elif self.policy == "STRICT":
                 return
             else:
+                skipped = True
+                ahead += 1
                 continue
+            self.log.append(Decision(ln.line_id, take, rule, ahead + 1, self.policy))
+            ahead += rule == "PARTIAL"
             ln.reserved += take
             self.free -= take
 
@@ -74,6 +93,8 @@ class Model:
         held = sorted((ln for ln in self.lines.values() if ln.reserved), key=lambda x: x.rank)
         for ln in reversed(held):
             take = min(ln.reserved, units)
+            if take:
+                self.log.append(Decision(ln.line_id, take, "REVOKED", 0, self.policy))
             ln.reserved -= take
             units -= take
             self.supply -= take

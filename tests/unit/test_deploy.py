@@ -2,9 +2,10 @@
 
 No Docker engine is needed: deploy/docker-compose.yml is validated against the official
 Compose Specification JSON schema (as shipped by the check-jsonschema package) and
-cross-checked against SPEC §5 (entry points, ports), deploy/.env.example, deploy/Dockerfile
-and deploy/prometheus.yml. The healthcheck module is run for real against a gRPC health
-server started inside the test.
+cross-checked against docs/spec.md §5 (entry points, ports), deploy/.env.example,
+deploy/Dockerfile, deploy/prometheus.yml, the lock files in requirements/ and README's
+metrics table. The healthcheck module is run for real against a gRPC health server started
+inside the test, and a service is started with the example's placeholder tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from jsonschema.validators import validator_for
 
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
@@ -38,11 +40,15 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus.yml"
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "backorder.json"
+README = REPO_ROOT / "README.md"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+RUNTIME_LOCK = REPO_ROOT / "requirements" / "runtime.txt"
+DEV_LOCK = REPO_ROOT / "requirements" / "dev.txt"
 
 
 @dataclass(frozen=True)
 class ServiceContract:
-    """What SPEC §5 fixes about one of our services, as the stack must run it."""
+    """What docs/spec.md §5 fixes about one of our services, as the stack must run it."""
 
     name: str
     cli: str
@@ -76,6 +82,8 @@ AGREED_METRICS = {
     "backorder_waiting_lines_total",
     "backorder_reserved_units_total",
     "backorder_dead_letters",
+    "backorder_stock_shortfalls_total",
+    "backorder_stock_shortfall_units_total",
 }
 AGREED_HISTOGRAMS = {"backorder_rpc_seconds", "backorder_fill_latency_seconds"}
 
@@ -366,7 +374,7 @@ def test_every_image_is_built_from_deploy_dockerfile_or_a_pinned_official_image(
 @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
 def test_service_serves_on_the_spec_ports(svc: ServiceContract) -> None:
     service = load_compose()["services"][svc.name]
-    # Bearer tokens are required, so binding 0.0.0.0 needs no --insecure (SPEC §6).
+    # Bearer tokens are required, so binding 0.0.0.0 needs no --insecure (docs/spec.md §6).
     assert command(service) == [svc.cli, "serve"]
     env = environment(service)
     assert env[f"{svc.prefix}_GRPC_ADDR"] == f"0.0.0.0:{svc.grpc_port}"
@@ -443,9 +451,61 @@ def test_service_requires_tokens_and_takes_tls_files_from_the_mounted_directory(
     for name in ("BACKORDER_CA_FILE", "BACKORDER_CLIENT_CERT_FILE", "BACKORDER_CLIENT_KEY_FILE"):
         assert name in env, f"the healthcheck of {svc.name} needs {name} for TLS"
     assert any(str(v).endswith(":/etc/backorder/tls:ro") for v in service["volumes"])
-    # The .env.example tokens are valid for the services (they would refuse to start else).
-    settings = ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": env["BACKORDER_TOKENS"]})
-    assert settings.security.secured
+    # The .env.example tokens are placeholders: the services refuse to start with them, and
+    # accept the same entries once the tokens are real.
+    with pytest.raises(SettingsError, match="BACKORDER_TOKENS holds a placeholder token"):
+        ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": env["BACKORDER_TOKENS"]})
+    real = re.sub(r"change-me", lambda m: "0123456789", env["BACKORDER_TOKENS"])
+    settings = ServiceSettings.from_env(svc.name, {"BACKORDER_TOKENS": real})
+    assert settings.security.authenticated and len(settings.security.tokens) == 2
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        "change-me-read-token-0000:read",
+        "0123456789abcdef0123:read;CHANGE-ME-00000000000:write",
+        "0123456789abcdef0123:read\nyes-change-me-please-0:admin",
+    ],
+)
+def test_placeholder_tokens_are_refused_naming_the_setting(tokens: str, tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as refused:
+        ServiceSettings.from_env("allocation", {"BACKORDER_TOKENS": tokens})
+    assert "BACKORDER_TOKENS" in str(refused.value)
+    assert "0000" not in str(refused.value), "never quote a token"
+    # In a tokens file too; a comment may mention the placeholder.
+    listed = tmp_path / "tokens"
+    listed.write_text("# replace every change-me token\n" + tokens.replace(";", "\n") + "\n")
+    with pytest.raises(SettingsError, match="BACKORDER_TOKENS_FILE"):
+        ServiceSettings.from_env("allocation", {"BACKORDER_TOKENS_FILE": str(listed)})
+    listed.write_text("# replace every change-me token\n0123456789abcdef0123:read\n")
+    assert ServiceSettings.from_env("allocation", {"BACKORDER_TOKENS_FILE": str(listed)})
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_a_service_started_with_the_example_tokens_stops_with_one_line(
+    svc: ServiceContract,
+) -> None:
+    tokens = read_env_file(ENV_EXAMPLE)["BACKORDER_TOKENS"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKORDER_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / svc.cli), "serve"],
+        env={**env, "BACKORDER_TOKENS": tokens},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BACKORDER_TOKENS" in lines[0], done.stderr
+    assert "change-me-ops-token" not in done.stderr
+
+
+def test_rabbitmq_publishes_amqp_for_subscribers_on_the_host() -> None:
+    rabbitmq = load_compose()["services"]["rabbitmq"]
+    assert published_ports(rabbitmq) == {5672: 5672, 15672: 15672}
+    for entry in rabbitmq["ports"]:
+        assert str(entry).startswith("127.0.0.1:"), f"{entry} must bind to PUBLISH_HOST"
 
 
 def test_observability_profile_runs_prometheus_and_grafana_and_scrapes_both_services() -> None:
@@ -530,8 +590,20 @@ def test_dashboard_queries_only_the_agreed_metric_names() -> None:
         "backorder_dead_letters",
         "backorder_rpc_total",
         "backorder_rpc_seconds",
+        "backorder_stock_shortfalls_total",
+        "backorder_stock_shortfall_units_total",
     ):
         assert name in used, f"the dashboard shows no {name}"
+
+
+def test_the_agreed_metrics_are_the_code_s_and_readme_s() -> None:
+    """Every agreed name is registered by the services and listed in README's table."""
+    source = "\n".join(p.read_text() for p in (REPO_ROOT / "services").rglob("*.py"))
+    registered = set(re.findall(r"""["'](backorder_[a-z_]+)["']""", source))
+    readme_table = README.read_text().split("### Metrics", 1)[1].split("\n### ", 1)[0]
+    for name in AGREED_METRICS | AGREED_HISTOGRAMS:
+        assert name in registered, f"no service registers {name}"
+        assert f"`{name}" in readme_table, f"README's metrics table lacks {name}"
 
 
 @pytest.mark.parametrize(
@@ -553,7 +625,12 @@ def test_the_metric_check_catches_a_wrong_name(expr: str) -> None:
 def test_dockerfile_final_stage_is_slim_python_and_runs_as_non_root() -> None:
     stages = dockerfile_stages(DOCKERFILE.read_text())
     final = stages[-1]
-    assert final.base.startswith("python:3.11-slim"), final.base
+    # A patch release and a Debian release, optionally with the digest (the comment says how).
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", final.base), (
+        final.base
+    )
+    assert all(stage.base == final.base for stage in stages), "build and run on one base"
+    assert "imagetools inspect" in DOCKERFILE.read_text(), "say how to pin the digest"
     users = [args for keyword, args in final.instructions if keyword == "USER"]
     assert users, "the final stage must switch to an unprivileged USER"
     user = users[-1].split(":")[0]
@@ -570,7 +647,80 @@ def test_dockerfile_installs_the_project_with_its_contract() -> None:
     copied = " ".join(a for k, a in instructions if k == "COPY")
     for path in ("pyproject.toml", "protos/", "backorder/", "services/"):
         assert path in copied, f"the image build must copy {path}"
-    assert any(k == "RUN" and "pip install ." in a for k, a in instructions)
+    assert any(k == "RUN" and "pip install --no-deps ." in a for k, a in instructions)
+
+
+def test_dockerfile_installs_the_locked_dependencies_in_a_layer_of_their_own() -> None:
+    """Changing the source must not reinstall the dependencies: the lock file alone is
+    copied, and installed, before anything else of the project."""
+    [build, _] = dockerfile_stages(DOCKERFILE.read_text())
+    steps = [(k, a) for k, a in build.instructions if k in ("COPY", "RUN")]
+    lock_copied = steps.index(("COPY", "requirements/runtime.txt requirements/runtime.txt"))
+    installed = next(
+        i for i, (k, a) in enumerate(steps) if k == "RUN" and "-r requirements/runtime.txt" in a
+    )
+    first_source = min(i for i, (k, a) in enumerate(steps) if k == "COPY" and i != lock_copied)
+    assert lock_copied < installed < first_source, steps
+
+
+def test_dockerfile_has_a_healthcheck_of_the_grpc_health_service() -> None:
+    final = dockerfile_stages(DOCKERFILE.read_text())[-1]
+    [healthcheck] = [a for k, a in final.instructions if k == "HEALTHCHECK"]
+    assert "CMD python -m services.common.healthcheck" in healthcheck
+    assert "$HEALTHCHECK_ADDR" in healthcheck
+    env = " ".join(a for k, a in final.instructions if k == "ENV")
+    assert "HEALTHCHECK_ADDR=127.0.0.1:50051" in env
+
+
+# --- the lock files ------------------------------------------------------------------------------
+
+
+def _name(requirement: str) -> str:
+    """PEP 503 normalised project name of `name==version` or `name[extra]==version`."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\[=<>~!; ]", requirement, maxsplit=1)[0]).lower()
+
+
+def locked(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"{path.name}: {line!r} is not NAME==VERSION"
+        pins[_name(name)] = version
+    return pins
+
+
+def direct_pins(extra: str | None) -> dict[str, str]:
+    import tomllib
+
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    requirements = project["dependencies"] + (
+        project["optional-dependencies"][extra] if extra else []
+    )
+    return {_name(r): r.split("==", 1)[1] for r in requirements}
+
+
+@pytest.mark.parametrize(("lock", "extra"), [(RUNTIME_LOCK, None), (DEV_LOCK, "dev")])
+def test_the_lock_files_pin_pyproject_s_direct_dependencies(lock: Path, extra: str | None) -> None:
+    pins = locked(lock)
+    for name, version in direct_pins(extra).items():
+        assert pins.get(name) == version, f"{lock.name}: {name} is not locked at {version}"
+    assert "backorder" not in pins and "file:" not in lock.read_text(), "no machine paths"
+
+
+def test_the_dev_lock_installs_the_runtime_lock_unchanged() -> None:
+    runtime, dev = locked(RUNTIME_LOCK), locked(DEV_LOCK)
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert "pytest" in dev and "pytest" not in runtime
+
+
+@pytest.mark.parametrize(("script", "lock"), [("up", "runtime"), ("test", "dev")])
+def test_the_scripts_install_through_the_lock(script: str, lock: str) -> None:
+    text = (REPO_ROOT / "scripts" / script).read_text()
+    assert f"ensure_python_venv {lock}\n" in text
+    lib = (REPO_ROOT / "scripts" / "lib.sh").read_text()
+    assert '-c "$ROOT/requirements/$want.txt"' in lib
 
 
 # --- the healthcheck probe, for real ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The fill rule (SPEC §2) on plain data: rank order, allow_partial, STRICT vs SKIP."""
+"""The fill rule (docs/spec.md §2) on plain data: rank order, allow_partial, STRICT vs SKIP."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.allocation.domain.fill import Fill, FillPolicy, FillRule, WaitingLine, fill
+from tests.support.reference_model import Model, ModelLine
 
 STRICT, SKIP = FillPolicy.STRICT, FillPolicy.SKIP
 
@@ -122,16 +123,21 @@ def test_strict_never_serves_below_a_waiting_line_that_fits(
             break
 
 
-@given(waiting_lines, st.integers(0, 200))
-def test_skip_leaves_no_fitting_line_waiting(queue: list[WaitingLine], free: int) -> None:
-    outcome = fill(queue, free, SKIP)
-    served = taken(outcome.fills)
+@given(waiting_lines, st.integers(0, 200), st.sampled_from(FillPolicy))
+def test_fill_gives_what_the_reference_model_gives(
+    queue: list[WaitingLine], free: int, policy: FillPolicy
+) -> None:
+    """Each fill (line, units, rule, queue position) and the units left, under SKIP as under
+    STRICT, equal the plain reference model's walk of the same queue."""
+    model = Model()
+    model.policy, model.free = policy.value, free
     for line in queue:
-        if line.key not in served:
-            # A line passed over did not fit in what was left when the walk reached it,
-            # and what is left at the end is no more; a partial line is only left when
-            # nothing is.
-            if line.allow_partial:
-                assert outcome.free_after == 0
-            else:
-                assert line.backordered > outcome.free_after
+        model.lines[str(line.key)] = ModelLine(
+            str(line.key), line.backordered, 0, line.key, line.allow_partial
+        )
+    model.fill()
+    outcome = fill(queue, free, policy)
+    assert [(f.key, f.quantity, f.rule.value, f.queue_position) for f in outcome.fills] == [
+        (int(d.line_id), d.quantity, d.rule, d.queue_position) for d in model.log
+    ]
+    assert outcome.free_after == model.free

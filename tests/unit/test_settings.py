@@ -86,7 +86,7 @@ def test_settings_read_tokens_file_and_refuse_an_unreadable_one(tmp_path: Path) 
     path.write_text(f"{secret}:read,write\n")
     settings = ServiceSettings.from_env("allocation", {"BACKORDER_TOKENS_FILE": str(path)})
     assert settings.security.tokens.scopes(secret) == {READ, WRITE}
-    assert settings.security.secured
+    assert settings.security.authenticated
     with pytest.raises(SettingsError, match=r"BACKORDER_TOKENS_FILE=.*cannot read"):
         ServiceSettings.from_env("allocation", {"BACKORDER_TOKENS_FILE": str(tmp_path / "no")})
     path.write_text("# nothing yet\n")
@@ -96,7 +96,7 @@ def test_settings_read_tokens_file_and_refuse_an_unreadable_one(tmp_path: Path) 
 
 def test_no_security_settings_means_plaintext_and_no_tokens() -> None:
     security = ServiceSettings.from_env("inventory", {}).security
-    assert security.tls is None and not security.tokens and not security.secured
+    assert security.tls is None and not security.tokens and not security.authenticated
 
 
 def test_db_pool_size_per_service_with_a_default() -> None:
@@ -123,14 +123,15 @@ def test_tls_and_mtls_settings(authority: Authority) -> None:
         "INVENTORY_TLS_KEY_FILE": str(server.key_file),
     }
     tls = ServiceSettings.from_env("inventory", env).security
-    assert tls.tls is not None and tls.tls.client_ca is None and tls.secured
+    # TLS alone encrypts but authenticates no one.
+    assert tls.tls is not None and tls.tls.client_ca is None and not tls.authenticated
     assert tls.describe() == {"tls": "tls", "tokens": 0}
     # Per service: the allocation service does not pick up the inventory's certificate.
     assert ServiceSettings.from_env("allocation", env).security.tls is None
     mtls = ServiceSettings.from_env(
         "inventory", {**env, "INVENTORY_TLS_CLIENT_CA_FILE": str(authority.cert_file)}
     ).security
-    assert mtls.describe() == {"tls": "mtls", "tokens": 0}
+    assert mtls.describe() == {"tls": "mtls", "tokens": 0} and mtls.authenticated
     assert server.key not in repr(mtls).encode()
 
 

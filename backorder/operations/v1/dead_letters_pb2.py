@@ -25,23 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*backorder/operations/v1/dead_letters.proto\x12\x17\x62\x61\x63korder.operations.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n\nDeadLetter\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08\x65xchange\x18\x03 \x01(\t\x12\x13\n\x0brouting_key\x18\x04 \x01(\t\x12\x14\n\x0csource_queue\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65\x61ths\x18\x07 \x01(\x03\x12\x12\n\nbody_bytes\x18\x08 \x01(\x03\x12\x30\n\x0cpublished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"c\n\x17ListDeadLettersResponse\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x39\n\x0c\x64\x65\x61\x64_letters\x18\x02 \x03(\x0b\x32#.backorder.operations.v1.DeadLetter\"<\n\x18ReplayDeadLettersRequest\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"G\n\x19ReplayDeadLettersResponse\x12\x1c\n\x14replayed_message_ids\x18\x01 \x03(\t\x12\x0c\n\x04kept\x18\x02 \x01(\x03\x32\x85\x02\n\x11\x44\x65\x61\x64LetterService\x12t\n\x0fListDeadLetters\x12/.backorder.operations.v1.ListDeadLettersRequest\x1a\x30.backorder.operations.v1.ListDeadLettersResponse\x12z\n\x11ReplayDeadLetters\x12\x31.backorder.operations.v1.ReplayDeadLettersRequest\x1a\x32.backorder.operations.v1.ReplayDeadLettersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*backorder/operations/v1/dead_letters.proto\x12\x17\x62\x61\x63korder.operations.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n\nDeadLetter\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08\x65xchange\x18\x03 \x01(\t\x12\x13\n\x0brouting_key\x18\x04 \x01(\t\x12\x14\n\x0csource_queue\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65\x61ths\x18\x07 \x01(\x03\x12\x12\n\nbody_bytes\x18\x08 \x01(\x03\x12\x30\n\x0cpublished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x16ListDeadLettersRequest\x12\x11\n\x05limit\x18\x01 \x01(\x05\x42\x02\x18\x01\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"|\n\x17ListDeadLettersResponse\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x39\n\x0c\x64\x65\x61\x64_letters\x18\x02 \x03(\x0b\x32#.backorder.operations.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"<\n\x18ReplayDeadLettersRequest\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"G\n\x19ReplayDeadLettersResponse\x12\x1c\n\x14replayed_message_ids\x18\x01 \x03(\t\x12\x0c\n\x04kept\x18\x02 \x01(\x03\x32\x85\x02\n\x11\x44\x65\x61\x64LetterService\x12t\n\x0fListDeadLetters\x12/.backorder.operations.v1.ListDeadLettersRequest\x1a\x30.backorder.operations.v1.ListDeadLettersResponse\x12z\n\x11ReplayDeadLetters\x12\x31.backorder.operations.v1.ReplayDeadLettersRequest\x1a\x32.backorder.operations.v1.ReplayDeadLettersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'backorder.operations.v1.dead_letters_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['limit']._serialized_options = b'\030\001'
   _globals['_DEADLETTER']._serialized_start=105
   _globals['_DEADLETTER']._serialized_end=314
   _globals['_LISTDEADLETTERSREQUEST']._serialized_start=316
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=355
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=357
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=456
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=458
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=518
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=520
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=591
-  _globals['_DEADLETTERSERVICE']._serialized_start=594
-  _globals['_DEADLETTERSERVICE']._serialized_end=855
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=398
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=400
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=524
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=526
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=586
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=588
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=659
+  _globals['_DEADLETTERSERVICE']._serialized_start=662
+  _globals['_DEADLETTERSERVICE']._serialized_end=923
 # @@protoc_insertion_point(module_scope)

@@ -54,7 +54,7 @@ class DeadLetterServiceServicer:
     """
 
     def ListDeadLetters(self, request, context):
-        """Lists dead letters, oldest first; nothing is removed.
+        """Lists dead letters, oldest death first; nothing is removed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

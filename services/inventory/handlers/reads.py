@@ -62,19 +62,14 @@ async def list_inbound(
         validation.sku(sku)
     size = paging.page_size(page_size)
     query = ["inbound", sku, open_only]
-    after = paging.decode(page_token, query, (str, str))
-    position = None
-    if after:
-        try:
-            position = (datetime.fromisoformat(after[0]), after[1])
-        except ValueError:
-            raise InvalidArgument("page_token", "is not a token this service issued") from None
+    after = paging.decode(page_token, query, (datetime, str))
+    position = (after[0], after[1]) if after else None
     rows = await db.list_inbound(pool, sku, open_only, position, size + 1)
     more = len(rows) > size
     rows = rows[:size]
     token = ""
     if more:
-        token = paging.encode([rows[-1].expected_at.isoformat(), rows[-1].inbound_id], query)
+        token = paging.encode([rows[-1].expected_at, rows[-1].inbound_id], query)
     return Page(rows, token)
 
 
@@ -95,8 +90,8 @@ async def watch_stock(
     when none are named), as long as the caller keeps up."""
     if len(skus) > MAX_WATCHED_SKUS:
         raise InvalidArgument("skus", f"names {len(skus)} SKUs; watch at most {MAX_WATCHED_SKUS}")
-    for sku in skus:
-        validation.sku(sku, "skus")
+    for index, sku in enumerate(skus):
+        validation.sku(sku, f"skus[{index}]")
     wanted = set(skus)
     try:
         async with feed.subscribe(lambda p: not wanted or p.get("sku") in wanted) as changes:
