@@ -1,4 +1,4 @@
-"""Transport security and bearer-token authorisation (SPEC §6), for servers and clients.
+"""Transport security and bearer-token authorisation (docs/spec.md §6), for servers and clients.
 
 Servers: TLS when a certificate and key are configured, mTLS when a client CA is too, and
 bearer tokens with scopes checked by `AuthInterceptor` when tokens are configured. Every RPC
@@ -364,7 +364,7 @@ class ClientSecurity:
 
     def metadata(self) -> list[tuple[str, str]]:
         # Sent as plain metadata rather than call credentials, which gRPC refuses to send over
-        # a plaintext channel (tokens on a trusted loopback network are allowed by SPEC §6).
+        # a plaintext channel (tokens on a trusted loopback network are allowed by docs/spec.md §6).
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
     def channel(self, target: str) -> grpc.Channel:

@@ -1,6 +1,6 @@
 """line.fulfilled -> the inventory process issues the units exactly once, however often the
 event is delivered; a shortfall is recorded, not dropped. Events are published by the test
-to `allocation.events` exactly as the allocation service publishes them (SPEC §4)."""
+to `allocation.events` exactly as the allocation service publishes them (docs/spec.md §4)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from services.allocation.domain.fill import FillPolicy
 from services.common import db as common_db
 from tests.support.servers import database_url, drop_database, unique
 
-# The definition of a position (SPEC §1 rank: priority DESC, placed_at ASC, then the
+# The definition of a position (docs/spec.md §1 rank: priority DESC, placed_at ASC, then the
 # sequence), counted line by line as the service did before the bucket counters.
 REFERENCE_POSITIONS = """
     select l.line_id,

@@ -1,4 +1,4 @@
-"""Security settings (SPEC §6): token lists, TLS files, the bind check and the scope table."""
+"""Security settings (docs/spec.md §6): token lists, TLS files, the bind check, the scope table."""
 
 from __future__ import annotations
 
