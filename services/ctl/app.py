@@ -1,7 +1,7 @@
 """The frame of backorderctl: options, connections, output (table or JSON) and exit codes.
 
-Commands live in services/ctl/commands.py (health, dead letters), stock.py (stock, inbound)
-and lines.py (lines, reservations, SKU summary and policy), one small function each,
+Commands live in services/ctl/commands.py (health, dead letters), stock.py (stock, inbound,
+locations) and lines.py (lines, reservations, SKU summary and policy), one small function each,
 registered with `@command(...)`; this module turns their `Result` into output and any failure
 into a line on stderr and a distinct exit code.
 """
@@ -288,8 +288,11 @@ LEAF_EPILOG = f"connection and output options (--json, …): {PROG} --help"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command tree; the root parser shows the connection options in its --help."""
+    # No abbreviations here either: the root sees every argument, and a command's `--to`
+    # must not be taken for a prefix of --token.
     parser = argparse.ArgumentParser(
         prog=PROG,
+        allow_abbrev=False,
         usage=f"{PROG} [-h] [OPTIONS] COMMAND … [OPTIONS]",
         parents=[_connection_options()],
         description="Operate the Backorder services over gRPC.",
@@ -324,7 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-HELP_ORDER = ("health", "stock", "inbound", "lines", "reservations", "summary", "policy")
+HELP_ORDER = (
+    "health",
+    "stock",
+    "inbound",
+    "locations",
+    "lines",
+    "reservations",
+    "summary",
+    "policy",
+)
 
 
 def _help_rank(cmd: Command) -> int:
