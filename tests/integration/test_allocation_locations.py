@@ -165,3 +165,50 @@ async def test_fulfil_names_the_location_and_a_repeat_must_match_it(
     )
     shipped_from = [events_pb2.LineFulfilled.FromString(r[0]).location_id for r in outbox]
     assert shipped_from == [west, east]
+
+
+@pytest.mark.parametrize("how", ["adjustment", "transfer in transit"])
+async def test_a_line_revoked_at_one_location_takes_free_units_at_another_at_once(
+    allocation_pool: asyncpg.Pool, how: str
+) -> None:
+    """Shrinkage is free units first, then revocations, then the fill: a line that loses
+    units at one location is served from another in the same event. (Found by the stateful
+    test: the fill did not run after shrinkage.)"""
+    pool, sku, order = allocation_pool, unique("SKU"), unique("o")
+    near, far = unique("near"), unique("far")
+    await handlers.location_updated(pool, location(near, 1))
+    await handlers.location_updated(pool, location(far, 2))
+    await handlers.allocate(pool, handlers.Allocate(order, "l", sku, 4))
+    await handlers.stock_received(pool, receipt(sku, 4, far))
+    await handlers.stock_received(pool, receipt(sku, 3, near))
+    assert await held(pool, sku) == {("l", far): 4}
+
+    event_id = str(uuid.uuid4())
+    if how == "adjustment":
+        await handlers.stock_adjusted(
+            pool,
+            inventory_events.StockAdjusted(
+                event_id=event_id, sku=sku, adjustment_id=unique("a"), delta=-1, location_id=far
+            ),
+        )
+    else:
+        await handlers.stock_transferred(
+            pool,
+            inventory_events.StockTransferred(
+                event_id=event_id,
+                sku=sku,
+                transfer_id=unique("t"),
+                from_location_id=far,
+                to_location_id=unique("elsewhere"),
+                quantity=1,
+                in_transit=True,
+            ),
+        )
+    assert await held(pool, sku) == {("l", far): 3, ("l", near): 1}
+    decisions = await pool.fetch(
+        """select rule, quantity, location_id from reservation
+           where sku = $1 and cause_event_id = $2 order by id""",
+        sku,
+        uuid.UUID(event_id),
+    )
+    assert [tuple(r) for r in decisions] == [("REVOKED", 1, far), ("WHOLE", 1, near)]

@@ -1,6 +1,7 @@
 """What the allocation service does with the inventory service's events: receipts and
-positive adjustments free units (then the fill runs), negative adjustments shrink, inbound
-updates move ETAs. Each event is applied exactly once (consume_once)."""
+positive adjustments free units, negative adjustments and transfers shrink at their
+location (the fill runs after each), inbound updates move ETAs. Each event is applied
+exactly once (consume_once)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,12 @@ async def stock_received(pool: asyncpg.Pool, event: inventory_events.StockReceiv
 
 
 async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjusted) -> None:
-    """Applies an adjustment once. Positive: free units, then the fill. Negative: taken
-    from free units first, then back from active reservations, lowest rank first (those
-    lines wait again at their rank, line.revoked each). Units beyond free + reserved were
-    already shipped (fulfilled); free stays at 0 and they are counted as unmatched."""
+    """Applies an adjustment once, at its location. Positive: free units, then the fill.
+    Negative: taken from free units there first, then back from active reservations there,
+    lowest rank first (those lines wait again at their rank, line.revoked each), then the
+    fill (a revoked line may take free units at another location). Units beyond free +
+    reserved were already shipped (fulfilled); free stays at 0 and they are counted as
+    unmatched."""
     event_id = parse_event_id(event.event_id)
     validation.sku(event.sku)
     if event.delta == 0 or abs(event.delta) > validation.MAX_QUANTITY:
@@ -63,15 +66,17 @@ async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjust
             sku = await skus_db.change_totals(
                 uow.conn, event.sku, at={location_id: (event.delta, 0)}
             )
-            _, sku = await fill_sku(
-                uow,
-                sku,
-                cause="stock.adjusted",
-                cause_event_id=event_id,
-                cause_occurred_at=_occurred_at(event),
-            )
         else:
             sku = await shrink(uow, sku, -event.delta, event_id, location_id)
+        # After shrinkage too: a line that lost units here may take free units at its other
+        # locations at once (with one location this finds nothing free and returns).
+        _, sku = await fill_sku(
+            uow,
+            sku,
+            cause="stock.adjusted",
+            cause_event_id=event_id,
+            cause_occurred_at=_occurred_at(event),
+        )
         await refresh_etas(uow, sku)
 
     await consume_once(pool, event_id, "stock.adjusted", work)
@@ -137,13 +142,14 @@ async def stock_transferred(pool: asyncpg.Pool, event: inventory_events.StockTra
             sku = await skus_db.change_totals(
                 uow.conn, event.sku, at={destination: (event.quantity, 0)}
             )
-            _, sku = await fill_sku(
-                uow,
-                sku,
-                cause="stock.transferred",
-                cause_event_id=event_id,
-                cause_occurred_at=_occurred_at(event),
-            )
+        # In transit too: lines revoked at the source may take free units elsewhere.
+        _, sku = await fill_sku(
+            uow,
+            sku,
+            cause="stock.transferred",
+            cause_event_id=event_id,
+            cause_occurred_at=_occurred_at(event),
+        )
         await refresh_etas(uow, sku)
 
     await consume_once(pool, event_id, "stock.transferred", work)
