@@ -24,6 +24,12 @@ class FillPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILL_POLICY_STRICT: _ClassVar[FillPolicy]
     FILL_POLICY_SKIP: _ClassVar[FillPolicy]
 
+class LocationStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOCATION_STRATEGY_UNSPECIFIED: _ClassVar[LocationStrategy]
+    LOCATION_STRATEGY_FILL_RANK: _ClassVar[LocationStrategy]
+    LOCATION_STRATEGY_MOST_STOCK: _ClassVar[LocationStrategy]
+
 class ReservationRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RESERVATION_RULE_UNSPECIFIED: _ClassVar[ReservationRule]
@@ -38,6 +44,9 @@ ALLOCATION_OUTCOME_BACKORDERED: AllocationOutcome
 FILL_POLICY_UNSPECIFIED: FillPolicy
 FILL_POLICY_STRICT: FillPolicy
 FILL_POLICY_SKIP: FillPolicy
+LOCATION_STRATEGY_UNSPECIFIED: LocationStrategy
+LOCATION_STRATEGY_FILL_RANK: LocationStrategy
+LOCATION_STRATEGY_MOST_STOCK: LocationStrategy
 RESERVATION_RULE_UNSPECIFIED: ReservationRule
 RESERVATION_RULE_PARTIAL: ReservationRule
 RESERVATION_RULE_WHOLE: ReservationRule
@@ -45,7 +54,7 @@ RESERVATION_RULE_WHOLE_AFTER_SKIP: ReservationRule
 RESERVATION_RULE_REVOKED: ReservationRule
 
 class Line(_message.Message):
-    __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "status", "reserved_quantity", "fulfilled_quantity", "backordered_quantity", "queue_position", "estimated_fill_at", "eta_known", "placed_at", "customer_id")
+    __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "status", "reserved_quantity", "fulfilled_quantity", "backordered_quantity", "queue_position", "estimated_fill_at", "eta_known", "placed_at", "customer_id", "locations", "allocations")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +70,8 @@ class Line(_message.Message):
     ETA_KNOWN_FIELD_NUMBER: _ClassVar[int]
     PLACED_AT_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     line_id: str
     sku: str
@@ -76,10 +87,22 @@ class Line(_message.Message):
     eta_known: bool
     placed_at: _timestamp_pb2.Timestamp
     customer_id: str
-    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., priority: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., status: _Optional[_Union[_events_pb2.LineStatus, str]] = ..., reserved_quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., queue_position: _Optional[int] = ..., estimated_fill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_known: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ...) -> None: ...
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    allocations: _containers.RepeatedCompositeFieldContainer[LineAllocation]
+    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., priority: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., status: _Optional[_Union[_events_pb2.LineStatus, str]] = ..., reserved_quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., queue_position: _Optional[int] = ..., estimated_fill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_known: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., allocations: _Optional[_Iterable[_Union[LineAllocation, _Mapping]]] = ...) -> None: ...
+
+class LineAllocation(_message.Message):
+    __slots__ = ("location_id", "reserved_quantity", "fulfilled_quantity")
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    FULFILLED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    location_id: str
+    reserved_quantity: int
+    fulfilled_quantity: int
+    def __init__(self, location_id: _Optional[str] = ..., reserved_quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ...) -> None: ...
 
 class AllocateRequest(_message.Message):
-    __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "customer_id")
+    __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "customer_id", "locations")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +110,7 @@ class AllocateRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     line_id: str
     sku: str
@@ -94,7 +118,8 @@ class AllocateRequest(_message.Message):
     priority: int
     allow_partial: bool
     customer_id: str
-    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., priority: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., customer_id: _Optional[str] = ...) -> None: ...
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., priority: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., customer_id: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AllocateResponse(_message.Message):
     __slots__ = ("line", "outcome")
@@ -119,18 +144,20 @@ class GetLineResponse(_message.Message):
     def __init__(self, line: _Optional[_Union[Line, _Mapping]] = ...) -> None: ...
 
 class ListLinesRequest(_message.Message):
-    __slots__ = ("sku", "order_id", "status", "page_size", "page_token")
+    __slots__ = ("sku", "order_id", "status", "location_id", "page_size", "page_token")
     SKU_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     sku: str
     order_id: str
     status: _events_pb2.LineStatus
+    location_id: str
     page_size: int
     page_token: str
-    def __init__(self, sku: _Optional[str] = ..., order_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.LineStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, sku: _Optional[str] = ..., order_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.LineStatus, str]] = ..., location_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListLinesResponse(_message.Message):
     __slots__ = ("lines", "next_page_token")
@@ -157,16 +184,18 @@ class CancelLineResponse(_message.Message):
     def __init__(self, line: _Optional[_Union[Line, _Mapping]] = ..., released_quantity: _Optional[int] = ...) -> None: ...
 
 class FulfillLineRequest(_message.Message):
-    __slots__ = ("order_id", "line_id", "fulfillment_id", "quantity")
+    __slots__ = ("order_id", "line_id", "fulfillment_id", "quantity", "location_id")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     FULFILLMENT_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     line_id: str
     fulfillment_id: str
     quantity: int
-    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., fulfillment_id: _Optional[str] = ..., quantity: _Optional[int] = ...) -> None: ...
+    location_id: str
+    def __init__(self, order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., fulfillment_id: _Optional[str] = ..., quantity: _Optional[int] = ..., location_id: _Optional[str] = ...) -> None: ...
 
 class FulfillLineResponse(_message.Message):
     __slots__ = ("line",)
@@ -191,14 +220,30 @@ class SetPriorityResponse(_message.Message):
     def __init__(self, line: _Optional[_Union[Line, _Mapping]] = ...) -> None: ...
 
 class SkuPolicy(_message.Message):
-    __slots__ = ("fill_policy", "backorders_accepted", "backorder_limit")
+    __slots__ = ("fill_policy", "backorders_accepted", "backorder_limit", "location_strategy")
     FILL_POLICY_FIELD_NUMBER: _ClassVar[int]
     BACKORDERS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     BACKORDER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     fill_policy: FillPolicy
     backorders_accepted: bool
     backorder_limit: int
-    def __init__(self, fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ...) -> None: ...
+    location_strategy: LocationStrategy
+    def __init__(self, fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ..., location_strategy: _Optional[_Union[LocationStrategy, str]] = ...) -> None: ...
+
+class LocationSummary(_message.Message):
+    __slots__ = ("location_id", "free_units", "reserved_units", "inbound_units", "active")
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FREE_UNITS_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    INBOUND_UNITS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    location_id: str
+    free_units: int
+    reserved_units: int
+    inbound_units: int
+    active: bool
+    def __init__(self, location_id: _Optional[str] = ..., free_units: _Optional[int] = ..., reserved_units: _Optional[int] = ..., inbound_units: _Optional[int] = ..., active: _Optional[bool] = ...) -> None: ...
 
 class NextInbound(_message.Message):
     __slots__ = ("inbound_id", "open_quantity", "expected_at")
@@ -211,7 +256,7 @@ class NextInbound(_message.Message):
     def __init__(self, inbound_id: _Optional[str] = ..., open_quantity: _Optional[int] = ..., expected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SkuSummary(_message.Message):
-    __slots__ = ("sku", "free_units", "reserved_units", "backordered_units", "waiting_lines", "fulfilled_units", "next_inbound", "inbound_units", "policy", "unmatched_shrinkage_units")
+    __slots__ = ("sku", "free_units", "reserved_units", "backordered_units", "waiting_lines", "fulfilled_units", "next_inbound", "inbound_units", "policy", "unmatched_shrinkage_units", "locations")
     SKU_FIELD_NUMBER: _ClassVar[int]
     FREE_UNITS_FIELD_NUMBER: _ClassVar[int]
     RESERVED_UNITS_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +267,7 @@ class SkuSummary(_message.Message):
     INBOUND_UNITS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     UNMATCHED_SHRINKAGE_UNITS_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
     sku: str
     free_units: int
     reserved_units: int
@@ -232,7 +278,8 @@ class SkuSummary(_message.Message):
     inbound_units: int
     policy: SkuPolicy
     unmatched_shrinkage_units: int
-    def __init__(self, sku: _Optional[str] = ..., free_units: _Optional[int] = ..., reserved_units: _Optional[int] = ..., backordered_units: _Optional[int] = ..., waiting_lines: _Optional[int] = ..., fulfilled_units: _Optional[int] = ..., next_inbound: _Optional[_Union[NextInbound, _Mapping]] = ..., inbound_units: _Optional[int] = ..., policy: _Optional[_Union[SkuPolicy, _Mapping]] = ..., unmatched_shrinkage_units: _Optional[int] = ...) -> None: ...
+    locations: _containers.RepeatedCompositeFieldContainer[LocationSummary]
+    def __init__(self, sku: _Optional[str] = ..., free_units: _Optional[int] = ..., reserved_units: _Optional[int] = ..., backordered_units: _Optional[int] = ..., waiting_lines: _Optional[int] = ..., fulfilled_units: _Optional[int] = ..., next_inbound: _Optional[_Union[NextInbound, _Mapping]] = ..., inbound_units: _Optional[int] = ..., policy: _Optional[_Union[SkuPolicy, _Mapping]] = ..., unmatched_shrinkage_units: _Optional[int] = ..., locations: _Optional[_Iterable[_Union[LocationSummary, _Mapping]]] = ...) -> None: ...
 
 class GetSkuSummaryRequest(_message.Message):
     __slots__ = ("sku",)
@@ -247,16 +294,18 @@ class GetSkuSummaryResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[SkuSummary, _Mapping]] = ...) -> None: ...
 
 class SetSkuPolicyRequest(_message.Message):
-    __slots__ = ("sku", "fill_policy", "backorders_accepted", "backorder_limit")
+    __slots__ = ("sku", "fill_policy", "backorders_accepted", "backorder_limit", "location_strategy")
     SKU_FIELD_NUMBER: _ClassVar[int]
     FILL_POLICY_FIELD_NUMBER: _ClassVar[int]
     BACKORDERS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     BACKORDER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     sku: str
     fill_policy: FillPolicy
     backorders_accepted: bool
     backorder_limit: int
-    def __init__(self, sku: _Optional[str] = ..., fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ...) -> None: ...
+    location_strategy: LocationStrategy
+    def __init__(self, sku: _Optional[str] = ..., fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ..., location_strategy: _Optional[_Union[LocationStrategy, str]] = ...) -> None: ...
 
 class SetSkuPolicyResponse(_message.Message):
     __slots__ = ("summary",)
@@ -265,7 +314,7 @@ class SetSkuPolicyResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[SkuSummary, _Mapping]] = ...) -> None: ...
 
 class Reservation(_message.Message):
-    __slots__ = ("reservation_id", "order_id", "line_id", "sku", "quantity", "cause", "cause_event_id", "queue_position", "rule", "fill_policy", "created_at")
+    __slots__ = ("reservation_id", "order_id", "line_id", "sku", "quantity", "cause", "cause_event_id", "queue_position", "rule", "fill_policy", "created_at", "location_id")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +326,7 @@ class Reservation(_message.Message):
     RULE_FIELD_NUMBER: _ClassVar[int]
     FILL_POLICY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: int
     order_id: str
     line_id: str
@@ -288,7 +338,8 @@ class Reservation(_message.Message):
     rule: ReservationRule
     fill_policy: FillPolicy
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, reservation_id: _Optional[int] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., cause: _Optional[str] = ..., cause_event_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., rule: _Optional[_Union[ReservationRule, str]] = ..., fill_policy: _Optional[_Union[FillPolicy, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    location_id: str
+    def __init__(self, reservation_id: _Optional[int] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., cause: _Optional[str] = ..., cause_event_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., rule: _Optional[_Union[ReservationRule, str]] = ..., fill_policy: _Optional[_Union[FillPolicy, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., location_id: _Optional[str] = ...) -> None: ...
 
 class ListReservationsRequest(_message.Message):
     __slots__ = ("order_id", "line_id", "sku", "page_size", "page_token")

@@ -51,7 +51,7 @@ class LineBackordered(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., queue_position: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ...) -> None: ...
 
 class LineReserved(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "quantity", "reserved_now", "reserved_quantity", "backordered_quantity", "status", "reservation_id", "cause_event_id")
+    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "quantity", "reserved_now", "reserved_quantity", "backordered_quantity", "status", "reservation_id", "cause_event_id", "location_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class LineReserved(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     sku: str
@@ -76,10 +77,11 @@ class LineReserved(_message.Message):
     status: LineStatus
     reservation_id: int
     cause_event_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., reserved_now: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., reservation_id: _Optional[int] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
+    location_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., reserved_now: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., reservation_id: _Optional[int] = ..., cause_event_id: _Optional[str] = ..., location_id: _Optional[str] = ...) -> None: ...
 
 class LineRevoked(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "quantity", "revoked_now", "reserved_quantity", "backordered_quantity", "status", "cause_event_id")
+    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "quantity", "revoked_now", "reserved_quantity", "backordered_quantity", "status", "cause_event_id", "location_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +93,7 @@ class LineRevoked(_message.Message):
     BACKORDERED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     sku: str
@@ -102,7 +105,8 @@ class LineRevoked(_message.Message):
     backordered_quantity: int
     status: LineStatus
     cause_event_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., revoked_now: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
+    location_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., revoked_now: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., backordered_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., cause_event_id: _Optional[str] = ..., location_id: _Optional[str] = ...) -> None: ...
 
 class LineEtaChanged(_message.Message):
     __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "estimated_fill_at", "eta_known", "backordered_quantity", "version")
@@ -149,7 +153,7 @@ class LineCancelled(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., quantity: _Optional[int] = ..., released_quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ...) -> None: ...
 
 class LineFulfilled(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "fulfillment_id", "quantity", "fulfilled_quantity", "reserved_quantity", "status")
+    __slots__ = ("event_id", "occurred_at", "sku", "order_id", "line_id", "fulfillment_id", "quantity", "fulfilled_quantity", "reserved_quantity", "status", "location_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +164,7 @@ class LineFulfilled(_message.Message):
     FULFILLED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     RESERVED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     sku: str
@@ -170,4 +175,5 @@ class LineFulfilled(_message.Message):
     fulfilled_quantity: int
     reserved_quantity: int
     status: LineStatus
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., fulfillment_id: _Optional[str] = ..., quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ...) -> None: ...
+    location_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., fulfillment_id: _Optional[str] = ..., quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., location_id: _Optional[str] = ...) -> None: ...

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class InventoryServiceStub:
-    """Physical stock and expected inbound, per SKU.
+    """Physical stock and expected inbound, per SKU and location.
     """
 
     def __init__(self, channel):
@@ -35,6 +35,21 @@ class InventoryServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.PutLocation = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/PutLocation',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.PutLocationRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.PutLocationResponse.FromString,
+                _registered_method=True)
+        self.ListLocations = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/ListLocations',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListLocationsRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListLocationsResponse.FromString,
+                _registered_method=True)
+        self.TransferStock = channel.unary_unary(
+                '/backorder.inventory.v1.InventoryService/TransferStock',
+                request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.TransferStockRequest.SerializeToString,
+                response_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.TransferStockResponse.FromString,
+                _registered_method=True)
         self.GetStock = channel.unary_unary(
                 '/backorder.inventory.v1.InventoryService/GetStock',
                 request_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.SerializeToString,
@@ -83,8 +98,32 @@ class InventoryServiceStub:
 
 
 class InventoryServiceServicer:
-    """Physical stock and expected inbound, per SKU.
+    """Physical stock and expected inbound, per SKU and location.
     """
+
+    def PutLocation(self, request, context):
+        """Creates or changes a location (an upsert keyed by location_id). `default` always exists
+        and cannot be deactivated. Publishes location.updated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLocations(self, request, context):
+        """Every location, by fill_rank then location_id, page by page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferStock(self, request, context):
+        """Moves units of a SKU from one location to another. The units leave the source at once;
+        without expected_at they land at the destination at once, with it they are an open
+        inbound there (inbound_id = transfer_id) until received. Idempotent on transfer_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def GetStock(self, request, context):
         """Current stock of one SKU. NOT_FOUND if nothing ever referenced the SKU.
@@ -155,6 +194,21 @@ class InventoryServiceServicer:
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'PutLocation': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutLocation,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.PutLocationRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.PutLocationResponse.SerializeToString,
+            ),
+            'ListLocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLocations,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListLocationsRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListLocationsResponse.SerializeToString,
+            ),
+            'TransferStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferStock,
+                    request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.TransferStockRequest.FromString,
+                    response_serializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.TransferStockResponse.SerializeToString,
+            ),
             'GetStock': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStock,
                     request_deserializer=backorder_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.FromString,
@@ -209,8 +263,89 @@ def add_InventoryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class InventoryService:
-    """Physical stock and expected inbound, per SKU.
+    """Physical stock and expected inbound, per SKU and location.
     """
+
+    @staticmethod
+    def PutLocation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/PutLocation',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.PutLocationRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.PutLocationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/ListLocations',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListLocationsRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.ListLocationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.inventory.v1.InventoryService/TransferStock',
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.TransferStockRequest.SerializeToString,
+            backorder_dot_inventory_dot_v1_dot_inventory__pb2.TransferStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetStock(request,
