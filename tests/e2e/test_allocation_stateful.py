@@ -168,6 +168,21 @@ class AllocationMachine(RuleBasedStateMachine):
             position = [ln.line_id for ln in self.model.waiting()].index(line_id) + 1
             self.expected.append(("line.backordered", line_id, line.backordered, position))
 
+    @rule(data=st.data())
+    def allocate_naming_a_location_twice(self, data: st.DataObject) -> None:
+        """Refused naming the repeat; nothing written (the invariants compare every line)."""
+        twice = data.draw(st.sampled_from([DEFAULT, self.a, self.b]), "location")
+        self.seq += 1
+        call = alloc.AllocateRequest(
+            order_id=self.order,
+            line_id=f"l{self.seq}",
+            sku=self.sku,
+            quantity=1,
+            locations=[twice, twice],
+        )
+        details = self._expect(grpc.StatusCode.INVALID_ARGUMENT, self.stub.Allocate, call)
+        assert "locations[1]" in details, details
+
     @rule(quantity=st.integers(1, 8), data=st.data())
     def receive(self, quantity: int, data: st.DataObject) -> None:
         # An empty location_id is `default` (an event from before locations).
