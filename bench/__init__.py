@@ -1,4 +1,4 @@
-"""The benchmark of SPEC §7: every row measured against the raw limits of the same servers.
+"""The benchmark of docs/spec.md §7: every row measured against the raw limits of the same servers.
 
 `python -m bench [--quick|--full]` makes its own databases and RabbitMQ vhost on the local
 servers, runs both services as real processes, measures each row and, in the same run, the

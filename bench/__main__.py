@@ -1,5 +1,5 @@
-"""`python -m bench [--quick|--full] [--rows ...] [--profile]`: runs the SPEC §7 rows and their
-raw baselines in one go and writes bench/results/latest.json, latest.md and latest.png."""
+"""`python -m bench [--quick|--full] [--rows ...] [--profile]`: runs the docs/spec.md §7 rows
+and their raw baselines in one go and writes bench/results/latest.json, latest.md and latest.png."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
     size.add_argument(
-        "--full", action="store_true", help="SPEC sizes, queues up to 1,000,000 lines"
+        "--full", action="store_true", help="docs/spec.md §7 sizes, queues up to 1,000,000 lines"
     )
     parser.add_argument(
         "--rows",

@@ -1,12 +1,15 @@
 """The data and the raw SQL of the benchmark.
 
-`place_waiting_lines` sets a queue up fast with set-based SQL. It writes exactly the rows
-Allocate writes for a line that is backordered on arrival (services/allocation/adapters/
-postgres.py: `lock_sku` + `insert_line`: the line with `placed_at = clock_timestamp()` and its
-arrival number `sku_seq`, the SKU's `backordered_units`, `waiting_lines` and `lines_placed`
-counters; the queue's bucket counters follow by trigger) except the `line.backordered` outbox
-row: a queue built up over days has long had those published, and the relay never reads
-sent rows again. The same function builds the identical queue in the raw baseline's database.
+`place_waiting_lines` sets a queue up fast with set-based SQL: a documented copy of the
+service's one home of line placement, `place_line` (services/allocation/migrations/
+repeatable/placement.sql: the line with `placed_at = clock_timestamp()` and its arrival
+number `sku_seq`, its band's counters in `sku_queue`, the SKU's `backordered_units`,
+`waiting_lines` and `lines_placed`; the bucket counters follow by trigger), for `count` lines
+in three statements instead of one call each. It writes exactly those rows
+(tests/integration/test_placement.py holds the copy equal to placing each line) except the
+`line.backordered` outbox rows: a queue built up over days has long had those published,
+and the relay never reads sent rows again. The same function builds the identical queue in
+the raw baseline's database.
 
 The raw statements are the least SQL doing the same work, each in one round trip:
 `RAW_FILL` (running sum over the rank, as the fill decides for whole single lines under the

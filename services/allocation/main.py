@@ -11,7 +11,7 @@ from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers, metrics
 from services.allocation.entrypoints import grpc as grpc_entry
 from services.common import db, dead_letter_service, runtime
-from services.common.amqp import ALLOCATION_INBOX
+from services.common.amqp import ALLOCATION_EXCHANGE, ALLOCATION_INBOX
 from services.common.cli import main as cli_main
 from services.common.consumer import EventConsumer, Route
 from services.common.outbox import OutboxRelay
@@ -23,7 +23,11 @@ MIGRATIONS = "services.allocation.migrations"
 async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
     await db.migrate(settings.database_url, MIGRATIONS)
     pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
-    relay = OutboxRelay(settings.database_url, settings.amqp_url)
+    # Its outbox has late_fields: Allocate's one-round-trip path leaves the queue position
+    # of line.backordered to the relay (adapters/placement.py).
+    relay = OutboxRelay(
+        settings.database_url, settings.amqp_url, [ALLOCATION_EXCHANGE], late_fields=True
+    )
     consumer = EventConsumer(
         settings.amqp_url,
         ALLOCATION_INBOX,

@@ -11,6 +11,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.common import metrics
+from services.common.amqp import ALLOCATION_INBOX
 from services.common.metrics import Sampler
 from services.common.settings import ServiceSettings
 
@@ -64,4 +65,4 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
 
 def samplers(pool: asyncpg.Pool, settings: ServiceSettings) -> list[Sampler]:
     """Everything the allocation service samples: outbox, dead letters, backlog."""
-    return [*metrics.service_samplers(pool, settings), backlog_sampler(pool)]
+    return [*metrics.service_samplers(pool, settings, ALLOCATION_INBOX), backlog_sampler(pool)]

@@ -1,6 +1,6 @@
 """RabbitMQ at the edge: connecting, and the topology both services declare identically.
 
-Both services declare both exchanges and the two contract queues (SPEC §4), so whichever
+Both services declare both exchanges and the two contract queues (docs/spec.md §4), so whichever
 starts first, an event published before its consumer ever ran is queued, not lost.
 
 The delivery limit is a queue argument, so it cannot change on a queue that exists: queues

@@ -24,7 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from prometheus_client import Gauge
 
 from services.common import amqp
-from services.common.amqp import ALLOCATION_INBOX, INVENTORY_INBOX, ContractQueue
+from services.common.amqp import ContractQueue
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -163,12 +163,10 @@ class DeadLetterSampler:
                 await asyncio.wait_for(connection.close(), timeout=5)
 
 
-_INBOX = {"inventory": INVENTORY_INBOX, "allocation": ALLOCATION_INBOX}
-
-
-def service_samplers(pool: asyncpg.Pool, settings: ServiceSettings) -> list[Sampler]:
+def service_samplers(
+    pool: asyncpg.Pool, settings: ServiceSettings, inbox: ContractQueue
+) -> list[Sampler]:
     """What every service samples: its outbox and the dead-letter queue of its inbox."""
-    inbox: ContractQueue = _INBOX[settings.service]
     return [
         outbox_sampler(pool),
         DeadLetterSampler(settings.amqp_url, [inbox.dead_letter_queue]).sampler(),

@@ -1,4 +1,4 @@
-"""Transport security and bearer-token authorisation (SPEC §6), for servers and clients.
+"""Transport security and bearer-token authorisation (docs/spec.md §6), for servers and clients.
 
 Servers: TLS when a certificate and key are configured, mTLS when a client CA is too, and
 bearer tokens with scopes checked by `AuthInterceptor` when tokens are configured. Every RPC
@@ -33,35 +33,14 @@ WRITE = "write"
 ADMIN = "admin"
 SCOPES = (READ, WRITE, ADMIN)
 
-_INVENTORY = "/backorder.inventory.v1.InventoryService/"
-_ALLOCATION = "/backorder.allocation.v1.AllocationService/"
 _DEAD_LETTERS = "/backorder.operations.v1.DeadLetterService/"
 
-# The scope each RPC needs, by full method name. Add every new RPC here: reads (Get*, List*,
-# Watch*) need `read`, mutations `write`, policy and dead-letter operations `admin`. A method
-# missing from this table needs `admin` (safe default), so forgetting it locks it down rather
-# than opening it.
-METHOD_SCOPES: Mapping[str, str] = {
-    # InventoryService
-    _INVENTORY + "GetStock": READ,
-    _INVENTORY + "ListStock": READ,
-    _INVENTORY + "ListInbound": READ,
-    _INVENTORY + "ListMovements": READ,
-    _INVENTORY + "WatchStock": READ,
-    _INVENTORY + "ReceiveStock": WRITE,
-    _INVENTORY + "AdjustStock": WRITE,
-    _INVENTORY + "ExpectInbound": WRITE,
-    _INVENTORY + "CancelInbound": WRITE,
-    # AllocationService
-    _ALLOCATION + "GetLine": READ,
-    _ALLOCATION + "ListLines": READ,
-    _ALLOCATION + "GetSkuSummary": READ,
-    _ALLOCATION + "ListReservations": READ,
-    _ALLOCATION + "Allocate": WRITE,
-    _ALLOCATION + "CancelLine": WRITE,
-    _ALLOCATION + "FulfillLine": WRITE,
-    _ALLOCATION + "SetPriority": WRITE,
-    _ALLOCATION + "SetSkuPolicy": ADMIN,
+# The scope each RPC needs, by full method name. Each service declares its own RPCs'
+# scopes (`declare_scopes`, from its entrypoint); the methods every server shares are
+# here. Reads (Get*, List*, Watch*) need `read`, mutations `write`, policy and dead-letter
+# operations `admin`. A method missing from this table needs `admin` (safe default), so
+# forgetting it locks it down rather than opening it.
+METHOD_SCOPES: dict[str, str] = {
     # DeadLetterService (both servers, each for its own inbox)
     _DEAD_LETTERS + "ListDeadLetters": ADMIN,
     _DEAD_LETTERS + "ReplayDeadLetters": ADMIN,
@@ -81,6 +60,11 @@ MIN_TOKEN_LENGTH = 16
 
 class SecurityConfigError(ValueError):
     """A token list or TLS file is malformed; the message names it and never quotes a secret."""
+
+
+def declare_scopes(scopes: Mapping[str, str]) -> None:
+    """Adds a service's RPCs (full method name -> scope) to METHOD_SCOPES."""
+    METHOD_SCOPES.update(scopes)
 
 
 def required_scope(method: str) -> str | None:
@@ -380,7 +364,7 @@ class ClientSecurity:
 
     def metadata(self) -> list[tuple[str, str]]:
         # Sent as plain metadata rather than call credentials, which gRPC refuses to send over
-        # a plaintext channel (tokens on a trusted loopback network are allowed by SPEC §6).
+        # a plaintext channel (tokens on a trusted loopback network are allowed by docs/spec.md §6).
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
     def channel(self, target: str) -> grpc.Channel:

@@ -1,4 +1,4 @@
-"""Settings read from the environment (SPEC §5), validated once at start-up."""
+"""Settings read from the environment (docs/spec.md §5), validated once at start-up."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DEFAULTS = {
 # consumed event holds one for its transaction; more than the callers only idles in Postgres.
 DEFAULT_DB_POOL_SIZE = 10
 MAX_DB_POOL_SIZE = 200
-# Security (SPEC §6), all optional. Tokens are shared by both services; TLS files are per
+# Security (docs/spec.md §6), all optional. Tokens are shared by both services; TLS files are per
 # service (its own certificate): INVENTORY_TLS_CERT_FILE, ALLOCATION_TLS_KEY_FILE, …
 TOKENS = "BACKORDER_TOKENS"
 TOKENS_FILE = "BACKORDER_TOKENS_FILE"

@@ -1,4 +1,4 @@
-"""Checks of request fields shared by both services (SPEC §1, §3)."""
+"""Checks of request fields shared by both services (docs/spec.md §1, §3)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import sys
 
 from backorder.allocation.v1 import events_pb2 as allocation_events
 from services.common import db, dead_letter_service, metrics, runtime
-from services.common.amqp import INVENTORY_INBOX
+from services.common.amqp import INVENTORY_EXCHANGE, INVENTORY_INBOX
 from services.common.change_feed import ChangeFeed
 from services.common.cli import main as cli_main
 from services.common.consumer import EventConsumer, Route
@@ -25,7 +25,7 @@ MIGRATIONS = "services.inventory.migrations"
 async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
     await db.migrate(settings.database_url, MIGRATIONS)
     pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
-    relay = OutboxRelay(settings.database_url, settings.amqp_url)
+    relay = OutboxRelay(settings.database_url, settings.amqp_url, [INVENTORY_EXCHANGE])
     feed = ChangeFeed(settings.database_url, STOCK_CHANNEL)
     consumer = EventConsumer(
         settings.amqp_url,
@@ -51,7 +51,7 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
             ],
             insecure=args.insecure,
             security=settings.security,
-            samplers=metrics.service_samplers(pool, settings),
+            samplers=metrics.service_samplers(pool, settings, INVENTORY_INBOX),
         )
     finally:
         await pool.close()

@@ -1,4 +1,4 @@
-"""The benchmark's smoke test: `python -m bench --quick` runs every SPEC §7 row and its raw
+"""The benchmark's smoke test: `python -m bench --quick` runs every docs/spec.md §7 row and its raw
 baselines against the real servers and writes a figure for each (their values are the
 benchmark's business, not the test's)."""
 
@@ -33,7 +33,7 @@ def test_quick_benchmark_produces_every_row(tmp_path: Path) -> None:
         assert math.isfinite(figure["value"]), figure
         if figure["raw"] is not None:
             assert math.isfinite(figure["raw"]) and figure["raw"] > 0, figure
-    # Each SPEC row is judged against its target (pass or fail, but judged).
+    # Each docs/spec.md §7 row is judged against its target (pass or fail, but judged).
     judged = {f["row"] for f in figures if f["passed"] is not None}
     assert judged >= ROWS
     # The raw baselines of the same run are there: SQL fill, SQL allocate, publish, RPC.

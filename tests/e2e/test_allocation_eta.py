@@ -1,5 +1,5 @@
 """ETAs end to end: inbound.updated events published into RabbitMQ reach the real
-allocation process, which estimates when each waiting line is filled (SPEC §2)."""
+allocation process, which estimates when each waiting line is filled (docs/spec.md §2)."""
 
 from __future__ import annotations
 

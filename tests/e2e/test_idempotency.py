@@ -1,5 +1,5 @@
 """Repeating a call with the same key: same content changes nothing and answers with the
-current state; other content is ALREADY_EXISTS (SPEC §2)."""
+current state; other content is ALREADY_EXISTS (docs/spec.md §2)."""
 
 from __future__ import annotations
 

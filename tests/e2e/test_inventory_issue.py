@@ -1,6 +1,6 @@
 """line.fulfilled -> the inventory process issues the units exactly once, however often the
 event is delivered; a shortfall is recorded, not dropped. Events are published by the test
-to `allocation.events` exactly as the allocation service publishes them (SPEC §4)."""
+to `allocation.events` exactly as the allocation service publishes them (docs/spec.md §4)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ async def settled(
             await asyncio.sleep(0.05)
 
 
-async def test_fulfilment_delivered_many_times_is_issued_once(
+async def test_fulfillment_delivered_many_times_is_issued_once(
     inventory: InventoryServiceStub, broker: Broker
 ) -> None:
     sku = unique("SKU")
@@ -105,12 +105,12 @@ async def test_fulfilment_delivered_many_times_is_issued_once(
     event = fulfilled(sku, 4)
     for _ in range(5):
         await broker.publish(event)
-    # The same fulfilment under another event id (a republish by its producer) changes nothing.
+    # The same fulfillment under another event id (a republish by its producer) changes nothing.
     other = LineFulfilled()
     other.CopyFrom(event)
     other.event_id = str(uuid.uuid4())
     await broker.publish(other)
-    # A later fulfilment is a marker: once it is applied, the repeats before it were seen.
+    # A later fulfillment is a marker: once it is applied, the repeats before it were seen.
     marker = fulfilled(sku, 1)
     await broker.publish(marker)
 

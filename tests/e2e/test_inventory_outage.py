@@ -1,5 +1,5 @@
 """RabbitMQ unreachable: receipts keep succeeding, their events wait in the outbox, and all
-of them are published, in order, once the broker is reachable again (SPEC §2 Never lost).
+of them are published, in order, once the broker is reachable again (docs/spec.md §2 Never lost).
 
 The inventory process reaches RabbitMQ through a TCP proxy this test starts, cuts and
 restores; the real broker is never touched."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import Coroutine
@@ -15,9 +16,13 @@ import pytest
 from backorder.allocation.v1 import events_pb2
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
-from services.allocation.adapters import postgres as db
+from services.allocation.adapters import placement
+from services.allocation.adapters import queue as queue_db
+from services.allocation.adapters import skus as db
+from services.allocation.handlers import events as built_events
 from services.common import db as common_db
 from services.common.errors import AlreadyExists
+from services.common.outbox import completed_body
 from tests.support.servers import unique
 
 
@@ -177,12 +182,19 @@ async def test_a_line_only_queued_is_written_whole_with_its_event(
         for p in placed
     )
     rows = await allocation_pool.fetch(
-        "select message_type, body from outbox where sku = $1 and routing_key = $2 order by id",
+        """select message_type, body, late_fields from outbox
+           where sku = $1 and routing_key = $2 order by id""",
         sku,
         "line.backordered",
     )
     assert {r["message_type"] for r in rows} == {"backorder.allocation.v1.LineBackordered"}
-    events = [events_pb2.LineBackordered.FromString(r["body"]) for r in rows]
+    # As the relay publishes them: the queue position set from late_fields.
+    events = [
+        events_pb2.LineBackordered.FromString(
+            completed_body(r["message_type"], r["body"], r["late_fields"])
+        )
+        for r in rows
+    ]
     assert [(e.line_id, e.queue_position) for e in events] == [
         (f"l{i}", position) for i, position in enumerate(expected)
     ]
@@ -239,20 +251,29 @@ async def test_queue_line_declines_what_the_full_path_must_decide(
     # "key taken": the line's key is already used by a line of another SKU.
     target = unique("NEW") if situation == "key taken" else sku
     before = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
-    queued = await db.queue_line(
-        pool, db.LineRequest(order, line_id, target, 2, 0, False, ""), position_field=13,
-        event=handlers.new_event("allocation", "line.backordered",
-                                 events_pb2.LineBackordered(sku=sku)),
-    )  # fmt: skip
+    request = placement.LineRequest(order, line_id, target, 2, 0, False, "")
+    queued = await placement.queue_line(pool, request, built_events.queued_event(request))
     summary = (await handlers.get_sku_summary(pool, sku)).sku
     outbox = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
     if situation == "new":
-        assert queued is not None
-        line, position = queued
-        assert (line.line_id, line.backordered, position) == ("second", 2, 2)
+        assert queued.outcome is placement.Outcome.QUEUED and queued.line is not None
+        assert (queued.line.line_id, queued.line.backordered, queued.queue_position) == (
+            "second",
+            2,
+            2,
+        )
         assert (summary.waiting_lines, summary.backordered_units, outbox) == (2, 4, before + 1)
+        late = await pool.fetchval(
+            "select late_fields from outbox where sku = $1 order by id desc limit 1", sku
+        )
+        assert json.loads(late) == {"queue_position": 2}
     else:
-        assert queued is None
+        assert queued.line is None
+        assert queued.outcome is (
+            placement.Outcome.PLACED_BEFORE
+            if situation in ("placed", "key taken")
+            else placement.Outcome.NEEDS_THE_FILL
+        )
         assert (summary.waiting_lines, summary.backordered_units, outbox) == (1, 2, before)
     if situation == "key taken":
         # Allocate refuses that call: not even the SKU row may be left behind.
@@ -266,7 +287,7 @@ async def test_queue_line_declines_what_the_full_path_must_decide(
 async def test_fill_walks_long_queue_in_chunks(
     allocation_pool: asyncpg.Pool, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handlers, "FILL_CHUNK", chunk)
+    monkeypatch.setattr(queue_db, "CHUNK", chunk)
     sku = unique("SKU")
     order = unique("o")
     # priorities: the rank is 9s first (in placement order), then 0s.
@@ -311,7 +332,7 @@ async def test_racing_allocates_of_one_key_place_one_line_and_one_event(
     pool, order, sku = allocation_pool, unique("o"), unique("SKU")
     same = handlers.Allocate(order, "1", sku, 3)
     placed = await asyncio.gather(*(handlers.allocate(pool, same) for _ in range(20)))
-    assert {p.view.line.id for p in placed} == {placed[0].view.line.id}
+    assert {p.view.line.key for p in placed} == {placed[0].view.line.key}
     assert sum(not p.repeated for p in placed) == 1
     assert await pool.fetchval("select count(*) from line where order_id = $1", order) == 1
     assert (

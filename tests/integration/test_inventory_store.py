@@ -138,13 +138,13 @@ async def test_concurrent_repeats_of_one_adjustment_count_once(
         )
 
 
-async def test_issue_is_applied_once_per_fulfilment_and_records_shortfall(
+async def test_issue_is_applied_once_per_fulfillment_and_records_shortfall(
     inventory_pool: asyncpg.Pool,
 ) -> None:
     sku = unique("SKU")
     await handlers.receive_stock(inventory_pool, handlers.ReceiveStock(unique("r"), sku, 5))
     first = fulfilled(sku, 3)
-    # The same delivery many times, concurrently, and a second event of the same fulfilment.
+    # The same delivery many times, concurrently, and a second event of the same fulfillment.
     again = LineFulfilled()
     again.CopyFrom(first)
     again.event_id = str(uuid.uuid4())

@@ -63,7 +63,7 @@ async def test_relay_publishes_committed_events_in_order(
         except Abort:
             pass
 
-        relay = OutboxRelay(inventory_db, vhost.url, batch_size=16)
+        relay = OutboxRelay(inventory_db, vhost.url, [INVENTORY_EXCHANGE], batch_size=16)
         task = asyncio.create_task(relay.run())
         try:
             received: list[int] = []
@@ -145,7 +145,9 @@ async def test_relay_counts_what_it_published_and_cleans_up_sent_rows(
         await add_events(conn, [received_event(sku, n) for n in range(1, 4)])
     labels = {"exchange": INVENTORY_EXCHANGE, "routing_key": "stock.received"}
     before = REGISTRY.get_sample_value("backorder_events_published_total", labels) or 0
-    relay = OutboxRelay(inventory_db, vhost.url, retention=timedelta(0), cleanup_interval=0.0)
+    relay = OutboxRelay(
+        inventory_db, vhost.url, [INVENTORY_EXCHANGE], retention=timedelta(0), cleanup_interval=0.0
+    )
     task = asyncio.create_task(relay.run())
     try:
         async with asyncio.timeout(20):
@@ -190,8 +192,12 @@ async def test_a_standby_relay_takes_over_when_the_active_one_dies(
                     arrived.clear()
                     await arrived.wait()
 
-        active = OutboxRelay(inventory_db, vhost.url, batch_size=50, poll_interval=0.1)
-        standby = OutboxRelay(inventory_db, vhost.url, batch_size=50, poll_interval=0.1)
+        active = OutboxRelay(
+            inventory_db, vhost.url, [INVENTORY_EXCHANGE], batch_size=50, poll_interval=0.1
+        )
+        standby = OutboxRelay(
+            inventory_db, vhost.url, [INVENTORY_EXCHANGE], batch_size=50, poll_interval=0.1
+        )
         active_task = asyncio.create_task(active.run())
         await receive_until(100)
         standby_task = asyncio.create_task(standby.run())

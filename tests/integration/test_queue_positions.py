@@ -12,12 +12,12 @@ import asyncpg
 
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
-from services.allocation.adapters import postgres as db
+from services.allocation.adapters import skus as db
 from services.allocation.domain.fill import FillPolicy
 from services.common import db as common_db
 from tests.support.servers import database_url, drop_database, unique
 
-# The definition of a position (SPEC §1 rank: priority DESC, placed_at ASC, then the
+# The definition of a position (docs/spec.md §1 rank: priority DESC, placed_at ASC, then the
 # sequence), counted line by line as the service did before the bucket counters.
 REFERENCE_POSITIONS = """
     select l.line_id,
@@ -212,6 +212,9 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
             assert await common_db.migrate(url, "services.allocation.migrations") == [
                 "0004_queue_buckets.sql",
                 "0005_queue_line.sql",
+                "0006_placement_late_fields.sql",
+                "repeatable/placement.sql",
+                "repeatable/queue_buckets.sql",
             ]
             misnumbered = await conn.fetchval(
                 """select count(*) from (

@@ -72,19 +72,19 @@ async def check_allocation(conn: asyncpg.Connection) -> int:
         """select l.id from line l left join fulfillment f on f.line = l.id
            group by l.id having l.fulfilled <> coalesce(sum(f.quantity), 0)"""
     )
-    assert not shipped, f"lines whose fulfilled units disagree with fulfilments: {shipped}"
+    assert not shipped, f"lines whose fulfilled units disagree with fulfillments: {shipped}"
     checks += 1
-    # One line.reserved event in the outbox per fill row, one line.fulfilled per fulfilment.
+    # One line.reserved event in the outbox per fill row, one line.fulfilled per fulfillment.
     fills = await conn.fetchval("select count(*) from reservation where rule <> 'REVOKED'")
     reserved_events = await conn.fetchval(
         "select count(*) from outbox where routing_key = 'line.reserved'"
     )
     assert fills == reserved_events, (fills, reserved_events)
-    fulfilments = await conn.fetchval("select count(*) from fulfillment")
+    fulfillments = await conn.fetchval("select count(*) from fulfillment")
     fulfilled_events = await conn.fetchval(
         "select count(*) from outbox where routing_key = 'line.fulfilled'"
     )
-    assert fulfilments == fulfilled_events, (fulfilments, fulfilled_events)
+    assert fulfillments == fulfilled_events, (fulfillments, fulfilled_events)
     return checks + 2
 
 

@@ -1,4 +1,4 @@
-"""The ETA walk and the shrinkage plan (SPEC §2) on plain data."""
+"""The ETA walk and the shrinkage plan (docs/spec.md §2) on plain data."""
 
 from __future__ import annotations
 

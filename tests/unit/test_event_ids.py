@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.allocation.handlers import _event_ids
+from services.allocation.handlers.events import event_ids as _event_ids
 
 
 def test_event_ids_are_distinct_version_4_uuids() -> None:

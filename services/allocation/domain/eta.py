@@ -1,4 +1,4 @@
-"""The ETA walk (SPEC §2): when each waiting line's backordered units should be filled.
+"""The ETA walk (docs/spec.md §2): when each waiting line's backordered units should be filled.
 
 Plays the fill forward in time: the free units now, then each open inbound at its
 `expected_at` (earliest first), running the same fill (same policy) over what still waits

@@ -1,4 +1,4 @@
-"""The fill (SPEC §2): which waiting lines get how many of the free units, in rank order.
+"""The fill (docs/spec.md §2): which waiting lines get how many of the free units, in rank order.
 
 The walk is fed the waiting lines already in rank order (priority DESC, placed_at ASC,
 sequence ASC). It may be fed in chunks: pass the previous chunk's `waiting_ahead` and

@@ -1,4 +1,4 @@
-"""Shrinkage (SPEC §2): which active reservations give units back when a negative
+"""Shrinkage (docs/spec.md §2): which active reservations give units back when a negative
 adjustment is larger than the free units."""
 
 from __future__ import annotations

@@ -7,11 +7,28 @@ import grpc
 
 from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc, events_pb2
 from services.allocation import handlers
-from services.allocation.adapters.postgres import ReservationRow
 from services.allocation.domain.fill import FillPolicy
+from services.allocation.domain.model import LineStatus, Reservation
 from services.allocation.handlers import LineView, SkuSummary
 from services.common.errors import InvalidArgument
+from services.common.security import ADMIN, READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
+
+_SERVICE = "/backorder.allocation.v1.AllocationService/"
+# The scope each RPC needs (services.common.security): reads `read`, changes of lines
+# `write`, a SKU's policy `admin`.
+SCOPES = {
+    _SERVICE + "GetLine": READ,
+    _SERVICE + "ListLines": READ,
+    _SERVICE + "GetSkuSummary": READ,
+    _SERVICE + "ListReservations": READ,
+    _SERVICE + "Allocate": WRITE,
+    _SERVICE + "CancelLine": WRITE,
+    _SERVICE + "FulfillLine": WRITE,
+    _SERVICE + "SetPriority": WRITE,
+    _SERVICE + "SetSkuPolicy": ADMIN,
+}
+declare_scopes(SCOPES)
 
 _OUTCOME = allocation_pb2.AllocationOutcome
 _POLICY: dict[int, FillPolicy] = {
@@ -34,7 +51,7 @@ def line_proto(view: LineView) -> allocation_pb2.Line:
         quantity=line.quantity,
         priority=line.priority,
         allow_partial=line.allow_partial,
-        status=handlers.line_status(line),
+        status=handlers.status_proto(line.status),
         reserved_quantity=line.reserved,
         fulfilled_quantity=line.fulfilled,
         backordered_quantity=line.backordered,
@@ -75,9 +92,9 @@ def summary_proto(summary: SkuSummary) -> allocation_pb2.SkuSummary:
     return message
 
 
-def reservation_proto(row: ReservationRow) -> allocation_pb2.Reservation:
+def reservation_proto(row: Reservation) -> allocation_pb2.Reservation:
     return allocation_pb2.Reservation(
-        reservation_id=row.id,
+        reservation_id=row.reservation_id,
         order_id=row.order_id,
         line_id=row.line_id,
         sku=row.sku,
@@ -85,18 +102,18 @@ def reservation_proto(row: ReservationRow) -> allocation_pb2.Reservation:
         cause=row.cause,
         cause_event_id=str(row.cause_event_id) if row.cause_event_id else "",
         queue_position=row.queue_position,
-        rule=allocation_pb2.ReservationRule.Value(f"RESERVATION_RULE_{row.rule}"),
-        fill_policy=_POLICY_PROTO[FillPolicy(row.fill_policy)],
+        rule=allocation_pb2.ReservationRule.Value(f"RESERVATION_RULE_{row.rule.value}"),
+        fill_policy=_POLICY_PROTO[row.fill_policy],
         created_at=to_proto(row.created_at),
     )
 
 
-def _status_name(value: int) -> str:
+def _status(value: int) -> LineStatus | None:
     if value == events_pb2.LINE_STATUS_UNSPECIFIED:
-        return ""
+        return None
     if value not in events_pb2.LineStatus.values():
         raise InvalidArgument("status", f"{value} is not a LineStatus")
-    return events_pb2.LineStatus.Name(value).removeprefix("LINE_STATUS_")
+    return handlers.status_from_proto(value)  # type: ignore[arg-type]
 
 
 def _fill_policy(value: int) -> FillPolicy | None:
@@ -148,7 +165,7 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
             self._pool,
             sku=request.sku,
             order_id=request.order_id,
-            status=_status_name(request.status),
+            status=_status(request.status),
             page_size=request.page_size,
             page_token=request.page_token,
         )

@@ -1,57 +1,27 @@
-"""The inventory database: stock rows, the movement ledger, inbound, the inbox, change feed."""
+"""The inventory database: stock rows, the movement ledger, inbound and the change feed,
+mapped to the domain types (services.inventory.domain.model). The inbox of consumed events
+is services.common.unit_of_work.consume_once."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
+from services.inventory.domain.model import (
+    Inbound,
+    Movement,
+    MovementKind,
+    Stock,
+    StockChangeKind,
+)
+
 # Channel of the stock change feed (WatchStock): one NOTIFY per committed change.
 STOCK_CHANNEL = "stock_changed"
-
-
-@dataclass(frozen=True)
-class StockRow:
-    sku: str
-    on_hand: int
-    inbound_quantity: int
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class MovementRow:
-    id: int
-    sku: str
-    kind: str
-    key: str
-    quantity: int
-    on_hand_after: int
-    inbound_id: str
-    reason: str
-    note: str
-    order_id: str
-    line_id: str
-    shortfall: int
-    event_id: uuid.UUID | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class InboundRow:
-    inbound_id: str
-    sku: str
-    quantity: int
-    received_quantity: int
-    expected_at: datetime
-    cancelled: bool
-    open_quantity: int
-    version: int
-    created_at: datetime
-    updated_at: datetime
 
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -67,22 +37,26 @@ _INBOUND = (
 )
 
 
+def _movement(row: Mapping[str, Any]) -> Movement:
+    return Movement(**{**row, "kind": MovementKind(row["kind"])})
+
+
 # --- stock -------------------------------------------------------------------------------
 
 
-async def get_stock(conn: Executor, sku: str) -> StockRow | None:
+async def get_stock(conn: Executor, sku: str) -> Stock | None:
     row = await conn.fetchrow(f"select {_STOCK} from stock where sku = $1", sku)
-    return StockRow(**row) if row else None
+    return Stock(**row) if row else None
 
 
-async def get_stocks(conn: Executor, skus: list[str]) -> list[StockRow]:
+async def get_stocks(conn: Executor, skus: list[str]) -> list[Stock]:
     rows = await conn.fetch(
         f"select {_STOCK} from stock where sku = any($1::text[]) order by sku", skus
     )
-    return [StockRow(**r) for r in rows]
+    return [Stock(**r) for r in rows]
 
 
-async def lock_stock(conn: asyncpg.Connection, sku: str) -> StockRow:
+async def lock_stock(conn: asyncpg.Connection, sku: str) -> Stock:
     """The SKU's stock row (created at 0 if new), locked until commit: every change of one
     SKU is serialised on it, which also keeps its outbox rows in commit order."""
     row = await conn.fetchrow(
@@ -91,10 +65,10 @@ async def lock_stock(conn: asyncpg.Connection, sku: str) -> StockRow:
             returning {_STOCK}""",
         sku,
     )
-    return StockRow(**row)
+    return Stock(**row)
 
 
-async def add_on_hand(conn: asyncpg.Connection, sku: str, delta: int) -> StockRow:
+async def add_on_hand(conn: asyncpg.Connection, sku: str, delta: int) -> Stock:
     """Adds `delta` to on hand (creating the SKU), locking its row until commit."""
     row = await conn.fetchrow(
         f"""insert into stock as s (sku, on_hand) values ($1, $2)
@@ -104,20 +78,20 @@ async def add_on_hand(conn: asyncpg.Connection, sku: str, delta: int) -> StockRo
         sku,
         delta,
     )
-    return StockRow(**row)
+    return Stock(**row)
 
 
-async def set_on_hand(conn: asyncpg.Connection, sku: str, on_hand: int) -> StockRow:
+async def set_on_hand(conn: asyncpg.Connection, sku: str, on_hand: int) -> Stock:
     row = await conn.fetchrow(
         f"""update stock set on_hand = $2, updated_at = clock_timestamp()
             where sku = $1 returning {_STOCK}""",
         sku,
         on_hand,
     )
-    return StockRow(**row)
+    return Stock(**row)
 
 
-async def refresh_inbound_quantity(conn: asyncpg.Connection, sku: str) -> StockRow:
+async def refresh_inbound_quantity(conn: asyncpg.Connection, sku: str) -> Stock:
     """Recomputes the SKU's inbound_quantity from its open inbound."""
     row = await conn.fetchrow(
         f"""update stock set inbound_quantity = (
@@ -126,10 +100,10 @@ async def refresh_inbound_quantity(conn: asyncpg.Connection, sku: str) -> StockR
             where sku = $1 returning {_STOCK}""",
         sku,
     )
-    return StockRow(**row)
+    return Stock(**row)
 
 
-async def list_stock(conn: Executor, prefix: str, after: str | None, limit: int) -> list[StockRow]:
+async def list_stock(conn: Executor, prefix: str, after: str | None, limit: int) -> list[Stock]:
     rows = await conn.fetch(
         f"""select {_STOCK} from stock
             where starts_with(sku, $1) and ($2::text is null or sku > $2)
@@ -138,13 +112,13 @@ async def list_stock(conn: Executor, prefix: str, after: str | None, limit: int)
         after,
         limit,
     )
-    return [StockRow(**r) for r in rows]
+    return [Stock(**r) for r in rows]
 
 
 async def notify_stock_changed(
     conn: asyncpg.Connection,
-    stock: StockRow,
-    kind: str,
+    stock: Stock,
+    kind: StockChangeKind,
     *,
     movement_id: int = 0,
     inbound_id: str = "",
@@ -155,7 +129,7 @@ async def notify_stock_changed(
         "on_hand": stock.on_hand,
         "inbound_quantity": stock.inbound_quantity,
         "updated_at": stock.updated_at.isoformat(),
-        "kind": kind,
+        "kind": kind.value,
         "movement_id": movement_id,
         "inbound_id": inbound_id,
     }
@@ -165,18 +139,18 @@ async def notify_stock_changed(
 # --- the movement ledger -----------------------------------------------------------------
 
 
-async def find_movement(conn: asyncpg.Connection, kind: str, key: str) -> MovementRow | None:
+async def find_movement(conn: asyncpg.Connection, kind: MovementKind, key: str) -> Movement | None:
     row = await conn.fetchrow(
         f"select {_MOVEMENT} from movement where kind = $1 and key = $2", kind, key
     )
-    return MovementRow(**row) if row else None
+    return _movement(row) if row else None
 
 
 async def insert_movement(
     conn: asyncpg.Connection,
     *,
     sku: str,
-    kind: str,
+    kind: MovementKind,
     key: str,
     quantity: int,
     on_hand_after: int,
@@ -187,7 +161,7 @@ async def insert_movement(
     line_id: str = "",
     shortfall: int = 0,
     event_id: uuid.UUID | None = None,
-) -> MovementRow:
+) -> Movement:
     row = await conn.fetchrow(
         f"""insert into movement (sku, kind, key, quantity, on_hand_after, inbound_id, reason,
                                   note, order_id, line_id, shortfall, event_id)
@@ -205,12 +179,12 @@ async def insert_movement(
         shortfall,
         event_id,
     )
-    return MovementRow(**row)
+    return _movement(row)
 
 
 async def list_movements(
     conn: Executor, sku: str, before_id: int | None, limit: int
-) -> list[MovementRow]:
+) -> list[Movement]:
     """Newest first; `sku` empty means every SKU."""
     rows = await conn.fetch(
         f"""select {_MOVEMENT} from movement
@@ -220,7 +194,7 @@ async def list_movements(
         before_id,
         limit,
     )
-    return [MovementRow(**r) for r in rows]
+    return [_movement(r) for r in rows]
 
 
 # --- inbound -----------------------------------------------------------------------------
@@ -228,17 +202,17 @@ async def list_movements(
 
 async def get_inbound(
     conn: Executor, inbound_id: str, *, for_update: bool = False
-) -> InboundRow | None:
+) -> Inbound | None:
     lock = " for update" if for_update else ""
     row = await conn.fetchrow(
         f"select {_INBOUND} from inbound where inbound_id = $1{lock}", inbound_id
     )
-    return InboundRow(**row) if row else None
+    return Inbound(**row) if row else None
 
 
 async def insert_inbound(
     conn: asyncpg.Connection, inbound_id: str, sku: str, quantity: int, expected_at: datetime
-) -> InboundRow:
+) -> Inbound:
     row = await conn.fetchrow(
         f"""insert into inbound (inbound_id, sku, quantity, expected_at)
             values ($1, $2, $3, $4) returning {_INBOUND}""",
@@ -247,7 +221,7 @@ async def insert_inbound(
         quantity,
         expected_at,
     )
-    return InboundRow(**row)
+    return Inbound(**row)
 
 
 async def update_inbound(
@@ -258,7 +232,7 @@ async def update_inbound(
     expected_at: datetime | None = None,
     received: int = 0,
     cancel: bool = False,
-) -> InboundRow:
+) -> Inbound:
     """Changes an inbound and bumps its version (the caller holds its row lock)."""
     row = await conn.fetchrow(
         f"""update inbound set quantity = coalesce($2, quantity),
@@ -274,7 +248,7 @@ async def update_inbound(
         received,
         cancel,
     )
-    return InboundRow(**row)
+    return Inbound(**row)
 
 
 async def list_inbound(
@@ -283,7 +257,7 @@ async def list_inbound(
     open_only: bool,
     after: tuple[datetime, str] | None,
     limit: int,
-) -> list[InboundRow]:
+) -> list[Inbound]:
     """By expected_at then inbound_id; `sku` empty means every SKU."""
     after_at, after_id = after if after else (None, None)
     rows = await conn.fetch(
@@ -297,18 +271,4 @@ async def list_inbound(
         after_id,
         limit,
     )
-    return [InboundRow(**r) for r in rows]
-
-
-# --- the inbox of consumed events --------------------------------------------------------
-
-
-async def mark_processed(conn: asyncpg.Connection, event_id: uuid.UUID, routing_key: str) -> bool:
-    """Records a consumed event; False if it was applied before (a redelivery)."""
-    inserted = await conn.fetchval(
-        """insert into processed_event (event_id, routing_key) values ($1, $2)
-           on conflict do nothing returning true""",
-        event_id,
-        routing_key,
-    )
-    return bool(inserted)
+    return [Inbound(**r) for r in rows]

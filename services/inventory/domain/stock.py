@@ -27,7 +27,7 @@ def adjusted(on_hand: int, delta: int) -> int:
 
 @dataclass(frozen=True)
 class Issue:
-    """Units taken from on hand for a fulfilment, and those that were not there."""
+    """Units taken from on hand for a fulfillment, and those that were not there."""
 
     issued: int
     shortfall: int

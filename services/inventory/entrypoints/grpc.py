@@ -12,15 +12,31 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from backorder.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from services.common.change_feed import ChangeFeed
 from services.common.errors import InvalidArgument
+from services.common.security import READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
 from services.inventory import handlers
-from services.inventory.adapters.postgres import InboundRow, MovementRow, StockRow
+from services.inventory.domain.model import Inbound, Movement, Stock
+
+_SERVICE = "/backorder.inventory.v1.InventoryService/"
+# The scope each RPC needs (services.common.security): reads `read`, changes `write`.
+SCOPES = {
+    _SERVICE + "GetStock": READ,
+    _SERVICE + "ListStock": READ,
+    _SERVICE + "ListInbound": READ,
+    _SERVICE + "ListMovements": READ,
+    _SERVICE + "WatchStock": READ,
+    _SERVICE + "ReceiveStock": WRITE,
+    _SERVICE + "AdjustStock": WRITE,
+    _SERVICE + "ExpectInbound": WRITE,
+    _SERVICE + "CancelInbound": WRITE,
+}
+declare_scopes(SCOPES)
 
 # The range a Timestamp may hold (0001-01-01 .. 9999-12-31), per google/protobuf/timestamp.proto.
 _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
-def stock_proto(stock: StockRow) -> inventory_pb2.Stock:
+def stock_proto(stock: Stock) -> inventory_pb2.Stock:
     return inventory_pb2.Stock(
         sku=stock.sku,
         on_hand=stock.on_hand,
@@ -29,7 +45,7 @@ def stock_proto(stock: StockRow) -> inventory_pb2.Stock:
     )
 
 
-def inbound_proto(inbound: InboundRow) -> inventory_pb2.Inbound:
+def inbound_proto(inbound: Inbound) -> inventory_pb2.Inbound:
     return inventory_pb2.Inbound(
         inbound_id=inbound.inbound_id,
         sku=inbound.sku,
@@ -44,11 +60,11 @@ def inbound_proto(inbound: InboundRow) -> inventory_pb2.Inbound:
     )
 
 
-def movement_proto(movement: MovementRow) -> inventory_pb2.Movement:
+def movement_proto(movement: Movement) -> inventory_pb2.Movement:
     return inventory_pb2.Movement(
         id=movement.id,
         sku=movement.sku,
-        kind=inventory_pb2.MovementKind.Value("MOVEMENT_KIND_" + movement.kind),
+        kind=inventory_pb2.MovementKind.Value("MOVEMENT_KIND_" + movement.kind.value),
         key=movement.key,
         quantity=movement.quantity,
         on_hand_after=movement.on_hand_after,
@@ -190,7 +206,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         async for change in handlers.watch_stock(self._pool, self._feed, list(request.skus)):
             yield inventory_pb2.WatchStockResponse(
                 stock=stock_proto(change.stock),
-                kind=inventory_pb2.StockChangeKind.Value("STOCK_CHANGE_KIND_" + change.kind),
+                kind=inventory_pb2.StockChangeKind.Value("STOCK_CHANGE_KIND_" + change.kind.value),
                 movement_id=change.movement_id,
                 inbound_id=change.inbound_id,
             )

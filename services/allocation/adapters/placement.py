@@ -1,0 +1,134 @@
+"""Placing a new line, through the database's `place_line` (repeatable/placement.sql): the
+one home of the rule that queues a line (its arrival number, its band's and its SKU's
+counters; the bucket counters follow by trigger).
+
+Two paths use it. `queue_line` is Allocate's common case in one round trip: the SKU has
+nothing for the fill, its policy or the ETA walk to decide (the guard
+`line_needs_the_fill`), so the line is only queued, with its line.backordered event.
+Otherwise `insert_line` places it inside the service's transaction, and the fill runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+import asyncpg
+
+from services.allocation.adapters.rows import sku_from
+from services.allocation.adapters.skus import TailStats
+from services.allocation.domain.model import Inbound, Line, LineStatus, Sku
+from services.common.outbox import NOTIFY_CHANNEL, OutgoingEvent
+
+
+class LineRequest(NamedTuple):
+    """A line to be placed, as Allocate asks for it (fields in the order the SQL takes; a
+    tuple, so it spreads into query arguments without a copy: it is on Allocate's path)."""
+
+    order_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    priority: int
+    allow_partial: bool
+    customer_id: str
+
+
+class Outcome(StrEnum):
+    """What `queue_line` did (the words of the SQL function)."""
+
+    QUEUED = "QUEUED"  # placed and its event written: done
+    NEEDS_THE_FILL = "NEEDS_THE_FILL"  # nothing written: the full path places it
+    PLACED_BEFORE = "PLACED_BEFORE"  # the key is taken: the full path answers
+
+
+@dataclass(frozen=True)
+class Queued:
+    outcome: Outcome
+    line: Line | None = None
+    queue_position: int = 0
+
+
+def new_line(new: LineRequest, key: int, placed_at: datetime) -> Line:
+    """A line just placed (key and placed_at as the database gave them): nothing reserved,
+    everything backordered, no ETA."""
+    return Line(
+        key=key,
+        **new._asdict(),
+        placed_at=placed_at,
+        reserved=0,
+        fulfilled=0,
+        cancelled=False,
+        backordered=new.quantity,
+        status=LineStatus.BACKORDERED,
+        eta=None,
+        eta_version=0,
+        placed_priority=new.priority,
+    )
+
+
+async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent) -> Queued:
+    """Queues line `new` and writes `event` (its line.backordered, without the queue
+    position, which the relay sets from the outbox row) if nothing but queueing is to be
+    done, committed on its own. Otherwise writes nothing and says why."""
+    row = await pool.fetchrow(
+        "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        *new,
+        event.event_id,
+        event.exchange,
+        event.routing_key,
+        event.message.DESCRIPTOR.full_name,
+        event.message.SerializeToString(),
+        NOTIFY_CHANNEL,
+    )
+    outcome = Outcome(row["outcome"])
+    if outcome is not Outcome.QUEUED:
+        return Queued(outcome)
+    return Queued(outcome, new_line(new, row["line_key"], row["placed_at"]), row["queue_position"])
+
+
+@dataclass(frozen=True)
+class NewLine:
+    """A line just queued, its SKU's counters after it, the queue seen from its band and
+    the SKU's open inbound (earliest first)."""
+
+    line: Line
+    sku: Sku
+    stats: TailStats
+    inbound: list[Inbound]
+
+
+async def insert_line(conn: asyncpg.Connection, new: LineRequest) -> NewLine:
+    """Queues line `new`, whose SKU row this transaction has locked, whatever the guard
+    says: the caller runs the fill next. One round trip: the counters after it and the
+    SKU's open inbound come back with it."""
+    row = await conn.fetchrow(
+        """select p.line_key, p.placed_at, p.lines_through, p.units_through, p.lines_below,
+                  (p.sku_after).*, i.*
+           from place_line($1, $2, $3, $4, $5, $6, $7,
+                           (select lines_placed from sku where sku = $3)) p,
+                (select array_agg(inbound_id order by expected_at, inbound_id) as inbound_ids,
+                        array_agg(open_quantity order by expected_at, inbound_id)
+                            as inbound_quantities,
+                        array_agg(expected_at order by expected_at, inbound_id) as inbound_at
+                 from inbound
+                 where sku = $3 and open_quantity > 0 and not cancelled) i""",
+        *new,
+    )
+    inbound = [
+        Inbound(*i)
+        for i in zip(
+            row["inbound_ids"] or (),
+            row["inbound_quantities"] or (),
+            row["inbound_at"] or (),
+            strict=True,
+        )
+    ]
+    return NewLine(
+        new_line(new, row["line_key"], row["placed_at"]),
+        sku_from(row),
+        TailStats(int(row["lines_through"]), int(row["units_through"]), int(row["lines_below"])),
+        inbound,
+    )

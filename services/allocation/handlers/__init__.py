@@ -1,0 +1,60 @@
+"""The allocation service's use cases, what entrypoints call. Where to look:
+
+- commands: what clients ask, validated (Allocate, FulfillLine, SetSkuPolicy)
+- lines: use cases of one line (allocate, get, list, cancel, fulfill, priority)
+- skus: a SKU's summary and policy, the decision log
+- inventory_events: receipts, adjustments and inbound from the inventory service
+- locked_sku: the fill, shrinkage and the ETA walk of a locked SKU
+- events: the events published (allocation.events)
+"""
+
+from services.allocation.handlers.commands import Allocate, FulfillLine, SetSkuPolicy
+from services.allocation.handlers.events import status_from_proto, status_proto
+from services.allocation.handlers.inventory_events import (
+    inbound_updated,
+    stock_adjusted,
+    stock_issued,
+    stock_received,
+)
+from services.allocation.handlers.lines import (
+    Cancelled,
+    LineView,
+    Placed,
+    allocate,
+    cancel_line,
+    fulfill_line,
+    get_line,
+    list_lines,
+    set_priority,
+)
+from services.allocation.handlers.skus import (
+    SkuSummary,
+    get_sku_summary,
+    list_reservations,
+    set_sku_policy,
+)
+
+__all__ = [
+    "Allocate",
+    "Cancelled",
+    "FulfillLine",
+    "LineView",
+    "Placed",
+    "SetSkuPolicy",
+    "SkuSummary",
+    "allocate",
+    "cancel_line",
+    "fulfill_line",
+    "get_line",
+    "get_sku_summary",
+    "inbound_updated",
+    "list_lines",
+    "list_reservations",
+    "set_priority",
+    "set_sku_policy",
+    "status_from_proto",
+    "status_proto",
+    "stock_adjusted",
+    "stock_issued",
+    "stock_received",
+]

@@ -1,0 +1,99 @@
+"""What clients ask the allocation service to do, validated: each command checks its own
+fields (InvalidArgument naming the field) before any use case touches the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.allocation.adapters.placement import LineRequest
+from services.allocation.domain.fill import FillPolicy
+from services.allocation.domain.model import Line
+from services.common import validation
+from services.common.errors import InvalidArgument, NotFound
+
+MAX_BACKORDER_LIMIT = 1_000_000_000_000
+
+
+def validate_line_ref(order_id: str, line_id: str) -> None:
+    """A line as clients name it: (order_id, line_id)."""
+    validation.identifier(order_id, "order_id")
+    validation.identifier(line_id, "line_id")
+
+
+def line_not_found(order_id: str, line_id: str) -> NotFound:
+    return NotFound(f"line ({order_id!r}, {line_id!r}) was never placed")
+
+
+@dataclass(frozen=True)
+class Allocate:
+    order_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    priority: int = 0
+    allow_partial: bool = False
+    customer_id: str = ""
+
+    def validated(self) -> Allocate:
+        validation.identifier(self.order_id, "order_id")
+        validation.identifier(self.line_id, "line_id")
+        validation.sku(self.sku)
+        validation.quantity(self.quantity)
+        validation.priority(self.priority)
+        validation.optional_identifier(self.customer_id, "customer_id")
+        return self
+
+    def request(self) -> LineRequest:
+        return LineRequest(
+            self.order_id,
+            self.line_id,
+            self.sku,
+            self.quantity,
+            self.priority,
+            self.allow_partial,
+            self.customer_id,
+        )
+
+    def matches(self, line: Line) -> bool:
+        # Compared with the priority the line was placed with: SetPriority may have
+        # changed it since, and a retried Allocate is still the same call.
+        mine = (self.sku, self.quantity, self.priority, self.allow_partial, self.customer_id)
+        return mine == (
+            line.sku,
+            line.quantity,
+            line.placed_priority,
+            line.allow_partial,
+            line.customer_id,
+        )
+
+
+@dataclass(frozen=True)
+class FulfillLine:
+    order_id: str
+    line_id: str
+    fulfillment_id: str
+    quantity: int
+
+    def validated(self) -> FulfillLine:
+        validate_line_ref(self.order_id, self.line_id)
+        validation.identifier(self.fulfillment_id, "fulfillment_id")
+        validation.quantity(self.quantity)
+        return self
+
+
+@dataclass(frozen=True)
+class SetSkuPolicy:
+    sku: str
+    fill_policy: FillPolicy | None = None
+    backorders_accepted: bool | None = None
+    backorder_limit: int | None = None
+
+    def validated(self) -> SetSkuPolicy:
+        validation.sku(self.sku)
+        limit = self.backorder_limit
+        if limit is not None and not 0 <= limit <= MAX_BACKORDER_LIMIT:
+            raise InvalidArgument(
+                "backorder_limit",
+                f"is {limit}; it must be from 0 (no limit) to {MAX_BACKORDER_LIMIT:,}",
+            )
+        return self

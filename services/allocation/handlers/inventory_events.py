@@ -1,0 +1,105 @@
+"""What the allocation service does with the inventory service's events: receipts and
+positive adjustments free units (then the fill runs), negative adjustments shrink, inbound
+updates move ETAs. Each event is applied exactly once (consume_once)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from backorder.inventory.v1 import events_pb2 as inventory_events
+from services.allocation.adapters import inbound as inbound_db
+from services.allocation.adapters import skus as skus_db
+from services.allocation.handlers.locked_sku import fill_sku, refresh_etas, shrink
+from services.common import validation
+from services.common.errors import InvalidArgument
+from services.common.unit_of_work import UnitOfWork, consume_once, parse_event_id
+
+
+async def stock_received(pool: asyncpg.Pool, event: inventory_events.StockReceived) -> None:
+    """Applies a receipt once: its units become free and the SKU's queue is filled."""
+    event_id = parse_event_id(event.event_id)
+    validation.sku(event.sku)
+    validation.quantity(event.quantity)
+
+    async def work(uow: UnitOfWork) -> None:
+        await skus_db.lock_sku(uow.conn, event.sku)
+        sku = await skus_db.change_totals(uow.conn, event.sku, free=event.quantity)
+        _, sku = await fill_sku(
+            uow,
+            sku,
+            cause="stock.received",
+            cause_event_id=event_id,
+            cause_occurred_at=_occurred_at(event),
+        )
+        await refresh_etas(uow, sku)
+
+    await consume_once(pool, event_id, "stock.received", work)
+
+
+async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjusted) -> None:
+    """Applies an adjustment once. Positive: free units, then the fill. Negative: taken
+    from free units first, then back from active reservations, lowest rank first (those
+    lines wait again at their rank, line.revoked each). Units beyond free + reserved were
+    already shipped (fulfilled); free stays at 0 and they are counted as unmatched."""
+    event_id = parse_event_id(event.event_id)
+    validation.sku(event.sku)
+    if event.delta == 0 or abs(event.delta) > validation.MAX_QUANTITY:
+        raise InvalidArgument("delta", f"is {event.delta}; it must be non-zero and bounded")
+
+    async def work(uow: UnitOfWork) -> None:
+        sku = await skus_db.lock_sku(uow.conn, event.sku)
+        if event.delta > 0:
+            sku = await skus_db.change_totals(uow.conn, event.sku, free=event.delta)
+            _, sku = await fill_sku(
+                uow,
+                sku,
+                cause="stock.adjusted",
+                cause_event_id=event_id,
+                cause_occurred_at=_occurred_at(event),
+            )
+        else:
+            sku = await shrink(uow, sku, -event.delta, event_id)
+        await refresh_etas(uow, sku)
+
+    await consume_once(pool, event_id, "stock.adjusted", work)
+
+
+async def stock_issued(pool: asyncpg.Pool, event: inventory_events.StockIssued) -> None:
+    """Nothing to do: the units left the books here when the line was fulfilled."""
+    parse_event_id(event.event_id)
+
+
+async def inbound_updated(pool: asyncpg.Pool, event: inventory_events.InboundUpdated) -> None:
+    """Stores the inbound's state (an older version never overwrites a newer one) and
+    re-estimates the SKU's ETAs."""
+    event_id = parse_event_id(event.event_id)
+    validation.sku(event.sku)
+    validation.identifier(event.inbound_id, "inbound_id")
+    if event.open_quantity < 0:
+        raise InvalidArgument("open_quantity", f"is {event.open_quantity}; it must be >= 0")
+    if not event.HasField("expected_at"):
+        raise InvalidArgument("expected_at", "is required")
+
+    async def work(uow: UnitOfWork) -> None:
+        sku = await skus_db.lock_sku(uow.conn, event.sku)
+        newer = await inbound_db.upsert_inbound(
+            uow.conn,
+            inbound_id=event.inbound_id,
+            sku=event.sku,
+            open_quantity=0 if event.cancelled else event.open_quantity,
+            expected_at=event.expected_at.ToDatetime(tzinfo=UTC),
+            cancelled=event.cancelled,
+            version=event.version,
+        )
+        if newer:
+            await refresh_etas(uow, sku)
+
+    await consume_once(pool, event_id, "inbound.updated", work)
+
+
+def _occurred_at(
+    event: inventory_events.StockReceived | inventory_events.StockAdjusted,
+) -> datetime | None:
+    return event.occurred_at.ToDatetime(tzinfo=UTC) if event.HasField("occurred_at") else None

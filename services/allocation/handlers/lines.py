@@ -1,0 +1,282 @@
+"""Use cases of one order line: place it (Allocate), read and list lines, cancel, fulfill,
+change its priority. Each runs in one transaction (services.common.unit_of_work) with the
+line's SKU locked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import asyncpg
+
+from services.allocation.adapters import lines as lines_db
+from services.allocation.adapters import placement as placement_db
+from services.allocation.adapters import skus as skus_db
+from services.allocation.domain.model import Line, LineStatus, Sku
+from services.allocation.handlers import events
+from services.allocation.handlers.commands import (
+    Allocate,
+    FulfillLine,
+    line_not_found,
+    validate_line_ref,
+)
+from services.allocation.handlers.locked_sku import eta_of_new_line, fill_sku, refresh_etas
+from services.common import paging, validation
+from services.common.errors import AlreadyExists, FailedPrecondition
+from services.common.pages import Page
+from services.common.unit_of_work import UnitOfWork, look_up_or_lock, transaction
+
+
+@dataclass(frozen=True)
+class LineView:
+    """A line as clients see it: the line plus where it stands in its queue."""
+
+    line: Line
+    queue_position: int
+
+
+@dataclass(frozen=True)
+class Placed:
+    view: LineView
+    reserved_at_once: int
+    repeated: bool
+
+
+async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
+    cmd = cmd.validated()
+    queued = await _queue_only(pool, cmd)
+    if queued is not None:
+        return queued
+
+    async def work(uow: UnitOfWork) -> Placed:
+        # Lock the SKU (every change of its queue holds the lock) and learn whether this
+        # is a repeat, in one round trip; the lock is then held for as few as possible.
+        conn = uow.conn
+        sku, placed = await skus_db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
+        if placed:
+            earlier = await lines_db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
+            assert earlier is not None  # lines are never deleted
+            _check_repeat(cmd, earlier[0])
+            return Placed(LineView(*earlier), 0, True)
+        new = await placement_db.insert_line(conn, cmd.request())
+        line, sku = new.line, new.sku
+        mine, sku = await fill_sku(uow, sku, cause="Allocate", cause_event_id=None, watch=line.key)
+        if mine is not None:
+            line = replace(
+                line,
+                reserved=mine.reserved,
+                backordered=mine.backordered,
+                status=mine.status,
+                eta=None if mine.backordered == 0 else line.eta,
+            )
+        _check_backorders_allowed(cmd, line, sku, mine.reserved_now if mine else 0)
+        position = 0
+        if line.backordered:
+            # A new line is the last of its priority band: its place and the units ahead of
+            # it come from the per-priority counters, whatever the queue's length.
+            # (Read again only if the fill moved them: free units were given out.)
+            stats = new.stats
+            if sku is not new.sku:
+                stats = await skus_db.tail_stats(conn, cmd.sku, cmd.priority)
+            position = stats.lines_through
+            line = await eta_of_new_line(uow, sku, line, stats, new.inbound)
+            uow.emit(events.backordered_event(line, position))
+        return Placed(LineView(line, position), mine.reserved_now if mine else 0, False)
+
+    return await transaction(pool, work)
+
+
+def _check_backorders_allowed(cmd: Allocate, line: Line, sku: Sku, reserved_now: int) -> None:
+    if line.backordered and not sku.backorders_accepted:
+        raise FailedPrecondition(
+            f"sku {cmd.sku!r} accepts no backorders and only {reserved_now}"
+            f" of {cmd.quantity} units can be reserved now"
+        )
+    if sku.backorder_limit and sku.backordered_units > sku.backorder_limit:
+        raise FailedPrecondition(
+            f"sku {cmd.sku!r} would have {sku.backordered_units} units backordered, over its "
+            f"limit of {sku.backorder_limit}"
+        )
+
+
+async def _queue_only(pool: asyncpg.Pool, cmd: Allocate) -> Placed | None:
+    """The common case of Allocate in one round trip: a new line of a SKU with nothing free
+    and nothing inbound is only queued (the fill and the ETA walk have nothing to do). None
+    when that does not apply; nothing is written then and the full path decides."""
+    request = cmd.request()
+    try:
+        queued = await placement_db.queue_line(pool, request, events.queued_event(request))
+    except asyncpg.UniqueViolationError:
+        # The same (order_id, line_id) committed meanwhile for another SKU: the full path
+        # finds it and answers.
+        return None
+    if queued.line is None:
+        return None
+    return Placed(LineView(queued.line, queued.queue_position), 0, False)
+
+
+def _check_repeat(cmd: Allocate, earlier: Line) -> None:
+    if not cmd.matches(earlier):
+        raise AlreadyExists(
+            f"line ({cmd.order_id!r}, {cmd.line_id!r}) was already placed with other content "
+            f"({earlier.quantity} of {earlier.sku!r} at priority {earlier.priority}); "
+            "use a new line_id"
+        )
+
+
+async def get_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> LineView:
+    validate_line_ref(order_id, line_id)
+    found = await lines_db.find_line_with_position(pool, order_id, line_id)
+    if found is None:
+        raise line_not_found(order_id, line_id)
+    return LineView(*found)
+
+
+async def list_lines(
+    pool: asyncpg.Pool,
+    *,
+    sku: str = "",
+    order_id: str = "",
+    status: LineStatus | None = None,
+    page_size: int = 0,
+    page_token: str = "",
+) -> Page[LineView]:
+    if sku:
+        validation.sku(sku)
+    validation.optional_identifier(order_id, "order_id")
+    limit = paging.page_size(page_size)
+    query = ("lines", sku, order_id, status.value if status else "")
+    after = (paging.decode(page_token, query, [int]) or [0])[0]
+    rows = await lines_db.list_lines(
+        pool,
+        sku=sku or None,
+        order_id=order_id or None,
+        status=status,
+        after_key=after,
+        limit=limit + 1,
+    )
+    views = [LineView(line, position) for line, position in rows[:limit]]
+    token = paging.encode([views[-1].line.key], query) if len(rows) > limit else ""
+    return Page(views, token)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    view: LineView
+    released: int
+
+
+async def cancel_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> Cancelled:
+    """Cancels a line: its reserved units become free and the SKU's queue is filled."""
+    validate_line_ref(order_id, line_id)
+
+    async def work(uow: UnitOfWork) -> Cancelled:
+        line, _ = await _locked_line(uow, order_id, line_id)
+        if line.cancelled:
+            return Cancelled(LineView(line, 0), 0)
+        if line.shipped:
+            raise FailedPrecondition(
+                f"line ({order_id!r}, {line_id!r}) is fulfilled: every unit was shipped, "
+                "nothing is left to cancel"
+            )
+        released, waiting = line.reserved, line.backordered
+        line = await lines_db.cancel_line(uow.conn, line.key)
+        sku = await skus_db.change_totals(
+            uow.conn,
+            line.sku,
+            free=released,
+            reserved=-released,
+            bands={line.priority: (-1 if waiting else 0, -waiting)},
+        )
+        uow.emit(events.cancelled_event(line, released))
+        _, sku = await fill_sku(uow, sku, cause="CancelLine", cause_event_id=None)
+        await refresh_etas(uow, sku)
+        return Cancelled(LineView(line, 0), released)
+
+    return await transaction(pool, work)
+
+
+async def fulfill_line(pool: asyncpg.Pool, cmd: FulfillLine) -> LineView:
+    """Marks reserved units as shipped; the inventory service issues them on line.fulfilled."""
+    cmd = cmd.validated()
+
+    async def work(uow: UnitOfWork) -> LineView:
+        repeat, locked = await look_up_or_lock(
+            lambda: _fulfillment_repeat(uow, cmd),
+            lambda: _locked_line(uow, cmd.order_id, cmd.line_id),
+        )
+        if repeat is not None:
+            return repeat
+        assert locked is not None
+        line, _ = locked
+        if line.cancelled:
+            raise FailedPrecondition(
+                f"line ({cmd.order_id!r}, {cmd.line_id!r}) is cancelled; nothing can be shipped"
+            )
+        if cmd.quantity > line.reserved:
+            raise FailedPrecondition(
+                f"line ({cmd.order_id!r}, {cmd.line_id!r}) has {line.reserved} units reserved; "
+                f"cannot ship {cmd.quantity}"
+            )
+        line = await lines_db.fulfill(uow.conn, line.key, cmd.fulfillment_id, cmd.quantity)
+        await skus_db.change_totals(
+            uow.conn, line.sku, reserved=-cmd.quantity, fulfilled=cmd.quantity
+        )
+        uow.emit(events.fulfilled_event(line, cmd.fulfillment_id, cmd.quantity))
+        return LineView(line, await lines_db.queue_position(uow.conn, line))
+
+    return await transaction(pool, work)
+
+
+async def _fulfillment_repeat(uow: UnitOfWork, cmd: FulfillLine) -> LineView | None:
+    earlier = await lines_db.find_fulfillment(uow.conn, cmd.fulfillment_id)
+    if earlier is None:
+        return None
+    line = await lines_db.line_by_key(uow.conn, earlier.line_key)
+    if (line.order_id, line.line_id, earlier.quantity) != (
+        cmd.order_id,
+        cmd.line_id,
+        cmd.quantity,
+    ):
+        raise AlreadyExists(
+            f"fulfillment {cmd.fulfillment_id!r} was already recorded with other content "
+            f"({earlier.quantity} units of line ({line.order_id!r}, {line.line_id!r})); "
+            "use a new fulfillment_id"
+        )
+    return LineView(line, await lines_db.queue_position(uow.conn, line))
+
+
+async def set_priority(pool: asyncpg.Pool, order_id: str, line_id: str, priority: int) -> LineView:
+    """Changes a line's rank; the fill runs, since the line may now be served first."""
+    validate_line_ref(order_id, line_id)
+    validation.priority(priority)
+
+    async def work(uow: UnitOfWork) -> LineView:
+        conn = uow.conn
+        line, sku = await _locked_line(uow, order_id, line_id)
+        if line.priority == priority:
+            return LineView(line, await lines_db.queue_position(conn, line))
+        if line.cancelled or line.shipped:
+            raise FailedPrecondition(
+                f"line ({order_id!r}, {line_id!r}) is {line.status.lower()}; "
+                "its priority no longer matters"
+            )
+        old, line = line.priority, await lines_db.set_priority(conn, line.key, priority)
+        if line.backordered:
+            bands = {old: (-1, -line.backordered), priority: (1, line.backordered)}
+            sku = await skus_db.change_totals(conn, line.sku, bands=bands)
+        _, sku = await fill_sku(uow, sku, cause="SetPriority", cause_event_id=None)
+        await refresh_etas(uow, sku)
+        line = await lines_db.line_by_key(conn, line.key)  # after the fill and the ETA walk
+        return LineView(line, await lines_db.queue_position(conn, line))
+
+    return await transaction(pool, work)
+
+
+async def _locked_line(uow: UnitOfWork, order_id: str, line_id: str) -> tuple[Line, Sku]:
+    """The line, read again after locking its SKU (every change of a line holds that lock)."""
+    line = await lines_db.find_line(uow.conn, order_id, line_id)
+    if line is None:
+        raise line_not_found(order_id, line_id)
+    sku = await skus_db.lock_sku(uow.conn, line.sku)
+    line = await lines_db.line_by_key(uow.conn, line.key)
+    return line, sku

@@ -1,0 +1,191 @@
+"""What happens to a locked SKU after a change: the fill (free units to waiting lines, in
+rank order), shrinkage (units taken back, lowest rank first) and the ETA walk. Every use
+case that changes a SKU's units or queue ends here, in its own transaction, with the SKU
+row locked. Queues are walked through the adapters' rank-order iterators, a chunk at a
+time, so memory stays bounded however long a queue is."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.allocation import metrics
+from services.allocation.adapters import inbound as inbound_db
+from services.allocation.adapters import lines as lines_db
+from services.allocation.adapters import queue as queue_db
+from services.allocation.adapters import skus as skus_db
+from services.allocation.adapters.queue import FilledLine, RevokedLine
+from services.allocation.adapters.skus import TailStats
+from services.allocation.domain import eta as eta_walk
+from services.allocation.domain.fill import FillPolicy, WaitingLine, fill
+from services.allocation.domain.model import Inbound, Line, Sku
+from services.allocation.domain.shrinkage import revoke
+from services.allocation.handlers import events
+from services.common.unit_of_work import UnitOfWork
+
+# The ETA walk covers at most this many waiting lines of a SKU (in rank order); lines
+# beyond show an unknown ETA. Bounds the memory and time of one walk.
+ETA_WALK_LIMIT = 50_000
+
+# Per priority band: (change of its waiting lines, change of its backordered units).
+Bands = dict[int, tuple[int, int]]
+
+
+async def fill_sku(
+    uow: UnitOfWork,
+    sku: Sku,
+    *,
+    cause: str,
+    cause_event_id: uuid.UUID | None,
+    cause_occurred_at: datetime | None = None,
+    watch: int | None = None,
+) -> tuple[FilledLine | None, Sku]:
+    """Runs the fill for a locked SKU: walks its queue in rank order, chunk by chunk, and
+    emits a line.reserved per fill, in fill order. Each chunk's reservations, line updates
+    and outbox rows are written as it is applied, and only counters are kept, so memory
+    stays bounded however many lines one fill serves. Returns the fill of the line whose
+    key is `watch`, if any, and the SKU's counters after the fill."""
+    if sku.free_units <= 0 or sku.waiting_lines == 0:
+        return None, sku
+    free, ahead, skipped = sku.free_units, 0, False
+    mine: FilledLine | None = None
+    bands: Bands = defaultdict(lambda: (0, 0))
+    occurred_at = Timestamp()
+    occurred_at.GetCurrentTime()
+    async for chunk in queue_db.waiting_in_rank_order(uow.conn, sku.sku):
+        outcome = fill(
+            (line.waiting() for line in chunk),
+            free,
+            sku.fill_policy,
+            waiting_ahead=ahead,
+            skipped=skipped,
+        )
+        filled = await queue_db.apply_fills(
+            uow.conn,
+            sku.sku,
+            outcome.fills,
+            cause=cause,
+            cause_event_id=cause_event_id,
+            policy=sku.fill_policy,
+        )
+        for f in filled:
+            lines, waiting_units = bands[f.priority]
+            bands[f.priority] = (lines - (f.backordered == 0), waiting_units - f.reserved_now)
+            if f.key == watch:
+                mine = f
+        if filled:
+            # Events emitted before the fill (e.g. line.cancelled) go first: per-SKU order.
+            uow.emit_all(events.reserved_events(filled, cause_event_id, occurred_at))
+            await uow.flush()
+        free, ahead, skipped = outcome.free_after, outcome.waiting_ahead, outcome.skipped
+        if outcome.stopped:
+            break
+    units = sku.free_units - free
+    if units == 0:
+        return mine, sku
+    sku = await skus_db.change_totals(uow.conn, sku.sku, free=-units, reserved=units, bands=bands)
+    uow.after_commit(lambda: _reserved(units, cause_occurred_at))
+    return mine, sku
+
+
+def _reserved(units: int, cause_occurred_at: datetime | None) -> None:
+    metrics.RESERVED_UNITS.inc(units)
+    if cause_occurred_at is not None:
+        latency = time.time() - cause_occurred_at.timestamp()
+        metrics.FILL_LATENCY.observe(max(latency, 0.0))
+
+
+async def shrink(uow: UnitOfWork, sku: Sku, units: int, cause_event_id: uuid.UUID) -> Sku:
+    """Takes `units` away from a locked SKU: from its free units first, then back from
+    active reservations, lowest rank first (those lines wait again at their rank; a
+    line.revoked each). Units beyond free + reserved were already shipped: counted as
+    unmatched shrinkage."""
+    from_free = min(sku.free_units, units)
+    missing = units - from_free
+    revoked: list[RevokedLine] = []
+    if missing > 0:
+        async for chunk in queue_db.holding_lowest_rank_first(uow.conn, sku.sku):
+            plan, missing = revoke((line.held() for line in chunk), missing)
+            revoked += await queue_db.apply_revocations(
+                uow.conn, sku.sku, plan, cause_event_id=cause_event_id, policy=sku.fill_policy
+            )
+            if missing == 0:
+                break
+    bands: Bands = defaultdict(lambda: (0, 0))
+    for r in revoked:
+        lines, units_waiting = bands[r.line.priority]
+        newly_waiting = 1 if r.line.backordered == r.revoked_now else 0
+        bands[r.line.priority] = (lines + newly_waiting, units_waiting + r.revoked_now)
+    taken_back = sum(r.revoked_now for r in revoked)
+    uow.emit_all(events.revoked_event(r, cause_event_id) for r in revoked)
+    return await skus_db.change_totals(
+        uow.conn,
+        sku.sku,
+        free=-from_free,
+        reserved=-taken_back,
+        unmatched_shrinkage=missing,
+        bands=bands,
+    )
+
+
+async def refresh_etas(uow: UnitOfWork, sku: Sku) -> None:
+    """Re-estimates the ETAs of a locked SKU's waiting lines; line.eta_changed for each
+    change. Without open inbound no line can have an ETA (the fill already gave out what
+    is free), so that case only clears ETAs that are still set (an index lookup)."""
+    inbound = await inbound_db.open_inbound(uow.conn, sku.sku)
+    known: dict[int, datetime] = {}
+    if inbound and sku.waiting_lines:
+        arrivals = [i.arrival() for i in inbound]
+        supply = sku.free_units + sum(a.quantity for a in arrivals)
+        strict = sku.fill_policy is FillPolicy.STRICT
+        lines = await _eta_candidates(uow, sku.sku, units_cap=supply if strict else None)
+        known = eta_walk.estimate(lines, sku.free_units, arrivals, sku.fill_policy, _now())
+    changed = await lines_db.set_etas(uow.conn, sku.sku, known)
+    uow.emit_all(events.eta_event(line) for line in changed if line.backordered > 0)
+
+
+async def _eta_candidates(uow: UnitOfWork, sku: str, *, units_cap: int | None) -> list[WaitingLine]:
+    """Waiting lines in rank order for the ETA walk: at most ETA_WALK_LIMIT, and (STRICT)
+    no further than the first line whose units ahead reach `units_cap` (the whole supply)."""
+    found: list[WaitingLine] = []
+    units = 0
+    async for chunk in queue_db.waiting_in_rank_order(uow.conn, sku):
+        for line in chunk:
+            if len(found) == ETA_WALK_LIMIT or (units_cap is not None and units >= units_cap):
+                return found
+            found.append(line.waiting())
+            units += line.backordered
+    return found
+
+
+async def eta_of_new_line(
+    uow: UnitOfWork, sku: Sku, line: Line, stats: TailStats, inbound: list[Inbound]
+) -> Line:
+    """ETA of a line just placed. Without inbound: unknown, nothing else moves. As the last
+    waiting line under STRICT: only its own ETA, from the units ahead. Otherwise (it went
+    ahead of lower-priority lines, or SKIP) the whole SKU is re-estimated."""
+    if not inbound:
+        return line
+    if stats.lines_below == 0 and sku.fill_policy is FillPolicy.STRICT:
+        estimate = eta_walk.strict_eta_behind(
+            stats.units_through - line.backordered,
+            line.waiting(),
+            sku.free_units,
+            [i.arrival() for i in inbound],
+            _now(),
+        )
+        if estimate is None:
+            return line
+        changed = await lines_db.set_etas(uow.conn, sku.sku, {line.key: estimate}, only=True)
+        uow.emit_all(events.eta_event(c) for c in changed)
+        return changed[0] if changed else line
+    await refresh_etas(uow, sku)
+    return await lines_db.line_by_key(uow.conn, line.key)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,128 @@
+"""The service layer both services share: how a use case runs.
+
+A use case runs in one transaction through `transaction` (or `consume_once` for an event
+taken from the broker). It is handed a `UnitOfWork`: the connection, the events it emits
+(written to the outbox in the same transaction: the one route into the outbox) and the work
+to do once the transaction committed (metrics, log lines about what happened).
+`look_up_or_lock` is the idempotency pattern of every keyed command.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+import asyncpg
+
+from services.common.db import run_in_transaction, run_in_transaction_when_reachable
+from services.common.errors import InvalidArgument
+from services.common.outbox import OutgoingEvent, add_events
+
+T = TypeVar("T")
+L = TypeVar("L")
+
+
+class UnitOfWork:
+    """One transaction of a use case: its connection, its outgoing events and its
+    after-commit work. Events go to the outbox in emission order."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._events: list[OutgoingEvent] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    def emit(self, *events: OutgoingEvent) -> None:
+        self._events.extend(events)
+
+    def emit_all(self, events: Iterable[OutgoingEvent]) -> None:
+        self._events.extend(events)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Runs `action` once the transaction committed (never when it rolled back)."""
+        self._after_commit.append(action)
+
+    def committed(self) -> None:
+        """Runs the after-commit work: called once the transaction committed."""
+        for action in self._after_commit:
+            action()
+
+    async def flush(self) -> None:
+        """Writes the events emitted so far to the outbox now (in this transaction), so a
+        long use case (a fill of any length) keeps no more than a chunk's events in memory."""
+        events, self._events = self._events, []
+        await add_events(self.conn, events)
+
+
+async def transaction(
+    pool: asyncpg.Pool,
+    work: Callable[[UnitOfWork], Awaitable[T]],
+    *,
+    wait_out_outage: bool = False,
+) -> T:
+    """Runs `work` in one transaction (retried on a lost idempotency race: a unique
+    violation), writes its events to the outbox in it, then runs its after-commit work.
+    `wait_out_outage`: for a consumed event, waits while the database is unreachable (an
+    RPC fails fast with UNAVAILABLE instead)."""
+    done: UnitOfWork | None = None
+
+    async def attempt(conn: asyncpg.Connection) -> T:
+        nonlocal done
+        uow = UnitOfWork(conn)
+        result = await work(uow)
+        await uow.flush()
+        done = uow
+        return result
+
+    run = run_in_transaction_when_reachable if wait_out_outage else run_in_transaction
+    result = await run(pool, attempt)
+    assert done is not None
+    done.committed()
+    return result
+
+
+async def consume_once(
+    pool: asyncpg.Pool,
+    event_id: uuid.UUID,
+    routing_key: str,
+    work: Callable[[UnitOfWork], Awaitable[T]],
+) -> T | None:
+    """Applies a consumed event exactly once: `work` runs in the transaction that records
+    the event as processed (the inbox); a redelivery finds it recorded and does nothing
+    (None). Waits out a database outage rather than failing the event."""
+
+    async def once(uow: UnitOfWork) -> T | None:
+        first = await uow.conn.fetchval(
+            """insert into processed_event (event_id, routing_key) values ($1, $2)
+               on conflict (event_id) do nothing returning true""",
+            event_id,
+            routing_key,
+        )
+        return await work(uow) if first else None
+
+    return await transaction(pool, once, wait_out_outage=True)
+
+
+def parse_event_id(value: str) -> uuid.UUID:
+    """The event_id of a consumed event; InvalidArgument when it is not a UUID."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument("event_id", f"{value!r} is not a UUID") from None
+
+
+async def look_up_or_lock(
+    look_up: Callable[[], Awaitable[T | None]], lock: Callable[[], Awaitable[L]]
+) -> tuple[T | None, L | None]:
+    """Idempotency of a keyed command: what an earlier call with the same key left
+    (`look_up`), or else the lock the command works under. Looked up again once the lock is
+    held: a concurrent call with the key may have committed while this one waited.
+    Returns (earlier, None) for a repeat, (None, lock) for a first call."""
+    earlier = await look_up()
+    if earlier is not None:
+        return earlier, None
+    locked = await lock()
+    earlier = await look_up()
+    if earlier is not None:
+        return earlier, None
+    return None, locked
