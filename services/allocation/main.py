@@ -38,6 +38,8 @@ async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
                 (inventory_events.StockAdjusted, handlers.stock_adjusted),
                 (inventory_events.StockIssued, handlers.stock_issued),
                 (inventory_events.InboundUpdated, handlers.inbound_updated),
+                (inventory_events.StockTransferred, handlers.stock_transferred),
+                (inventory_events.LocationUpdated, handlers.location_updated),
             )
         },
     )

@@ -52,7 +52,7 @@ class ContractQueue:
 
 
 ALLOCATION_INBOX = ContractQueue(
-    "allocation.inventory-events", INVENTORY_EXCHANGE, ("stock.#", "inbound.#")
+    "allocation.inventory-events", INVENTORY_EXCHANGE, ("stock.#", "inbound.#", "location.#")
 )
 INVENTORY_INBOX = ContractQueue(
     "inventory.allocation-events", ALLOCATION_EXCHANGE, ("line.fulfilled",)

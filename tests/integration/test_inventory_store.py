@@ -12,9 +12,10 @@ import pytest
 
 from backorder.allocation.v1.events_pb2 import LineFulfilled
 from backorder.inventory.v1 import events_pb2 as inventory_events
+from services.common import db as common_db
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.inventory import handlers
-from tests.support.servers import unique
+from tests.support.servers import database_url, drop_database, unique
 
 
 async def test_receipt_changes_stock_ledger_and_outbox_together(
@@ -264,3 +265,107 @@ async def test_on_hand_is_the_sum_of_the_ledger_after_a_random_workload(
             "select on_hand_after from movement where sku = $1 order by id desc limit 1", sku
         )
         assert last == on_hand
+
+
+# --- locations ---------------------------------------------------------------------------
+
+
+async def test_migration_moves_existing_stock_movements_and_inbound_to_default() -> None:
+    """A database of the schema before locations (0001-0002), with stock, a ledger and open
+    inbound, migrates to `default`: the same figures there, and it keeps working."""
+    package = "services.inventory.migrations"
+    name = unique("bo_test_inv_0003")
+    url = database_url(name)
+    await common_db.ensure_database(url)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                """create table schema_migrations (version int primary key, name text not null,
+                       applied_at timestamptz not null default now())"""
+            )
+            for migration in common_db.migration_files(package):
+                if migration.version is not None and migration.version < 3:
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "insert into schema_migrations (version, name) values ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+            await conn.execute(
+                """insert into stock (sku, on_hand, inbound_quantity)
+                       values ('A', 7, 5), ('B', 0, 0);
+                   insert into movement (sku, kind, key, quantity, on_hand_after)
+                       values ('A', 'RECEIPT', 'r1', 9, 9), ('A', 'ADJUSTMENT', 'a1', -2, 7);
+                   insert into inbound (inbound_id, sku, quantity, expected_at)
+                       values ('in1', 'A', 5, now() + interval '1 day')"""
+            )
+            assert await common_db.migrate(url, package) == [
+                m.name for m in common_db.migration_files(package) if (m.version or 0) >= 3
+            ]
+        finally:
+            await conn.close()
+        pool = await common_db.create_pool(url)
+        try:
+            stock = await handlers.get_stock(pool, "A")
+            assert (stock.on_hand, stock.inbound_quantity, stock.in_transit_quantity) == (7, 5, 0)
+            assert [(e.location_id, e.on_hand, e.inbound_quantity) for e in stock.locations] == [
+                ("default", 7, 5)
+            ]
+            moves = await handlers.list_movements(
+                pool, sku="A", page_size=10, page_token="", location_id="default"
+            )
+            assert [(m.key, m.location_id) for m in moves.items] == [
+                ("a1", "default"),
+                ("r1", "default"),
+            ]
+            inbound = await handlers.list_inbound(
+                pool, sku="A", page_size=10, page_token="", open_only=True, location_id="default"
+            )
+            assert [(i.inbound_id, i.location_id) for i in inbound.items] == [("in1", "default")]
+            # It keeps working: a receipt against the old inbound lands at default.
+            receipt = await handlers.receive_stock(
+                pool, handlers.ReceiveStock("r2", "A", 5, inbound_id="in1")
+            )
+            assert [
+                (e.location_id, e.on_hand, e.inbound_quantity) for e in receipt.stock.locations
+            ] == [("default", 12, 0)]
+            assert receipt.stock.on_hand == 12
+        finally:
+            await pool.close()
+    finally:
+        await drop_database(name)
+
+
+async def test_concurrent_transfers_never_take_more_than_the_source_holds(
+    inventory_pool: asyncpg.Pool,
+) -> None:
+    """Transfers out of one location racing each other and adjustments there: each is judged
+    against on hand at that location under the SKU's lock, so the source never goes below 0 and
+    the totals stay the sums of the locations."""
+    sku = unique("SKU")
+    a, b = unique("LOC"), unique("LOC")
+    for location in (a, b):
+        await handlers.put_location(inventory_pool, location, name="", fill_rank=None, active=None)
+    await handlers.receive_stock(
+        inventory_pool, handlers.ReceiveStock(unique("r"), sku, 10, location_id=a)
+    )
+
+    async def move(n: int) -> bool:
+        try:
+            await handlers.transfer_stock(
+                inventory_pool, handlers.TransferStock(unique("t"), sku, a, b, 3)
+            )
+        except FailedPrecondition:
+            return False
+        return True
+
+    moved = await asyncio.gather(*(move(n) for n in range(6)))
+    assert sum(moved) == 3
+    stock = await handlers.get_stock(inventory_pool, sku)
+    assert {e.location_id: e.on_hand for e in stock.locations} == {a: 1, b: 9}
+    assert stock.on_hand == 10
+    ledger = await inventory_pool.fetch(
+        "select location_id, sum(quantity) from movement where sku = $1 group by 1", sku
+    )
+    assert {r[0]: r[1] for r in ledger} == {a: 1, b: 9}

@@ -213,6 +213,8 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
                 "0004_queue_buckets.sql",
                 "0005_queue_line.sql",
                 "0006_placement_late_fields.sql",
+                "0007_locations.sql",
+                "repeatable/allocations.sql",
                 "repeatable/placement.sql",
                 "repeatable/queue_buckets.sql",
             ]

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from services.allocation.adapters.rows import (
+    ALLOCATIONS,
     LINE_COLUMNS,
     POSITION,
     Executor,
@@ -31,14 +33,19 @@ async def find_line(conn: Executor, order_id: str, line_id: str) -> Line | None:
 
 async def find_line_with_position(
     conn: Executor, order_id: str, line_id: str
-) -> tuple[Line, int] | None:
+) -> tuple[Line, int, list[Allocation]] | None:
     row = await conn.fetchrow(
-        f"""select {line_columns("l")}, {POSITION} as queue_position from line l
-            where l.order_id = $1 and l.line_id = $2""",
+        f"""select {line_columns("l")}, {POSITION} as queue_position,
+                   {ALLOCATIONS} as allocations
+            from line l where l.order_id = $1 and l.line_id = $2""",
         order_id,
         line_id,
     )
-    return (line_from(row), row["queue_position"]) if row else None
+    return (line_from(row), row["queue_position"], _allocations(row)) if row else None
+
+
+def _allocations(row: Mapping[str, Any]) -> list[Allocation]:
+    return [Allocation(*a) for a in row["allocations"] or ()]
 
 
 async def line_by_key(conn: asyncpg.Connection, key: int) -> Line:
@@ -61,18 +68,26 @@ async def list_lines(
     status: LineStatus | None,
     after_key: int,
     limit: int,
-) -> list[tuple[Line, int]]:
-    """Lines in placement order after `after_key`, each with its queue position."""
+    location_id: str | None = None,
+) -> list[tuple[Line, int, list[Allocation]]]:
+    """Lines in placement order after `after_key`, each with its queue position; with
+    `location_id`, only lines holding (reserved or shipped) units there."""
     where, args = filters({"l.sku": sku, "l.order_id": order_id, "l.status": status})
+    if location_id is not None:
+        args.append(location_id)
+        where += f"""exists (select 1 from line_allocations(l.id) a
+                             where a.location_id = ${len(args)}) and """
     rows = await conn.fetch(
-        f"""select {line_columns("l")}, {POSITION} as queue_position from line l
+        f"""select {line_columns("l")}, {POSITION} as queue_position,
+                   {ALLOCATIONS} as allocations
+            from line l
             where {where} l.id > ${len(args) + 1}
             order by l.id limit ${len(args) + 2}""",
         *args,
         after_key,
         limit,
     )
-    return [(line_from(r), r["queue_position"]) for r in rows]
+    return [(line_from(r), r["queue_position"], _allocations(r)) for r in rows]
 
 
 async def cancel_line(conn: asyncpg.Connection, key: int) -> Line:
@@ -100,17 +115,36 @@ async def find_fulfillment(conn: asyncpg.Connection, fulfillment_id: str) -> Ful
     return Fulfillment(**row) if row else None
 
 
-async def fulfill(conn: asyncpg.Connection, key: int, fulfillment_id: str, quantity: int) -> Line:
+async def fulfill(
+    conn: asyncpg.Connection, key: int, fulfillment_id: str, quantity: int, location_id: str
+) -> Line:
     row = await conn.fetchrow(
         f"""with recorded as (
-                insert into fulfillment (fulfillment_id, line, quantity) values ($2, $1, $3))
+                insert into fulfillment (fulfillment_id, line, quantity, location_id)
+                values ($2, $1, $3, $4))
             update line set reserved = reserved - $3, fulfilled = fulfilled + $3
             where id = $1 returning {LINE_COLUMNS}""",
         key,
         fulfillment_id,
         quantity,
+        location_id,
     )
     return line_from(row)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A line's units at one location."""
+
+    location_id: str
+    reserved: int
+    fulfilled: int
+
+
+async def allocations(conn: Executor, key: int) -> list[Allocation]:
+    """Where line `key` holds and shipped units, by location_id (repeatable/allocations.sql)."""
+    rows = await conn.fetch("select * from line_allocations($1)", key)
+    return [Allocation(*r) for r in rows]
 
 
 async def set_priority(conn: asyncpg.Connection, key: int, priority: int) -> Line:

@@ -34,6 +34,7 @@ class LineRequest(NamedTuple):
     priority: int
     allow_partial: bool
     customer_id: str
+    locations: list[str] | None = None  # None: any active location
 
 
 class Outcome(StrEnum):
@@ -54,9 +55,12 @@ class Queued:
 def new_line(new: LineRequest, key: int, placed_at: datetime) -> Line:
     """A line just placed (key and placed_at as the database gave them): nothing reserved,
     everything backordered, no ETA."""
+    fields = new._asdict()
+    locations = fields.pop("locations")
     return Line(
         key=key,
-        **new._asdict(),
+        **fields,
+        locations=None if locations is None else tuple(locations),
         placed_at=placed_at,
         reserved=0,
         fulfilled=0,
@@ -74,7 +78,7 @@ async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent)
     position, which the relay sets from the outbox row) if nothing but queueing is to be
     done, committed on its own. Otherwise writes nothing and says why."""
     row = await pool.fetchrow(
-        "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         *new,
         event.event_id,
         event.exchange,
@@ -107,7 +111,7 @@ async def insert_line(conn: asyncpg.Connection, new: LineRequest) -> NewLine:
     row = await conn.fetchrow(
         """select p.line_key, p.placed_at, p.lines_through, p.units_through, p.lines_below,
                   (p.sku_after).*, i.*
-           from place_line($1, $2, $3, $4, $5, $6, $7,
+           from place_line($1, $2, $3, $4, $5, $6, $7, $8,
                            (select lines_placed from sku where sku = $3)) p,
                 (select array_agg(inbound_id order by expected_at, inbound_id) as inbound_ids,
                         array_agg(open_quantity order by expected_at, inbound_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -55,9 +55,11 @@ class QueuedLine:
     placed_at: datetime
     backordered: int
     allow_partial: bool
+    locations: list[str] | None  # None: any active location
 
     def waiting(self) -> WaitingLine:
-        return WaitingLine(self.key, self.backordered, self.allow_partial)
+        at = None if self.locations is None else frozenset(self.locations)
+        return WaitingLine(self.key, self.backordered, self.allow_partial, at)
 
 
 def waiting_in_rank_order(
@@ -76,7 +78,7 @@ async def _waiting_after(
 ) -> list[QueuedLine]:
     if after is None:
         rows = await conn.fetch(
-            """select id, priority, placed_at, backordered, allow_partial from line
+            """select id, priority, placed_at, backordered, allow_partial, locations from line
                where sku = $1 and backordered > 0
                order by priority desc, placed_at, id limit $2""",
             sku,
@@ -87,12 +89,12 @@ async def _waiting_after(
         # rank conditions and would rescan the queue from its head on every chunk (a drain
         # quadratic in its length). The rest of `after`'s band, then the lower bands.
         rows = await conn.fetch(
-            """(select id, priority, placed_at, backordered, allow_partial from line
+            """(select id, priority, placed_at, backordered, allow_partial, locations from line
                 where sku = $1 and backordered > 0 and priority = $2
                   and (placed_at, id) > ($3, $4)
                 order by priority desc, placed_at, id limit $5)
                union all
-               (select id, priority, placed_at, backordered, allow_partial from line
+               (select id, priority, placed_at, backordered, allow_partial, locations from line
                 where sku = $1 and backordered > 0 and priority < $2
                 order by priority desc, placed_at, id limit $5)
                order by priority desc, placed_at, id limit $5""",
@@ -119,10 +121,11 @@ class HeldLine:
 
 
 def holding_lowest_rank_first(
-    conn: asyncpg.Connection, sku: str, size: int | None = None
+    conn: asyncpg.Connection, sku: str, size: int | None = None, location_id: str | None = None
 ) -> AsyncIterator[list[HeldLine]]:
     """The lines of `sku` holding reserved units, lowest rank first (lowest priority,
-    newest), in chunks of `size`: the order shrinkage takes units back in."""
+    newest), in chunks of `size`: the order shrinkage takes units back in. With
+    `location_id`: what each holds there (0 for a line holding units elsewhere only)."""
 
     async def fetch(after: HeldLine | None, limit: int) -> list[HeldLine]:
         rows = await conn.fetch(
@@ -137,6 +140,17 @@ def holding_lowest_rank_first(
             after.key if after else None,
             limit,
         )
+        if location_id is not None:
+            # Only what each line holds at that location (its allocations there).
+            held = await conn.fetch(
+                """select k.id, coalesce(a.reserved, 0)
+                   from unnest($1::bigint[]) as k(id)
+                   left join lateral line_allocations(k.id) a on a.location_id = $2""",
+                [r[0] for r in rows],
+                location_id,
+            )
+            at = dict(held)
+            return [HeldLine(r[0], at[r[0]], r[2], r[3]) for r in rows]
         return [HeldLine(*r) for r in rows]
 
     return in_chunks(fetch, size)
@@ -158,6 +172,7 @@ class FilledLine:
     status: LineStatus
     reserved_now: int
     reservation_id: int
+    location_id: str
 
 
 async def apply_fills(
@@ -171,27 +186,33 @@ async def apply_fills(
 ) -> list[FilledLine]:
     """Writes the reservations (decision log) and the lines' new reserved units, set-based;
     returns the filled lines in the order of `fills` (rank order). A line that stops waiting
-    loses its ETA (it has nothing left to estimate)."""
+    loses its ETA (it has nothing left to estimate). A line may have several fills (one
+    per location, at most one per location in one call): each FilledLine then shows the
+    line as it was right after that fill."""
     if not fills:
         return []
     rows = await conn.fetch(
         """with fill as (
-                select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
-                    with ordinality as f(line, quantity, queue_position, rule, n)),
+                select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                                     $9::text[])
+                    with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
             logged as (
                 insert into reservation (line, sku, quantity, cause, cause_event_id,
-                                         queue_position, rule, fill_policy)
-                select line, $1, quantity, $6, $7, queue_position, rule, $8 from fill
-                order by n
-                returning id, line),
+                                         queue_position, rule, fill_policy, location_id)
+                select line, $1, quantity, $6, $7, queue_position, rule, $8, location_id
+                from fill order by n
+                returning id, line, location_id),
+            per_line as (
+                select line, sum(quantity) as quantity from fill group by line),
             updated as (
                 update line l set reserved = l.reserved + f.quantity,
                     eta = case when l.backordered = f.quantity then null else l.eta end
-                from fill f where l.id = f.line
+                from per_line f where l.id = f.line
                 returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
                           l.reserved, l.backordered, l.status)
-            select u.*, f.quantity as reserved_now, g.id as reservation_id
-            from updated u join fill f on f.line = u.id join logged g on g.line = u.id
+            select u.*, f.quantity as reserved_now, g.id as reservation_id, f.location_id
+            from updated u join fill f on f.line = u.id
+            join logged g on g.line = u.id and g.location_id = f.location_id
             -- Fill order (rank order), which the line.reserved events keep: a whole fill's
             -- queue_position is 1 for each line, so it cannot order them.
             order by f.n""",
@@ -203,11 +224,35 @@ async def apply_fills(
         cause,
         cause_event_id,
         policy.value,
+        [f.location_id for f in fills],
     )
-    return [
-        FilledLine(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _STATUS[r[8]], r[9], r[10])
+    filled = [
+        FilledLine(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _STATUS[r[8]], r[9], r[10], r[11]
+        )
         for r in rows
     ]
+    if len(filled) > len({f.key for f in filled}):
+        filled = _as_each_fill_left_them(filled)
+    return filled
+
+
+def _as_each_fill_left_them(filled: list[FilledLine]) -> list[FilledLine]:
+    """A line filled at several locations: each of its fills but the last shows the line
+    as that fill left it (fewer reserved, more backordered than at the end)."""
+    later: dict[int, int] = {}
+    out: list[FilledLine] = []
+    for f in reversed(filled):
+        after = later.get(f.key, 0)
+        later[f.key] = after + f.reserved_now
+        if after:
+            status = LineStatus.PARTIALLY_RESERVED if f.status is LineStatus.RESERVED else f.status
+            f = replace(
+                f, reserved=f.reserved - after, backordered=f.backordered + after, status=status
+            )
+        out.append(f)
+    out.reverse()
+    return out
 
 
 @dataclass(frozen=True)
@@ -217,6 +262,7 @@ class RevokedLine:
     line: Line
     revoked_now: int
     reservation_id: int
+    location_id: str
 
 
 async def apply_revocations(
@@ -226,8 +272,11 @@ async def apply_revocations(
     *,
     cause_event_id: uuid.UUID,
     policy: FillPolicy,
+    location_id: str,
+    cause: str = "stock.adjusted",
 ) -> list[RevokedLine]:
-    """Takes reserved units back (the lines wait again at their rank) and logs each."""
+    """Takes reserved units back at `location_id` (the lines wait again at their rank) and
+    logs each."""
     if not revocations:
         return []
     rows = await conn.fetch(
@@ -235,8 +284,8 @@ async def apply_revocations(
                 select * from unnest($2::bigint[], $3::bigint[]) as t(line, quantity)),
             logged as (
                 insert into reservation (line, sku, quantity, cause, cause_event_id,
-                                         queue_position, rule, fill_policy)
-                select line, $1, quantity, 'stock.adjusted', $4, 0, 'REVOKED', $5 from taken
+                                         queue_position, rule, fill_policy, location_id)
+                select line, $1, quantity, $7, $4, 0, 'REVOKED', $5, $6 from taken
                 returning id, line),
             updated as (
                 update line l set reserved = l.reserved - t.quantity
@@ -251,5 +300,9 @@ async def apply_revocations(
         [r.quantity for r in revocations],
         cause_event_id,
         policy.value,
+        location_id,
+        cause,
     )
-    return [RevokedLine(line_from(r), r["revoked_now"], r["reservation_id"]) for r in rows]
+    return [
+        RevokedLine(line_from(r), r["revoked_now"], r["reservation_id"], location_id) for r in rows
+    ]

@@ -18,7 +18,8 @@ async def list_reservations(
     where, args = filters({"r.line": line_key, "r.sku": sku})
     rows = await conn.fetch(
         f"""select r.id as reservation_id, l.order_id, l.line_id, r.sku, r.quantity, r.cause,
-                  r.cause_event_id, r.queue_position, r.rule, r.fill_policy, r.created_at
+                  r.cause_event_id, r.queue_position, r.rule, r.fill_policy, r.created_at,
+                  r.location_id
            from reservation r join line l on l.id = r.line
            where {where} r.id > ${len(args) + 1}
            order by r.id limit ${len(args) + 2}""",

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.allocation.domain.fill import FillPolicy
+from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import Line, LineStatus, Sku
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -38,6 +38,7 @@ def sku_from(row: Mapping[str, Any], prefix: str = "") -> Sku:
     """The Sku of a row holding SKU_COLUMNS (named `prefix` + column)."""
     values = {name: row[prefix + name] for name in SKU_FIELDS}
     values["fill_policy"] = FillPolicy(values["fill_policy"])
+    values["location_strategy"] = LocationStrategy(values["location_strategy"])
     return Sku(**values)
 
 
@@ -45,6 +46,8 @@ def line_from(row: Mapping[str, Any]) -> Line:
     """The Line of a row holding LINE_COLUMNS."""
     values = {name: row[column] for name, column in zip(LINE_FIELDS, _LINE_SQL, strict=True)}
     values["status"] = LineStatus(values["status"])
+    if values["locations"] is not None:
+        values["locations"] = tuple(values["locations"])
     return Line(**values)
 
 
@@ -71,3 +74,10 @@ def filters(equal: Mapping[str, object]) -> tuple[str, list[object]]:
     given = [(column, value) for column, value in equal.items() if value is not None]
     where = "".join(f"{column} = ${i} and " for i, (column, _) in enumerate(given, 1))
     return where, [value for _, value in given]
+
+
+# Where waiting line `l` holds and shipped units (repeatable/allocations.sql), as records
+# (location_id, reserved, fulfilled); null for a line with none (no lookup at all).
+ALLOCATIONS = """case when l.reserved + l.fulfilled > 0 then
+    (select array_agg((a.location_id, a.reserved, a.fulfilled)) from line_allocations(l.id) a)
+    end"""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.allocation.adapters.rows import SKU_COLUMNS, Executor, sku_from
-from services.allocation.domain.fill import FillPolicy
+from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import Sku
 
 
@@ -57,19 +57,24 @@ async def get_sku(conn: Executor, sku: str) -> Sku | None:
     return sku_from(row) if row else None
 
 
+# Per location: (change of its free units, change of its reserved units).
+Moves = Mapping[str, tuple[int, int]]
+
+
 async def change_totals(
     conn: asyncpg.Connection,
     sku: str,
     *,
-    free: int = 0,
-    reserved: int = 0,
+    at: Moves | None = None,
     fulfilled: int = 0,
     unmatched_shrinkage: int = 0,
     bands: Mapping[int, tuple[int, int]] | None = None,
 ) -> Sku:
-    """Moves a locked SKU's counters by the given deltas; `bands` maps a priority to the
-    change of its (waiting lines, backordered units). One statement."""
+    """Moves a locked SKU's counters by the given deltas: `at` maps a location to the change
+    of its (free, reserved) units (the SKU's own are their sums); `bands` maps a priority to
+    the change of its (waiting lines, backordered units). One statement."""
     bands = {p: d for p, d in (bands or {}).items() if d != (0, 0)}
+    moves = {loc: d for loc, d in (at or {}).items() if d != (0, 0)}
     row = await conn.fetchrow(
         f"""with band as (
                 select * from unnest($2::smallint[], $3::bigint[], $4::bigint[])
@@ -86,6 +91,20 @@ async def change_totals(
                 select $1, b.priority, b.lines, b.units from band b
                 where not exists (
                     select 1 from sku_queue q where q.sku = $1 and q.priority = b.priority)
+                returning 1),
+            move as (
+                select * from unnest($9::text[], $10::bigint[], $11::bigint[])
+                    as m(location_id, free, reserved)),
+            moved as (
+                update sku_location l set free_units = l.free_units + m.free,
+                    reserved_units = l.reserved_units + m.reserved
+                from move m where l.sku = $1 and l.location_id = m.location_id
+                returning 1),
+            stocked as (
+                insert into sku_location (sku, location_id, free_units, reserved_units)
+                select $1, m.location_id, m.free, m.reserved from move m
+                where not exists (select 1 from sku_location l
+                                  where l.sku = $1 and l.location_id = m.location_id)
                 returning 1)
             update sku set free_units = free_units + $5, reserved_units = reserved_units + $6,
                 fulfilled_units = fulfilled_units + $7,
@@ -99,10 +118,13 @@ async def change_totals(
         list(bands),
         [d[0] for d in bands.values()],
         [d[1] for d in bands.values()],
-        free,
-        reserved,
+        sum(d[0] for d in moves.values()),
+        sum(d[1] for d in moves.values()),
         fulfilled,
         unmatched_shrinkage,
+        list(moves),
+        [d[0] for d in moves.values()],
+        [d[1] for d in moves.values()],
     )
     return sku_from(row)
 
@@ -114,16 +136,20 @@ async def set_policy(
     fill_policy: FillPolicy | None,
     backorders_accepted: bool | None,
     backorder_limit: int | None,
+    location_strategy: LocationStrategy | None = None,
 ) -> Sku:
     row = await conn.fetchrow(
         f"""update sku set fill_policy = coalesce($2, fill_policy),
                 backorders_accepted = coalesce($3, backorders_accepted),
-                backorder_limit = coalesce($4, backorder_limit), updated_at = clock_timestamp()
+                backorder_limit = coalesce($4, backorder_limit),
+                location_strategy = coalesce($5, location_strategy),
+                updated_at = clock_timestamp()
             where sku = $1 returning {SKU_COLUMNS}""",
         sku,
         fill_policy.value if fill_policy else None,
         backorders_accepted,
         backorder_limit,
+        location_strategy.value if location_strategy else None,
     )
     return sku_from(row)
 
@@ -139,3 +165,126 @@ async def tail_stats(conn: asyncpg.Connection, sku: str, priority: int) -> TailS
         priority,
     )
     return TailStats(int(row[0]), int(row[1]), int(row[2]))
+
+
+@dataclass(frozen=True)
+class SkuAt:
+    """A SKU at one location, as the allocation service knows it."""
+
+    location_id: str
+    fill_rank: int
+    active: bool
+    free_units: int
+    reserved_units: int
+    inbound_units: int
+
+
+async def sku_locations(conn: Executor, sku: str) -> list[SkuAt]:
+    """The SKU at each location that has or expects units of it, by fill_rank then
+    location_id."""
+    rows = await conn.fetch(
+        """with inbound_at as (
+                select location_id, sum(open_quantity) as units from inbound
+                where sku = $1 and open_quantity > 0 and not cancelled group by location_id),
+            here as (
+                select location_id from sku_location
+                where sku = $1 and (free_units > 0 or reserved_units > 0)
+                union select location_id from inbound_at)
+           select h.location_id, l.fill_rank, l.active,
+                  coalesce(s.free_units, 0) as free_units,
+                  coalesce(s.reserved_units, 0) as reserved_units,
+                  coalesce(i.units, 0)::bigint as inbound_units
+           from here h join location l using (location_id)
+           left join sku_location s on s.sku = $1 and s.location_id = h.location_id
+           left join inbound_at i on i.location_id = h.location_id
+           order by l.fill_rank, h.location_id""",
+        sku,
+    )
+    return [SkuAt(*r) for r in rows]
+
+
+async def free_at(conn: asyncpg.Connection, sku: str) -> list[tuple[str, int, int]]:
+    """(location_id, free units, fill_rank) of each active location where a locked SKU has
+    free units: what the fill may give."""
+    rows = await conn.fetch(
+        """select s.location_id, s.free_units, l.fill_rank
+           from sku_location s join location l using (location_id)
+           where s.sku = $1 and s.free_units > 0 and l.active""",
+        sku,
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def location_free(conn: asyncpg.Connection, sku: str, location_id: str) -> int:
+    value = await conn.fetchval(
+        "select free_units from sku_location where sku = $1 and location_id = $2",
+        sku,
+        location_id,
+    )
+    return int(value or 0)
+
+
+async def reserved_only_at(conn: asyncpg.Connection, sku: str, location_id: str) -> bool:
+    """Whether a SKU's reserved units are all at `location_id` (none elsewhere)."""
+    return not await conn.fetchval(
+        """select exists (select 1 from sku_location
+                          where sku = $1 and location_id <> $2 and reserved_units > 0)""",
+        sku,
+        location_id,
+    )
+
+
+async def ensure_location(conn: asyncpg.Connection, location_id: str) -> None:
+    """A location first heard of in a stock event: active, ranked last, until its
+    location.updated arrives (version 0 loses to any)."""
+    await conn.execute(
+        "insert into location (location_id) values ($1) on conflict do nothing", location_id
+    )
+
+
+async def upsert_location(
+    conn: asyncpg.Connection,
+    *,
+    location_id: str,
+    name: str,
+    fill_rank: int,
+    active: bool,
+    version: int,
+) -> bool:
+    """Stores a location's state unless a newer version is stored; whether it did."""
+    applied = await conn.fetchval(
+        """insert into location as l (location_id, name, fill_rank, active, version)
+           values ($1, $2, $3, $4, $5)
+           on conflict (location_id) do update
+               set name = excluded.name, fill_rank = excluded.fill_rank,
+                   active = excluded.active, version = excluded.version
+               where l.version < excluded.version
+           returning true""",
+        location_id,
+        name,
+        fill_rank,
+        active,
+        version,
+    )
+    return bool(applied)
+
+
+async def skus_at(conn: asyncpg.Connection, location_id: str) -> list[str]:
+    """The SKUs with free units or open inbound at a location, in name order (the order
+    their locks are taken in)."""
+    rows = await conn.fetch(
+        """select sku from sku_location where location_id = $1 and free_units > 0
+           union
+           select sku from inbound
+           where location_id = $1 and open_quantity > 0 and not cancelled
+           order by 1""",
+        location_id,
+    )
+    return [r[0] for r in rows]
+
+
+async def known_locations(conn: Executor, location_ids: list[str]) -> set[str]:
+    rows = await conn.fetch(
+        "select location_id from location where location_id = any($1::text[])", location_ids
+    )
+    return {r[0] for r in rows}

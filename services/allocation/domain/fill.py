@@ -8,7 +8,7 @@ sequence ASC). It may be fed in chunks: pass the previous chunk's `waiting_ahead
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -27,11 +27,24 @@ class FillRule(StrEnum):
     WHOLE_AFTER_SKIP = "WHOLE_AFTER_SKIP"  # took all, after SKIP passed over a line ahead
 
 
+# The location every business has; the only one of a business with one place.
+DEFAULT_LOCATION = "default"
+
+
+class LocationStrategy(StrEnum):
+    """In which order a line takes units from the locations it may ship from."""
+
+    FILL_RANK = "FILL_RANK"  # by fill_rank, then location_id
+    MOST_STOCK = "MOST_STOCK"  # most free units at that moment first; ties as FILL_RANK
+
+
 @dataclass(frozen=True, slots=True)
 class WaitingLine:
     key: int  # the line's identity (its sequence number)
     backordered: int  # units still waiting, > 0
     allow_partial: bool
+    # The locations the line may ship from; None: any active location.
+    locations: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +53,7 @@ class Fill:
     quantity: int
     rule: FillRule
     queue_position: int  # 1-based place among the waiting lines when the unit(s) were given
+    location_id: str = DEFAULT_LOCATION  # where the units were taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +74,10 @@ def fill(
     *,
     waiting_ahead: int = 0,
     skipped: bool = False,
+    location: str = DEFAULT_LOCATION,
 ) -> FillOutcome:
-    """Walks `waiting` (in rank order) handing out at most `free` units."""
+    """Walks `waiting` (in rank order) handing out at most `free` units, all at `location`
+    (every line may ship from it: `fill_locations` decides for several)."""
     fills: list[Fill] = []
     for line in waiting:
         if free <= 0:
@@ -69,10 +85,10 @@ def fill(
         position = waiting_ahead + 1
         if line.backordered <= free:
             rule = FillRule.WHOLE_AFTER_SKIP if skipped else FillRule.WHOLE
-            fills.append(Fill(line.key, line.backordered, rule, position))
+            fills.append(Fill(line.key, line.backordered, rule, position, location))
             free -= line.backordered
         elif line.allow_partial:
-            fills.append(Fill(line.key, free, FillRule.PARTIAL, position))
+            fills.append(Fill(line.key, free, FillRule.PARTIAL, position, location))
             free = 0
             waiting_ahead += 1
         elif policy is FillPolicy.STRICT:
@@ -81,3 +97,97 @@ def fill(
             skipped = True
             waiting_ahead += 1
     return FillOutcome(tuple(fills), free, waiting_ahead, free <= 0, skipped)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """An active location as the fill sees it."""
+
+    location_id: str
+    fill_rank: int
+
+
+@dataclass(slots=True)
+class LocationsWalk:
+    """The state of a fill over several locations, carried from one chunk to the next:
+    free units per active location, the locations STRICT blocked, the lines still waiting
+    ahead and whether SKIP passed over a line."""
+
+    free: dict[str, int]
+    places: dict[str, Place]
+    policy: FillPolicy = FillPolicy.STRICT
+    strategy: LocationStrategy = LocationStrategy.FILL_RANK
+    blocked: set[str] = field(default_factory=set)
+    waiting_ahead: int = 0
+    skipped: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        """No later line can be served: every location with free units is blocked."""
+        return all(units <= 0 or loc in self.blocked for loc, units in self.free.items())
+
+    def simple(self) -> str | None:
+        """The one location with free units when the walk is the single-location fill's
+        (nothing blocked); None otherwise."""
+        if self.blocked:
+            return None
+        found = None
+        for loc, units in self.free.items():
+            if units > 0:
+                if found is not None:
+                    return None
+                found = loc
+        return found
+
+
+def fill_locations(walk: LocationsWalk, waiting: Iterable[WaitingLine]) -> list[Fill]:
+    """Walks `waiting` (in rank order) once over every active location of `walk` (docs/spec.md
+    §8): each line takes from its eligible unblocked locations in the strategy's order; a
+    partial line what they have; a whole-only line all it waits for if they cover it
+    together (possibly from several), else STRICT blocks its eligible locations for the
+    lines after it and SKIP passes over it. Updates `walk` for the next chunk."""
+    fills: list[Fill] = []
+    free, places, blocked = walk.free, walk.places, walk.blocked
+    for line in waiting:
+        if walk.stopped:
+            break
+        eligible = [
+            loc
+            for loc in places
+            if (line.locations is None or loc in line.locations) and loc not in blocked
+        ]
+        available = sum(free.get(loc, 0) for loc in eligible)
+        position = walk.waiting_ahead + 1
+        if available <= 0:
+            walk.waiting_ahead += 1
+            continue
+        if line.backordered <= available:
+            rule = FillRule.WHOLE_AFTER_SKIP if walk.skipped else FillRule.WHOLE
+            wanted = line.backordered
+        elif line.allow_partial:
+            rule, wanted = FillRule.PARTIAL, available
+            walk.waiting_ahead += 1
+        else:
+            if walk.policy is FillPolicy.STRICT:
+                blocked.update(eligible)
+            else:
+                walk.skipped = True
+            walk.waiting_ahead += 1
+            continue
+        for loc in _in_strategy_order(walk, eligible):
+            if wanted == 0:
+                break
+            taken = min(free.get(loc, 0), wanted)
+            if taken > 0:
+                fills.append(Fill(line.key, taken, rule, position, loc))
+                free[loc] -= taken
+                wanted -= taken
+    return fills
+
+
+def _in_strategy_order(walk: LocationsWalk, eligible: list[str]) -> list[str]:
+    places = walk.places
+    if walk.strategy is LocationStrategy.MOST_STOCK:
+        free = walk.free
+        return sorted(eligible, key=lambda loc: (-free.get(loc, 0), places[loc].fill_rank, loc))
+    return sorted(eligible, key=lambda loc: (places[loc].fill_rank, loc))

@@ -16,7 +16,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.allocation.domain.eta import Arrival
-from services.allocation.domain.fill import FillPolicy, FillRule, WaitingLine
+from services.allocation.domain.fill import (
+    DEFAULT_LOCATION,
+    FillPolicy,
+    FillRule,
+    LocationStrategy,
+    WaitingLine,
+)
 
 
 class LineStatus(StrEnum):
@@ -43,6 +49,7 @@ class Sku:
     backordered_units: int
     waiting_lines: int
     unmatched_shrinkage_units: int
+    location_strategy: LocationStrategy
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class Line:
     eta: datetime | None
     eta_version: int
     placed_priority: int
+    # The locations the line may ship from, as placed; None: any active location.
+    locations: tuple[str, ...] | None = None
 
     @property
     def shipped(self) -> bool:
@@ -71,7 +80,8 @@ class Line:
         return self.fulfilled == self.quantity
 
     def waiting(self) -> WaitingLine:
-        return WaitingLine(self.key, self.backordered, self.allow_partial)
+        at = None if self.locations is None else frozenset(self.locations)
+        return WaitingLine(self.key, self.backordered, self.allow_partial, at)
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class Inbound:
     inbound_id: str
     open_quantity: int
     expected_at: datetime
+
+    location_id: str = DEFAULT_LOCATION
 
     def arrival(self) -> Arrival:
         return Arrival(self.expected_at, self.open_quantity)
@@ -110,3 +122,4 @@ class Reservation:
     rule: ReservationRule
     fill_policy: FillPolicy
     created_at: datetime
+    location_id: str = DEFAULT_LOCATION

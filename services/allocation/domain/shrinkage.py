@@ -26,6 +26,8 @@ def revoke(held_lowest_rank_first: Iterable[Held], units: int) -> tuple[list[Rev
     for line in held_lowest_rank_first:
         if units <= 0:
             break
+        if line.reserved <= 0:  # holds nothing where the units are taken
+            continue
         quantity = min(line.reserved, units)
         taken.append(Revocation(line.key, quantity))
         units -= quantity

@@ -12,9 +12,11 @@ from services.allocation.handlers.commands import Allocate, FulfillLine, SetSkuP
 from services.allocation.handlers.events import status_from_proto, status_proto
 from services.allocation.handlers.inventory_events import (
     inbound_updated,
+    location_updated,
     stock_adjusted,
     stock_issued,
     stock_received,
+    stock_transferred,
 )
 from services.allocation.handlers.lines import (
     Cancelled,
@@ -50,6 +52,7 @@ __all__ = [
     "inbound_updated",
     "list_lines",
     "list_reservations",
+    "location_updated",
     "set_priority",
     "set_sku_policy",
     "status_from_proto",
@@ -57,4 +60,5 @@ __all__ = [
     "stock_adjusted",
     "stock_issued",
     "stock_received",
+    "stock_transferred",
 ]

@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.allocation.adapters.placement import LineRequest
-from services.allocation.domain.fill import FillPolicy
+from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import Line
 from services.common import validation
 from services.common.errors import InvalidArgument, NotFound
 
 MAX_BACKORDER_LIMIT = 1_000_000_000_000
+# At most this many locations in Allocate.locations.
+MAX_LINE_LOCATIONS = 100
 
 
 def validate_line_ref(order_id: str, line_id: str) -> None:
@@ -33,6 +35,8 @@ class Allocate:
     priority: int = 0
     allow_partial: bool = False
     customer_id: str = ""
+    # The locations the line may ship from; empty: any active location.
+    locations: tuple[str, ...] = ()
 
     def validated(self) -> Allocate:
         validation.identifier(self.order_id, "order_id")
@@ -41,7 +45,29 @@ class Allocate:
         validation.quantity(self.quantity)
         validation.priority(self.priority)
         validation.optional_identifier(self.customer_id, "customer_id")
+        if len(self.locations) > MAX_LINE_LOCATIONS:
+            raise InvalidArgument(
+                f"locations[{MAX_LINE_LOCATIONS}]",
+                f"{len(self.locations)} locations; at most {MAX_LINE_LOCATIONS} allowed",
+            )
+        seen: set[str] = set()
+        for i, location_id in enumerate(self.locations):
+            validation.identifier(location_id, f"locations[{i}]")
+            if location_id in seen:
+                raise InvalidArgument(f"locations[{i}]", f"{location_id!r} is given twice")
+            seen.add(location_id)
         return self
+
+    def check_known(self, known: set[str]) -> None:
+        """NotFound naming the first location the service has never heard of."""
+        for i, location_id in enumerate(self.locations):
+            if location_id not in known:
+                raise NotFound(
+                    f"locations[{i}]: location {location_id!r} is unknown to the allocation "
+                    "service",
+                    resource_type="location",
+                    resource_name=location_id,
+                )
 
     def request(self) -> LineRequest:
         return LineRequest(
@@ -52,18 +78,27 @@ class Allocate:
             self.priority,
             self.allow_partial,
             self.customer_id,
+            list(self.locations) or None,
         )
 
     def matches(self, line: Line) -> bool:
         # Compared with the priority the line was placed with: SetPriority may have
         # changed it since, and a retried Allocate is still the same call.
-        mine = (self.sku, self.quantity, self.priority, self.allow_partial, self.customer_id)
+        mine = (
+            self.sku,
+            self.quantity,
+            self.priority,
+            self.allow_partial,
+            self.customer_id,
+            self.locations or None,
+        )
         return mine == (
             line.sku,
             line.quantity,
             line.placed_priority,
             line.allow_partial,
             line.customer_id,
+            line.locations,
         )
 
 
@@ -73,11 +108,13 @@ class FulfillLine:
     line_id: str
     fulfillment_id: str
     quantity: int
+    location_id: str = ""  # empty: where the line holds its units
 
     def validated(self) -> FulfillLine:
         validate_line_ref(self.order_id, self.line_id)
         validation.identifier(self.fulfillment_id, "fulfillment_id")
         validation.quantity(self.quantity)
+        validation.optional_identifier(self.location_id, "location_id")
         return self
 
 
@@ -87,6 +124,7 @@ class SetSkuPolicy:
     fill_policy: FillPolicy | None = None
     backorders_accepted: bool | None = None
     backorder_limit: int | None = None
+    location_strategy: LocationStrategy | None = None
 
     def validated(self) -> SetSkuPolicy:
         validation.sku(self.sku)

@@ -52,6 +52,7 @@ def reserved_events(
             status=_STATUS[f.status],
             reservation_id=f.reservation_id,
             cause_event_id=cause,
+            location_id=f.location_id,
         )
         # CopyFrom costs half of passing the Timestamp to the constructor.
         message.occurred_at.CopyFrom(occurred_at)
@@ -89,6 +90,7 @@ def revoked_event(r: RevokedLine, cause_event_id: uuid.UUID) -> OutgoingEvent:
             backordered_quantity=r.line.backordered,
             status=_STATUS[r.line.status],
             cause_event_id=str(cause_event_id),
+            location_id=r.location_id,
         ),
     )
 
@@ -163,7 +165,9 @@ def cancelled_event(line: Line, released: int) -> OutgoingEvent:
     )
 
 
-def fulfilled_event(line: Line, fulfillment_id: str, quantity: int) -> OutgoingEvent:
+def fulfilled_event(
+    line: Line, fulfillment_id: str, quantity: int, location_id: str
+) -> OutgoingEvent:
     return new_event(
         EXCHANGE,
         "line.fulfilled",
@@ -176,6 +180,7 @@ def fulfilled_event(line: Line, fulfillment_id: str, quantity: int) -> OutgoingE
             fulfilled_quantity=line.fulfilled,
             reserved_quantity=line.reserved,
             status=_STATUS[line.status],
+            location_id=location_id,
         ),
     )
 

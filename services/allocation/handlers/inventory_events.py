@@ -11,6 +11,7 @@ import asyncpg
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation.adapters import inbound as inbound_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.domain.fill import DEFAULT_LOCATION
 from services.allocation.handlers.locked_sku import fill_sku, refresh_etas, shrink
 from services.common import validation
 from services.common.errors import InvalidArgument
@@ -23,9 +24,14 @@ async def stock_received(pool: asyncpg.Pool, event: inventory_events.StockReceiv
     validation.sku(event.sku)
     validation.quantity(event.quantity)
 
+    location_id = _location(event.location_id)
+
     async def work(uow: UnitOfWork) -> None:
         await skus_db.lock_sku(uow.conn, event.sku)
-        sku = await skus_db.change_totals(uow.conn, event.sku, free=event.quantity)
+        await skus_db.ensure_location(uow.conn, location_id)
+        sku = await skus_db.change_totals(
+            uow.conn, event.sku, at={location_id: (event.quantity, 0)}
+        )
         _, sku = await fill_sku(
             uow,
             sku,
@@ -48,10 +54,15 @@ async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjust
     if event.delta == 0 or abs(event.delta) > validation.MAX_QUANTITY:
         raise InvalidArgument("delta", f"is {event.delta}; it must be non-zero and bounded")
 
+    location_id = _location(event.location_id)
+
     async def work(uow: UnitOfWork) -> None:
         sku = await skus_db.lock_sku(uow.conn, event.sku)
+        await skus_db.ensure_location(uow.conn, location_id)
         if event.delta > 0:
-            sku = await skus_db.change_totals(uow.conn, event.sku, free=event.delta)
+            sku = await skus_db.change_totals(
+                uow.conn, event.sku, at={location_id: (event.delta, 0)}
+            )
             _, sku = await fill_sku(
                 uow,
                 sku,
@@ -60,7 +71,7 @@ async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjust
                 cause_occurred_at=_occurred_at(event),
             )
         else:
-            sku = await shrink(uow, sku, -event.delta, event_id)
+            sku = await shrink(uow, sku, -event.delta, event_id, location_id)
         await refresh_etas(uow, sku)
 
     await consume_once(pool, event_id, "stock.adjusted", work)
@@ -82,10 +93,14 @@ async def inbound_updated(pool: asyncpg.Pool, event: inventory_events.InboundUpd
     if not event.HasField("expected_at"):
         raise InvalidArgument("expected_at", "is required")
 
+    location_id = _location(event.location_id)
+
     async def work(uow: UnitOfWork) -> None:
         sku = await skus_db.lock_sku(uow.conn, event.sku)
+        await skus_db.ensure_location(uow.conn, location_id)
         newer = await inbound_db.upsert_inbound(
             uow.conn,
+            location_id=location_id,
             inbound_id=event.inbound_id,
             sku=event.sku,
             open_quantity=0 if event.cancelled else event.open_quantity,
@@ -99,7 +114,80 @@ async def inbound_updated(pool: asyncpg.Pool, event: inventory_events.InboundUpd
     await consume_once(pool, event_id, "inbound.updated", work)
 
 
+async def stock_transferred(pool: asyncpg.Pool, event: inventory_events.StockTransferred) -> None:
+    """Applies a transfer once (docs/spec.md §8): at the source like a negative adjustment
+    there (free units there first, then reservations held there, lowest rank first); when
+    it landed at once (not in transit), at the destination like a receipt there, then the
+    fill. Units in transit reach the destination through inbound.updated and, later,
+    stock.received."""
+    event_id = parse_event_id(event.event_id)
+    validation.sku(event.sku)
+    validation.quantity(event.quantity)
+    source = _location(event.from_location_id)
+    destination = _location(event.to_location_id)
+    if source == destination:
+        raise InvalidArgument("to_location_id", f"is {destination!r}, the source too")
+
+    async def work(uow: UnitOfWork) -> None:
+        sku = await skus_db.lock_sku(uow.conn, event.sku)
+        await skus_db.ensure_location(uow.conn, source)
+        await skus_db.ensure_location(uow.conn, destination)
+        sku = await shrink(uow, sku, event.quantity, event_id, source, cause="stock.transferred")
+        if not event.in_transit:
+            sku = await skus_db.change_totals(
+                uow.conn, event.sku, at={destination: (event.quantity, 0)}
+            )
+            _, sku = await fill_sku(
+                uow,
+                sku,
+                cause="stock.transferred",
+                cause_event_id=event_id,
+                cause_occurred_at=_occurred_at(event),
+            )
+        await refresh_etas(uow, sku)
+
+    await consume_once(pool, event_id, "stock.transferred", work)
+
+
+async def location_updated(pool: asyncpg.Pool, event: inventory_events.LocationUpdated) -> None:
+    """Stores a location's state (an older version never overwrites a newer one). A
+    location that became active or moved in rank may serve lines now: each SKU with free
+    units there is filled; ETAs of SKUs with units or inbound there are re-estimated."""
+    event_id = parse_event_id(event.event_id)
+    validation.identifier(event.location_id, "location_id")
+    if event.location_id == DEFAULT_LOCATION and not event.active:
+        raise InvalidArgument("active", "the default location cannot be deactivated")
+
+    async def work(uow: UnitOfWork) -> None:
+        changed = await skus_db.upsert_location(
+            uow.conn,
+            location_id=event.location_id,
+            name=event.name,
+            fill_rank=event.fill_rank,
+            active=event.active,
+            version=event.version,
+        )
+        if not changed:
+            return
+        for name in await skus_db.skus_at(uow.conn, event.location_id):
+            sku = await skus_db.lock_sku(uow.conn, name)
+            _, sku = await fill_sku(uow, sku, cause="location.updated", cause_event_id=event_id)
+            await refresh_etas(uow, sku)
+
+    await consume_once(pool, event_id, "location.updated", work)
+
+
+def _location(location_id: str) -> str:
+    """The location an event is about: empty (an event from before locations) is default."""
+    if not location_id:
+        return DEFAULT_LOCATION
+    validation.identifier(location_id, "location_id")
+    return location_id
+
+
 def _occurred_at(
-    event: inventory_events.StockReceived | inventory_events.StockAdjusted,
+    event: inventory_events.StockReceived
+    | inventory_events.StockAdjusted
+    | inventory_events.StockTransferred,
 ) -> datetime | None:
     return event.occurred_at.ToDatetime(tzinfo=UTC) if event.HasField("occurred_at") else None

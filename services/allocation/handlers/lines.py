@@ -4,13 +4,15 @@ line's SKU locked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 
 from services.allocation.adapters import lines as lines_db
 from services.allocation.adapters import placement as placement_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.adapters.lines import Allocation
+from services.allocation.domain.fill import DEFAULT_LOCATION
 from services.allocation.domain.model import Line, LineStatus, Sku
 from services.allocation.handlers import events
 from services.allocation.handlers.commands import (
@@ -32,6 +34,8 @@ class LineView:
 
     line: Line
     queue_position: int
+    # Where the line holds and shipped units, by location_id.
+    allocations: list[Allocation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class Placed:
 
 async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
     cmd = cmd.validated()
+    if cmd.locations:
+        # Locations are only learnt, never forgotten: a check before the transaction holds.
+        cmd.check_known(await skus_db.known_locations(pool, list(cmd.locations)))
     queued = await _queue_only(pool, cmd)
     if queued is not None:
         return queued
@@ -80,7 +87,8 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
             position = stats.lines_through
             line = await eta_of_new_line(uow, sku, line, stats, new.inbound)
             uow.emit(events.backordered_event(line, position))
-        return Placed(LineView(line, position), mine.reserved_now if mine else 0, False)
+        view = await _with_allocations(conn, LineView(line, position))
+        return Placed(view, mine.reserved_now if mine else 0, False)
 
     return await transaction(pool, work)
 
@@ -137,24 +145,29 @@ async def list_lines(
     sku: str = "",
     order_id: str = "",
     status: LineStatus | None = None,
+    location_id: str = "",
     page_size: int = 0,
     page_token: str = "",
 ) -> Page[LineView]:
     if sku:
         validation.sku(sku)
     validation.optional_identifier(order_id, "order_id")
+    validation.optional_identifier(location_id, "location_id")
     limit = paging.page_size(page_size)
-    query = ("lines", sku, order_id, status.value if status else "")
+    query: tuple[str, ...] = ("lines", sku, order_id, status.value if status else "")
+    if location_id:
+        query += (location_id,)
     after = (paging.decode(page_token, query, [int]) or [0])[0]
     rows = await lines_db.list_lines(
         pool,
         sku=sku or None,
         order_id=order_id or None,
         status=status,
+        location_id=location_id or None,
         after_key=after,
         limit=limit + 1,
     )
-    views = [LineView(line, position) for line, position in rows[:limit]]
+    views = [LineView(*row) for row in rows[:limit]]
     token = paging.encode([views[-1].line.key], query) if len(rows) > limit else ""
     return Page(views, token)
 
@@ -179,12 +192,12 @@ async def cancel_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> Cancel
                 "nothing is left to cancel"
             )
         released, waiting = line.reserved, line.backordered
+        held = await lines_db.allocations(uow.conn, line.key) if released else []
         line = await lines_db.cancel_line(uow.conn, line.key)
         sku = await skus_db.change_totals(
             uow.conn,
             line.sku,
-            free=released,
-            reserved=-released,
+            at={a.location_id: (a.reserved, -a.reserved) for a in held if a.reserved},
             bands={line.priority: (-1 if waiting else 0, -waiting)},
         )
         uow.emit(events.cancelled_event(line, released))
@@ -212,19 +225,39 @@ async def fulfill_line(pool: asyncpg.Pool, cmd: FulfillLine) -> LineView:
             raise FailedPrecondition(
                 f"line ({cmd.order_id!r}, {cmd.line_id!r}) is cancelled; nothing can be shipped"
             )
-        if cmd.quantity > line.reserved:
+        location_id, reserved = await _shipping_from(uow, cmd, line)
+        if cmd.quantity > reserved:
+            at = f" at {location_id!r}" if cmd.location_id else ""
             raise FailedPrecondition(
-                f"line ({cmd.order_id!r}, {cmd.line_id!r}) has {line.reserved} units reserved; "
+                f"line ({cmd.order_id!r}, {cmd.line_id!r}) has {reserved} units reserved{at}; "
                 f"cannot ship {cmd.quantity}"
             )
-        line = await lines_db.fulfill(uow.conn, line.key, cmd.fulfillment_id, cmd.quantity)
-        await skus_db.change_totals(
-            uow.conn, line.sku, reserved=-cmd.quantity, fulfilled=cmd.quantity
+        line = await lines_db.fulfill(
+            uow.conn, line.key, cmd.fulfillment_id, cmd.quantity, location_id
         )
-        uow.emit(events.fulfilled_event(line, cmd.fulfillment_id, cmd.quantity))
-        return LineView(line, await lines_db.queue_position(uow.conn, line))
+        await skus_db.change_totals(
+            uow.conn, line.sku, at={location_id: (0, -cmd.quantity)}, fulfilled=cmd.quantity
+        )
+        uow.emit(events.fulfilled_event(line, cmd.fulfillment_id, cmd.quantity, location_id))
+        view = LineView(line, await lines_db.queue_position(uow.conn, line))
+        return await _with_allocations(uow.conn, view)
 
     return await transaction(pool, work)
+
+
+async def _shipping_from(uow: UnitOfWork, cmd: FulfillLine, line: Line) -> tuple[str, int]:
+    """Where the shipment leaves from and the units the line holds there: the location
+    asked for, or the one where the line holds units (docs/spec.md §8)."""
+    held = {a.location_id: a.reserved for a in await lines_db.allocations(uow.conn, line.key)}
+    holding = sorted(loc for loc, units in held.items() if units > 0)
+    if cmd.location_id:
+        return cmd.location_id, held.get(cmd.location_id, 0)
+    if len(holding) > 1:
+        raise FailedPrecondition(
+            f"line ({cmd.order_id!r}, {cmd.line_id!r}) holds units at {', '.join(holding)}; "
+            "give location_id"
+        )
+    return (holding[0] if holding else DEFAULT_LOCATION), line.reserved
 
 
 async def _fulfillment_repeat(uow: UnitOfWork, cmd: FulfillLine) -> LineView | None:
@@ -267,9 +300,17 @@ async def set_priority(pool: asyncpg.Pool, order_id: str, line_id: str, priority
         _, sku = await fill_sku(uow, sku, cause="SetPriority", cause_event_id=None)
         await refresh_etas(uow, sku)
         line = await lines_db.line_by_key(conn, line.key)  # after the fill and the ETA walk
-        return LineView(line, await lines_db.queue_position(conn, line))
+        view = LineView(line, await lines_db.queue_position(conn, line))
+        return await _with_allocations(conn, view)
 
     return await transaction(pool, work)
+
+
+async def _with_allocations(conn: asyncpg.Connection, view: LineView) -> LineView:
+    """The view with its line's allocations (read only when it holds or shipped units)."""
+    if view.line.reserved + view.line.fulfilled == 0:
+        return view
+    return replace(view, allocations=await lines_db.allocations(conn, view.line.key))
 
 
 async def _locked_line(uow: UnitOfWork, order_id: str, line_id: str) -> tuple[Line, Sku]:

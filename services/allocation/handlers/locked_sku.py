@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,7 +22,16 @@ from services.allocation.adapters import skus as skus_db
 from services.allocation.adapters.queue import FilledLine, RevokedLine
 from services.allocation.adapters.skus import TailStats
 from services.allocation.domain import eta as eta_walk
-from services.allocation.domain.fill import FillPolicy, WaitingLine, fill
+from services.allocation.domain.fill import (
+    DEFAULT_LOCATION,
+    Fill,
+    FillPolicy,
+    LocationsWalk,
+    Place,
+    WaitingLine,
+    fill,
+    fill_locations,
+)
 from services.allocation.domain.model import Inbound, Line, Sku
 from services.allocation.domain.shrinkage import revoke
 from services.allocation.handlers import events
@@ -51,23 +61,26 @@ async def fill_sku(
     key is `watch`, if any, and the SKU's counters after the fill."""
     if sku.free_units <= 0 or sku.waiting_lines == 0:
         return None, sku
-    free, ahead, skipped = sku.free_units, 0, False
+    places = await skus_db.free_at(uow.conn, sku.sku)
+    if not places:
+        return None, sku  # the free units are at inactive locations: they promise nothing
+    walk = LocationsWalk(
+        {loc: free for loc, free, _ in places},
+        {loc: Place(loc, rank) for loc, _, rank in places},
+        sku.fill_policy,
+        sku.location_strategy,
+    )
+    before = dict(walk.free)
     mine: FilledLine | None = None
     bands: Bands = defaultdict(lambda: (0, 0))
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
     async for chunk in queue_db.waiting_in_rank_order(uow.conn, sku.sku):
-        outcome = fill(
-            (line.waiting() for line in chunk),
-            free,
-            sku.fill_policy,
-            waiting_ahead=ahead,
-            skipped=skipped,
-        )
+        fills = _fill_chunk(walk, chunk)
         filled = await queue_db.apply_fills(
             uow.conn,
             sku.sku,
-            outcome.fills,
+            fills,
             cause=cause,
             cause_event_id=cause_event_id,
             policy=sku.fill_policy,
@@ -76,20 +89,53 @@ async def fill_sku(
             lines, waiting_units = bands[f.priority]
             bands[f.priority] = (lines - (f.backordered == 0), waiting_units - f.reserved_now)
             if f.key == watch:
-                mine = f
+                mine = f if mine is None else _merged(mine, f)
         if filled:
             # Events emitted before the fill (e.g. line.cancelled) go first: per-SKU order.
             uow.emit_all(events.reserved_events(filled, cause_event_id, occurred_at))
             await uow.flush()
-        free, ahead, skipped = outcome.free_after, outcome.waiting_ahead, outcome.skipped
-        if outcome.stopped:
+        if walk.stopped:
             break
-    units = sku.free_units - free
+    given = {loc: before[loc] - walk.free[loc] for loc in before}
+    units = sum(given.values())
     if units == 0:
         return mine, sku
-    sku = await skus_db.change_totals(uow.conn, sku.sku, free=-units, reserved=units, bands=bands)
+    sku = await skus_db.change_totals(
+        uow.conn,
+        sku.sku,
+        at={loc: (-n, n) for loc, n in given.items() if n},
+        bands=bands,
+    )
     uow.after_commit(lambda: _reserved(units, cause_occurred_at))
     return mine, sku
+
+
+def _fill_chunk(walk: LocationsWalk, chunk: list[queue_db.QueuedLine]) -> list[Fill]:
+    """The fill of one chunk of the queue. With one location holding free units and every
+    line of the chunk free to ship from it (a business with one place), the single-location
+    fill, which is the same walk at a fraction of the cost (a drain's hot loop)."""
+    loc = walk.simple()
+    if loc is not None and all(line.locations is None for line in chunk):
+        outcome = fill(
+            (line.waiting() for line in chunk),
+            walk.free[loc],
+            walk.policy,
+            waiting_ahead=walk.waiting_ahead,
+            skipped=walk.skipped,
+            location=loc,
+        )
+        walk.free[loc] = outcome.free_after
+        walk.waiting_ahead, walk.skipped = outcome.waiting_ahead, outcome.skipped
+        if outcome.stopped and outcome.free_after > 0:
+            walk.blocked.add(loc)  # STRICT: a whole-only line did not fit
+        return list(outcome.fills)
+    return fill_locations(walk, (line.waiting() for line in chunk))
+
+
+def _merged(first: FilledLine, then: FilledLine) -> FilledLine:
+    """The watched line's fills at two locations as one: reserved now in total, its state
+    after the last."""
+    return replace(then, reserved_now=first.reserved_now + then.reserved_now)
 
 
 def _reserved(units: int, cause_occurred_at: datetime | None) -> None:
@@ -99,19 +145,38 @@ def _reserved(units: int, cause_occurred_at: datetime | None) -> None:
         metrics.FILL_LATENCY.observe(max(latency, 0.0))
 
 
-async def shrink(uow: UnitOfWork, sku: Sku, units: int, cause_event_id: uuid.UUID) -> Sku:
-    """Takes `units` away from a locked SKU: from its free units first, then back from
-    active reservations, lowest rank first (those lines wait again at their rank; a
-    line.revoked each). Units beyond free + reserved were already shipped: counted as
-    unmatched shrinkage."""
-    from_free = min(sku.free_units, units)
+async def shrink(
+    uow: UnitOfWork,
+    sku: Sku,
+    units: int,
+    cause_event_id: uuid.UUID,
+    location_id: str = DEFAULT_LOCATION,
+    *,
+    cause: str = "stock.adjusted",
+) -> Sku:
+    """Takes `units` away from a locked SKU at `location_id`: from its free units there
+    first, then back from the reservations held there, lowest rank first (those lines wait
+    again at their rank; a line.revoked each). Units beyond free + reserved there were
+    already shipped: counted as unmatched shrinkage."""
+    from_free = min(await skus_db.location_free(uow.conn, sku.sku, location_id), units)
     missing = units - from_free
     revoked: list[RevokedLine] = []
     if missing > 0:
-        async for chunk in queue_db.holding_lowest_rank_first(uow.conn, sku.sku):
+        # Where every reservation of the SKU is at this one location, a line's reserved
+        # units are all there: no need to read its allocations.
+        only_here = await skus_db.reserved_only_at(uow.conn, sku.sku, location_id)
+        async for chunk in queue_db.holding_lowest_rank_first(
+            uow.conn, sku.sku, location_id=None if only_here else location_id
+        ):
             plan, missing = revoke((line.held() for line in chunk), missing)
             revoked += await queue_db.apply_revocations(
-                uow.conn, sku.sku, plan, cause_event_id=cause_event_id, policy=sku.fill_policy
+                uow.conn,
+                sku.sku,
+                plan,
+                cause_event_id=cause_event_id,
+                policy=sku.fill_policy,
+                location_id=location_id,
+                cause=cause,
             )
             if missing == 0:
                 break
@@ -125,8 +190,7 @@ async def shrink(uow: UnitOfWork, sku: Sku, units: int, cause_event_id: uuid.UUI
     return await skus_db.change_totals(
         uow.conn,
         sku.sku,
-        free=-from_free,
-        reserved=-taken_back,
+        at={location_id: (-from_free, -taken_back)},
         unmatched_shrinkage=missing,
         bands=bands,
     )

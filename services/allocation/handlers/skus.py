@@ -10,6 +10,7 @@ from services.allocation.adapters import inbound as inbound_db
 from services.allocation.adapters import lines as lines_db
 from services.allocation.adapters import reservations as reservations_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.adapters.skus import SkuAt
 from services.allocation.domain.model import Inbound, Reservation, Sku
 from services.allocation.handlers.commands import SetSkuPolicy, line_not_found, validate_line_ref
 from services.allocation.handlers.locked_sku import fill_sku, refresh_etas
@@ -23,6 +24,7 @@ from services.common.unit_of_work import UnitOfWork, transaction
 class SkuSummary:
     sku: Sku
     inbound: list[Inbound]
+    locations: list[SkuAt]
 
 
 async def get_sku_summary(pool: asyncpg.Pool, sku: str) -> SkuSummary:
@@ -30,7 +32,9 @@ async def get_sku_summary(pool: asyncpg.Pool, sku: str) -> SkuSummary:
     row = await skus_db.get_sku(pool, sku)
     if row is None:
         raise NotFound(f"sku {sku!r} is unknown to the allocation service: no line or stock yet")
-    return SkuSummary(row, await inbound_db.open_inbound(pool, sku))
+    return SkuSummary(
+        row, await inbound_db.open_inbound(pool, sku), await skus_db.sku_locations(pool, sku)
+    )
 
 
 async def set_sku_policy(pool: asyncpg.Pool, cmd: SetSkuPolicy) -> SkuSummary:
@@ -45,10 +49,15 @@ async def set_sku_policy(pool: asyncpg.Pool, cmd: SetSkuPolicy) -> SkuSummary:
             fill_policy=cmd.fill_policy,
             backorders_accepted=cmd.backorders_accepted,
             backorder_limit=cmd.backorder_limit,
+            location_strategy=cmd.location_strategy,
         )
         _, sku = await fill_sku(uow, sku, cause="SetSkuPolicy", cause_event_id=None)
         await refresh_etas(uow, sku)
-        return SkuSummary(sku, await inbound_db.open_inbound(uow.conn, cmd.sku))
+        return SkuSummary(
+            sku,
+            await inbound_db.open_inbound(uow.conn, cmd.sku),
+            await skus_db.sku_locations(uow.conn, cmd.sku),
+        )
 
     return await transaction(pool, work)
 

@@ -1,5 +1,6 @@
-"""The inventory service's nouns: a SKU's stock, the movements of its ledger and their
-kinds, an inbound (units expected), and the kinds of change WatchStock reports. Adapters
+"""The inventory service's nouns: locations, a SKU's stock (totals and per location), the
+movements of its ledger and their kinds, an inbound (units expected), and the kinds of change
+WatchStock reports. Adapters
 map database rows to these; handlers and entrypoints use only these."""
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ class MovementKind(StrEnum):
     RECEIPT = "RECEIPT"
     ADJUSTMENT = "ADJUSTMENT"
     ISSUE = "ISSUE"
+    TRANSFER_OUT = "TRANSFER_OUT"
+    TRANSFER_IN = "TRANSFER_IN"
+
+
+# The location that always exists (docs/spec.md §8): an empty location_id where one
+# location is written means this one.
+DEFAULT_LOCATION = "default"
 
 
 class StockChangeKind(StrEnum):
@@ -26,20 +34,46 @@ class StockChangeKind(StrEnum):
     ADJUSTMENT = "ADJUSTMENT"
     ISSUE = "ISSUE"
     INBOUND = "INBOUND"
+    TRANSFER = "TRANSFER"
 
 
 @dataclass(frozen=True)
-class Stock:
-    sku: str
-    on_hand: int
-    inbound_quantity: int
+class Location:
+    location_id: str
+    name: str
+    fill_rank: int
+    active: bool
+    version: int
     updated_at: datetime
 
 
 @dataclass(frozen=True)
+class LocationStock:
+    """A SKU at one location."""
+
+    location_id: str
+    on_hand: int
+    inbound_quantity: int
+    in_transit_quantity: int
+
+
+@dataclass(frozen=True)
+class Stock:
+    """A SKU's totals and, in `locations`, its figures at each location that holds or
+    expects it (or ever did), by fill_rank then location_id."""
+
+    sku: str
+    on_hand: int
+    inbound_quantity: int
+    updated_at: datetime
+    in_transit_quantity: int = 0
+    locations: tuple[LocationStock, ...] = ()
+
+
+@dataclass(frozen=True)
 class Movement:
-    """One entry of the ledger; `key` is its idempotency key (receipt_id, adjustment_id or
-    fulfillment_id, by kind)."""
+    """One entry of the ledger; `key` is its idempotency key (receipt_id, adjustment_id,
+    fulfillment_id or transfer_id, by kind)."""
 
     id: int
     sku: str
@@ -55,6 +89,9 @@ class Movement:
     shortfall: int
     event_id: uuid.UUID | None
     created_at: datetime
+    location_id: str = DEFAULT_LOCATION
+    # Transfers: the other end (destination of TRANSFER_OUT, source of TRANSFER_IN).
+    other_location_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,3 +106,6 @@ class Inbound:
     version: int
     created_at: datetime
     updated_at: datetime
+    location_id: str = DEFAULT_LOCATION
+    # A transfer in transit (inbound_id = transfer_id): where the units left.
+    from_location_id: str = ""

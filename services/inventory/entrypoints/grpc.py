@@ -15,7 +15,7 @@ from services.common.errors import InvalidArgument
 from services.common.security import READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
 from services.inventory import handlers
-from services.inventory.domain.model import Inbound, Movement, Stock
+from services.inventory.domain.model import Inbound, Location, Movement, Stock
 
 _SERVICE = "/backorder.inventory.v1.InventoryService/"
 # The scope each RPC needs (services.common.security): reads `read`, changes `write`.
@@ -25,6 +25,9 @@ SCOPES = {
     _SERVICE + "ListInbound": READ,
     _SERVICE + "ListMovements": READ,
     _SERVICE + "WatchStock": READ,
+    _SERVICE + "ListLocations": READ,
+    _SERVICE + "PutLocation": WRITE,
+    _SERVICE + "TransferStock": WRITE,
     _SERVICE + "ReceiveStock": WRITE,
     _SERVICE + "AdjustStock": WRITE,
     _SERVICE + "ExpectInbound": WRITE,
@@ -42,6 +45,27 @@ def stock_proto(stock: Stock) -> inventory_pb2.Stock:
         on_hand=stock.on_hand,
         inbound_quantity=stock.inbound_quantity,
         updated_at=to_proto(stock.updated_at),
+        in_transit_quantity=stock.in_transit_quantity,
+        locations=[
+            inventory_pb2.LocationStock(
+                location_id=entry.location_id,
+                on_hand=entry.on_hand,
+                inbound_quantity=entry.inbound_quantity,
+                in_transit_quantity=entry.in_transit_quantity,
+            )
+            for entry in stock.locations
+        ],
+    )
+
+
+def location_proto(location: Location) -> inventory_pb2.Location:
+    return inventory_pb2.Location(
+        location_id=location.location_id,
+        name=location.name,
+        fill_rank=location.fill_rank,
+        active=location.active,
+        version=location.version,
+        updated_at=to_proto(location.updated_at),
     )
 
 
@@ -57,6 +81,8 @@ def inbound_proto(inbound: Inbound) -> inventory_pb2.Inbound:
         version=inbound.version,
         created_at=to_proto(inbound.created_at),
         updated_at=to_proto(inbound.updated_at),
+        location_id=inbound.location_id,
+        from_location_id=inbound.from_location_id,
     )
 
 
@@ -75,6 +101,8 @@ def movement_proto(movement: Movement) -> inventory_pb2.Movement:
         line_id=movement.line_id,
         shortfall=movement.shortfall,
         created_at=to_proto(movement.created_at),
+        location_id=movement.location_id,
+        other_location_id=movement.other_location_id,
     )
 
 
@@ -123,6 +151,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 quantity=request.quantity,
                 inbound_id=request.inbound_id,
                 note=request.note,
+                location_id=request.location_id,
             ),
         )
         return inventory_pb2.ReceiveStockResponse(
@@ -142,6 +171,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 delta=request.delta,
                 reason=request.reason,
                 note=request.note,
+                location_id=request.location_id,
             ),
         )
         return inventory_pb2.AdjustStockResponse(
@@ -158,6 +188,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 sku=request.sku,
                 quantity=request.quantity,
                 expected_at=optional_time(request, "expected_at"),
+                location_id=request.location_id,
             ),
         )
         return inventory_pb2.ExpectInboundResponse(
@@ -181,6 +212,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
             open_only=request.open_only,
+            location_id=request.location_id,
         )
         return inventory_pb2.ListInboundResponse(
             inbound=[inbound_proto(i) for i in page.items], next_page_token=page.next_page_token
@@ -194,6 +226,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             sku=request.sku,
             page_size=request.page_size,
             page_token=request.page_token,
+            location_id=request.location_id,
         )
         return inventory_pb2.ListMovementsResponse(
             movements=[movement_proto(m) for m in page.items],
@@ -203,13 +236,60 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def WatchStock(
         self, request: inventory_pb2.WatchStockRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[inventory_pb2.WatchStockResponse]:
-        async for change in handlers.watch_stock(self._pool, self._feed, list(request.skus)):
+        changes = handlers.watch_stock(
+            self._pool, self._feed, list(request.skus), request.location_id
+        )
+        async for change in changes:
             yield inventory_pb2.WatchStockResponse(
                 stock=stock_proto(change.stock),
                 kind=inventory_pb2.StockChangeKind.Value("STOCK_CHANGE_KIND_" + change.kind.value),
                 movement_id=change.movement_id,
                 inbound_id=change.inbound_id,
+                location_id=change.location_id,
             )
+
+    async def PutLocation(
+        self, request: inventory_pb2.PutLocationRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.PutLocationResponse:
+        location = await handlers.put_location(
+            self._pool,
+            request.location_id,
+            name=request.name,
+            fill_rank=request.fill_rank if request.HasField("fill_rank") else None,
+            active=request.active if request.HasField("active") else None,
+        )
+        return inventory_pb2.PutLocationResponse(location=location_proto(location))
+
+    async def ListLocations(
+        self, request: inventory_pb2.ListLocationsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListLocationsResponse:
+        page = await handlers.list_locations(
+            self._pool, page_size=request.page_size, page_token=request.page_token
+        )
+        return inventory_pb2.ListLocationsResponse(
+            locations=[location_proto(x) for x in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def TransferStock(
+        self, request: inventory_pb2.TransferStockRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.TransferStockResponse:
+        transfer = await handlers.transfer_stock(
+            self._pool,
+            handlers.TransferStock(
+                transfer_id=request.transfer_id,
+                sku=request.sku,
+                from_location_id=request.from_location_id,
+                to_location_id=request.to_location_id,
+                quantity=request.quantity,
+                expected_at=optional_time(request, "expected_at"),
+            ),
+        )
+        return inventory_pb2.TransferStockResponse(
+            stock=stock_proto(transfer.stock),
+            movement_id=transfer.out.id,
+            inbound=inbound_proto(transfer.inbound) if transfer.inbound else None,
+        )
 
 
 def register(server: grpc.aio.Server, pool: asyncpg.Pool, feed: ChangeFeed) -> list[str]:

@@ -1,5 +1,6 @@
 """What the inventory service does with the allocation service's events: a fulfilled line
-issues its units from on hand. Each event is applied exactly once (consume_once)."""
+issues its units from on hand at its location (empty: `default`, events from before
+locations). Each event is applied exactly once (consume_once)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ from services.common.unit_of_work import (
 from services.inventory import metrics
 from services.inventory.adapters import postgres as db
 from services.inventory.domain import stock as rules
-from services.inventory.domain.model import Movement, MovementKind, StockChangeKind
+from services.inventory.domain.model import (
+    DEFAULT_LOCATION,
+    Movement,
+    MovementKind,
+    StockChangeKind,
+)
 from services.inventory.handlers import events
 
 
@@ -30,6 +36,8 @@ async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfil
     validation.identifier(event.order_id, "order_id")
     validation.identifier(event.line_id, "line_id")
     validation.quantity(event.quantity)
+    location = event.location_id or DEFAULT_LOCATION
+    validation.sku(location, "location_id")
 
     async def work(uow: UnitOfWork) -> None:
         conn = uow.conn
@@ -42,22 +50,30 @@ async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfil
         if earlier is not None:
             return
         assert stock is not None
-        outcome = rules.issue(stock.on_hand, event.quantity)
-        stock = await db.set_on_hand(conn, event.sku, outcome.on_hand_after)
+        # A location the inventory does not know holds nothing: all of it is a shortfall.
+        here = await db.location_on_hand(conn, event.sku, location)
+        outcome = rules.issue(here, event.quantity)
+        if outcome.issued:
+            await db.change_on_hand(conn, event.sku, location, -outcome.issued)
+        stock = await db.get_stock(conn, event.sku)
+        assert stock is not None
         movement: Movement = await db.insert_movement(
             conn,
             sku=event.sku,
             kind=MovementKind.ISSUE,
             key=event.fulfillment_id,
             quantity=-outcome.issued,
-            on_hand_after=outcome.on_hand_after,
+            on_hand_after=stock.on_hand,
             order_id=event.order_id,
             line_id=event.line_id,
             shortfall=outcome.shortfall,
             event_id=event_id,
+            location_id=location,
         )
         uow.emit(events.issued_event(movement))
-        await db.notify_stock_changed(conn, stock, StockChangeKind.ISSUE, movement_id=movement.id)
+        await db.notify_stock_changed(
+            conn, stock, StockChangeKind.ISSUE, location_id=location, movement_id=movement.id
+        )
         if movement.shortfall:
             uow.after_commit(lambda: metrics.shortfall(movement, event.quantity))
 

@@ -27,15 +27,15 @@ $$;
 -- below) and the SKU row after.
 create or replace function place_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
-    p_allow_partial boolean, p_customer_id text, s_lines_placed bigint,
+    p_allow_partial boolean, p_customer_id text, p_locations text[], s_lines_placed bigint,
     out line_key bigint, out placed_at timestamptz, out lines_through bigint,
     out units_through bigint, out lines_below bigint, out sku_after sku)
 language plpgsql as $$
 begin
     insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                      customer_id, placed_at, placed_priority, sku_seq)
+                      customer_id, locations, placed_at, placed_priority, sku_seq)
     values (p_order_id, p_line_id, p_sku, p_quantity, p_priority, p_allow_partial,
-            p_customer_id, clock_timestamp(), p_priority, s_lines_placed + 1)
+            p_customer_id, p_locations, clock_timestamp(), p_priority, s_lines_placed + 1)
     returning line.id, line.placed_at into line_key, placed_at;
     insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
     values (p_sku, p_priority, 1, p_quantity)
@@ -69,7 +69,7 @@ end $$;
 -- one plain statement would read the queue counters as they were before it waited.
 create or replace function queue_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
-    p_allow_partial boolean, p_customer_id text,
+    p_allow_partial boolean, p_customer_id text, p_locations text[],
     p_event_id uuid, p_exchange text, p_routing_key text, p_message_type text,
     p_event_body bytea, p_notify_channel text,
     out outcome text, out line_key bigint, out placed_at timestamptz,
@@ -94,7 +94,8 @@ begin
         return;
     end if;
     select * into placed from place_line(p_order_id, p_line_id, p_sku, p_quantity, p_priority,
-                                         p_allow_partial, p_customer_id, s.lines_placed);
+                                         p_allow_partial, p_customer_id, p_locations,
+                                         s.lines_placed);
     insert into outbox (event_id, exchange, routing_key, message_type, sku, body, late_fields)
     values (p_event_id, p_exchange, p_routing_key, p_message_type, p_sku, p_event_body,
             jsonb_build_object('queue_position', placed.lines_through));
