@@ -288,8 +288,11 @@ LEAF_EPILOG = f"connection and output options (--json, …): {PROG} --help"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command tree; the root parser shows the connection options in its --help."""
+    # No abbreviations here either: the root sees every argument, and a command's `--to`
+    # must not be taken for a prefix of --token.
     parser = argparse.ArgumentParser(
         prog=PROG,
+        allow_abbrev=False,
         usage=f"{PROG} [-h] [OPTIONS] COMMAND … [OPTIONS]",
         parents=[_connection_options()],
         description="Operate the Backorder services over gRPC.",
@@ -324,7 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-HELP_ORDER = ("health", "stock", "inbound", "lines", "reservations", "summary", "policy")
+HELP_ORDER = (
+    "health",
+    "stock",
+    "inbound",
+    "locations",
+    "lines",
+    "reservations",
+    "summary",
+    "policy",
+)
 
 
 def _help_rank(cmd: Command) -> int:

@@ -369,3 +369,33 @@ async def test_concurrent_transfers_never_take_more_than_the_source_holds(
         "select location_id, sum(quantity) from movement where sku = $1 group by 1", sku
     )
     assert {r[0]: r[1] for r in ledger} == {a: 1, b: 9}
+
+
+async def test_issue_at_a_location_takes_only_what_is_there(
+    inventory_pool: asyncpg.Pool,
+) -> None:
+    """line.fulfilled issues from its location: units at other locations do not cover it (the
+    rest is a shortfall), and a location the inventory never heard of holds nothing."""
+    sku, north = unique("SKU"), unique("LOC")
+    await handlers.put_location(inventory_pool, north, name="", fill_rank=None, active=None)
+    await handlers.receive_stock(inventory_pool, handlers.ReceiveStock(unique("r"), sku, 5))
+    await handlers.receive_stock(
+        inventory_pool, handlers.ReceiveStock(unique("r"), sku, 2, location_id=north)
+    )
+    there = fulfilled(sku, 3)
+    there.location_id = north
+    await handlers.line_fulfilled(inventory_pool, there)
+    nowhere = fulfilled(sku, 1)
+    nowhere.location_id = unique("NOWHERE")
+    await handlers.line_fulfilled(inventory_pool, nowhere)
+    stock = await handlers.get_stock(inventory_pool, sku)
+    assert {e.location_id: e.on_hand for e in stock.locations} == {"default": 5, north: 0}
+    issues = await inventory_pool.fetch(
+        "select location_id, quantity, shortfall, on_hand_after from movement"
+        " where sku = $1 and kind = 'ISSUE' order by id",
+        sku,
+    )
+    assert [tuple(r) for r in issues] == [
+        (north, -2, 1, 5),
+        (nowhere.location_id, 0, 1, 5),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from services.common import paging
 from services.common.errors import InvalidArgument
 from services.inventory.domain import stock as rules
+from services.inventory.handlers import TransferStock
 
 
 @pytest.mark.parametrize(
@@ -73,3 +76,21 @@ def test_page_size(asked: int, served: int) -> None:
 def test_negative_page_size_is_invalid() -> None:
     with pytest.raises(InvalidArgument):
         paging.page_size(-1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"transfer_id": ""}, "transfer_id"),
+        ({"from_location_id": ""}, "from_location_id"),
+        ({"to_location_id": "bad id"}, "to_location_id"),
+        ({"to_location_id": "default"}, "to_location_id"),  # the source itself
+        ({"quantity": 0}, "quantity"),
+    ],
+)
+def test_transfer_command_names_the_bad_field(changes: dict[str, object], field: str) -> None:
+    good = TransferStock("t-1", "SKU-1", "default", "north", 1)
+    assert good.validated() is good
+    with pytest.raises(InvalidArgument) as caught:
+        replace(good, **changes).validated()  # type: ignore[arg-type]
+    assert caught.value.field == field

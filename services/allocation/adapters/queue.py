@@ -156,6 +156,53 @@ def holding_lowest_rank_first(
     return in_chunks(fetch, size)
 
 
+# The fill's writes, one statement: the decision log rows, the lines' reserved units, and
+# back the columns of each line.reserved, in fill order (rank order; a whole fill's
+# queue_position is 1 for each line, so it cannot order them). One fill per line (the
+# common case: a line served at one location)...
+_FILLS = """with fill as (
+        select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $9::text[])
+            with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
+    logged as (
+        insert into reservation (line, sku, quantity, cause, cause_event_id,
+                                 queue_position, rule, fill_policy, location_id)
+        select line, $1, quantity, $6, $7, queue_position, rule, $8, location_id
+        from fill order by n
+        returning id, line),
+    updated as (
+        update line l set reserved = l.reserved + f.quantity,
+            eta = case when l.backordered = f.quantity then null else l.eta end
+        from fill f where l.id = f.line
+        returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
+                  l.reserved, l.backordered, l.status)
+    select u.*, f.quantity as reserved_now, g.id as reservation_id, f.location_id
+    from updated u join fill f on f.line = u.id join logged g on g.line = u.id
+    order by f.n"""
+
+# ...or several fills of a line (one per location): a line is updated once, by their sum.
+_FILLS_AT_SEVERAL_LOCATIONS = """with fill as (
+        select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $9::text[])
+            with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
+    logged as (
+        insert into reservation (line, sku, quantity, cause, cause_event_id,
+                                 queue_position, rule, fill_policy, location_id)
+        select line, $1, quantity, $6, $7, queue_position, rule, $8, location_id
+        from fill order by n
+        returning id, line, location_id),
+    per_line as (
+        select line, sum(quantity) as quantity from fill group by line),
+    updated as (
+        update line l set reserved = l.reserved + f.quantity,
+            eta = case when l.backordered = f.quantity then null else l.eta end
+        from per_line f where l.id = f.line
+        returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
+                  l.reserved, l.backordered, l.status)
+    select u.*, f.quantity as reserved_now, g.id as reservation_id, f.location_id
+    from updated u join fill f on f.line = u.id
+    join logged g on g.line = u.id and g.location_id = f.location_id
+    order by f.n"""
+
+
 @dataclass(frozen=True, slots=True)
 class FilledLine:
     """A line right after a fill gave it units: the columns its line.reserved carries
@@ -191,33 +238,12 @@ async def apply_fills(
     line as it was right after that fill."""
     if not fills:
         return []
+    keys = [f.key for f in fills]
+    several = len(set(keys)) < len(keys)
     rows = await conn.fetch(
-        """with fill as (
-                select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-                                     $9::text[])
-                    with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
-            logged as (
-                insert into reservation (line, sku, quantity, cause, cause_event_id,
-                                         queue_position, rule, fill_policy, location_id)
-                select line, $1, quantity, $6, $7, queue_position, rule, $8, location_id
-                from fill order by n
-                returning id, line, location_id),
-            per_line as (
-                select line, sum(quantity) as quantity from fill group by line),
-            updated as (
-                update line l set reserved = l.reserved + f.quantity,
-                    eta = case when l.backordered = f.quantity then null else l.eta end
-                from per_line f where l.id = f.line
-                returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
-                          l.reserved, l.backordered, l.status)
-            select u.*, f.quantity as reserved_now, g.id as reservation_id, f.location_id
-            from updated u join fill f on f.line = u.id
-            join logged g on g.line = u.id and g.location_id = f.location_id
-            -- Fill order (rank order), which the line.reserved events keep: a whole fill's
-            -- queue_position is 1 for each line, so it cannot order them.
-            order by f.n""",
+        _FILLS_AT_SEVERAL_LOCATIONS if several else _FILLS,
         sku,
-        [f.key for f in fills],
+        keys,
         [f.quantity for f in fills],
         [f.queue_position for f in fills],
         [f.rule.value for f in fills],
@@ -232,7 +258,7 @@ async def apply_fills(
         )
         for r in rows
     ]
-    if len(filled) > len({f.key for f in filled}):
+    if several:
         filled = _as_each_fill_left_them(filled)
     return filled
 

@@ -7,7 +7,7 @@ import grpc
 
 from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc, events_pb2
 from services.allocation import handlers
-from services.allocation.domain.fill import FillPolicy
+from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import LineStatus, Reservation
 from services.allocation.handlers import LineView, SkuSummary
 from services.common.errors import InvalidArgument
@@ -40,6 +40,15 @@ _POLICY_PROTO: dict[FillPolicy, allocation_pb2.FillPolicy] = {
     FillPolicy.SKIP: allocation_pb2.FILL_POLICY_SKIP,
 }
 
+_STRATEGY: dict[int, LocationStrategy] = {
+    allocation_pb2.LOCATION_STRATEGY_FILL_RANK: LocationStrategy.FILL_RANK,
+    allocation_pb2.LOCATION_STRATEGY_MOST_STOCK: LocationStrategy.MOST_STOCK,
+}
+_STRATEGY_PROTO: dict[LocationStrategy, allocation_pb2.LocationStrategy] = {
+    LocationStrategy.FILL_RANK: allocation_pb2.LOCATION_STRATEGY_FILL_RANK,
+    LocationStrategy.MOST_STOCK: allocation_pb2.LOCATION_STRATEGY_MOST_STOCK,
+}
+
 
 def line_proto(view: LineView) -> allocation_pb2.Line:
     line = view.line
@@ -60,6 +69,15 @@ def line_proto(view: LineView) -> allocation_pb2.Line:
         eta_known=waiting and line.eta is not None,
         placed_at=to_proto(line.placed_at),
         customer_id=line.customer_id,
+        locations=line.locations or (),
+        allocations=[
+            allocation_pb2.LineAllocation(
+                location_id=a.location_id,
+                reserved_quantity=a.reserved,
+                fulfilled_quantity=a.fulfilled,
+            )
+            for a in view.allocations
+        ],
     )
 
 
@@ -77,8 +95,19 @@ def summary_proto(summary: SkuSummary) -> allocation_pb2.SkuSummary:
             fill_policy=_POLICY_PROTO[sku.fill_policy],
             backorders_accepted=sku.backorders_accepted,
             backorder_limit=sku.backorder_limit,
+            location_strategy=_STRATEGY_PROTO[sku.location_strategy],
         ),
         unmatched_shrinkage_units=sku.unmatched_shrinkage_units,
+        locations=[
+            allocation_pb2.LocationSummary(
+                location_id=at.location_id,
+                free_units=at.free_units,
+                reserved_units=at.reserved_units,
+                inbound_units=at.inbound_units,
+                active=at.active,
+            )
+            for at in summary.locations
+        ],
     )
     if summary.inbound:
         first = summary.inbound[0]
@@ -105,6 +134,7 @@ def reservation_proto(row: Reservation) -> allocation_pb2.Reservation:
         rule=allocation_pb2.ReservationRule.Value(f"RESERVATION_RULE_{row.rule.value}"),
         fill_policy=_POLICY_PROTO[row.fill_policy],
         created_at=to_proto(row.created_at),
+        location_id=row.location_id,
     )
 
 
@@ -124,6 +154,16 @@ def _fill_policy(value: int) -> FillPolicy | None:
     return _POLICY[value]
 
 
+def _location_strategy(value: int) -> LocationStrategy | None:
+    if value == allocation_pb2.LOCATION_STRATEGY_UNSPECIFIED:
+        return None
+    if value not in _STRATEGY:
+        raise InvalidArgument(
+            "location_strategy", f"{value} is not a location strategy (FILL_RANK or MOST_STOCK)"
+        )
+    return _STRATEGY[value]
+
+
 class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -141,6 +181,7 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
                 priority=request.priority,
                 allow_partial=request.allow_partial,
                 customer_id=request.customer_id,
+                locations=tuple(request.locations),
             ),
         )
         line = placed.view.line
@@ -166,6 +207,7 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
             sku=request.sku,
             order_id=request.order_id,
             status=_status(request.status),
+            location_id=request.location_id,
             page_size=request.page_size,
             page_token=request.page_token,
         )
@@ -191,6 +233,7 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
                 line_id=request.line_id,
                 fulfillment_id=request.fulfillment_id,
                 quantity=request.quantity,
+                location_id=request.location_id,
             ),
         )
         return allocation_pb2.FulfillLineResponse(line=line_proto(view))
@@ -223,6 +266,7 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
                 backorder_limit=(
                     request.backorder_limit if request.HasField("backorder_limit") else None
                 ),
+                location_strategy=_location_strategy(request.location_strategy),
             ),
         )
         return allocation_pb2.SetSkuPolicyResponse(summary=summary_proto(summary))

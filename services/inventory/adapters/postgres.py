@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import asyncpg
 
@@ -159,32 +159,10 @@ async def location_on_hand(conn: asyncpg.Connection, sku: str, location_id: str)
     return int(value or 0)
 
 
-async def change_on_hand(conn: asyncpg.Connection, sku: str, location_id: str, delta: int) -> int:
-    """Adds `delta` to on hand at the location and to the SKU's total (the caller holds the
-    SKU's row lock, lock_stock); returns on hand at the location after."""
-    after: int = await conn.fetchval(
-        # The proposed row is checked before the conflict: it must not be negative itself.
-        """insert into stock_location as s (sku, location_id, on_hand)
-           values ($1, $2, greatest($3::bigint, 0))
-           on conflict (sku, location_id) do update
-              set on_hand = s.on_hand + $3, updated_at = clock_timestamp()
-           returning on_hand""",
-        sku,
-        location_id,
-        delta,
-    )
-    await conn.execute(
-        """update stock set on_hand = on_hand + $2, updated_at = clock_timestamp()
-           where sku = $1""",
-        sku,
-        delta,
-    )
-    return after
-
-
 async def lock_stock(conn: asyncpg.Connection, sku: str) -> Stock:
     """The SKU's stock row (created at 0 if new), locked until commit: every change of one
-    SKU is serialised on it, which also keeps its outbox rows in commit order."""
+    SKU, at any of its locations, is serialised on it, which also keeps its outbox rows in
+    commit order. The Stock returned has the totals only (no locations)."""
     row = await conn.fetchrow(
         f"""insert into stock as s (sku) values ($1)
             on conflict (sku) do update set sku = s.sku
@@ -192,6 +170,37 @@ async def lock_stock(conn: asyncpg.Connection, sku: str) -> Stock:
         sku,
     )
     return Stock(**row)
+
+
+class OnHand(NamedTuple):
+    """On hand right after a change: at the location, and the SKU's total."""
+
+    here: int
+    total: int
+
+
+async def change_on_hand(
+    conn: asyncpg.Connection, sku: str, location_id: str, delta: int
+) -> OnHand:
+    """Adds `delta` to on hand at the location and to the SKU's total, in one round trip
+    (the caller holds the SKU's row lock, lock_stock)."""
+    # The proposed row is checked before the conflict: it must not be negative itself.
+    row = await conn.fetchrow(
+        """with here as (
+               insert into stock_location as s (sku, location_id, on_hand)
+               values ($1, $2, greatest($3::bigint, 0))
+               on conflict (sku, location_id) do update
+                  set on_hand = s.on_hand + $3, updated_at = clock_timestamp()
+               returning on_hand),
+           total as (
+               update stock set on_hand = on_hand + $3, updated_at = clock_timestamp()
+               where sku = $1 returning on_hand)
+           select (select on_hand from here) as here, (select on_hand from total) as total""",
+        sku,
+        location_id,
+        delta,
+    )
+    return OnHand(row["here"], row["total"])
 
 
 async def refresh_inbound_quantity(conn: asyncpg.Connection, sku: str, location_id: str) -> None:

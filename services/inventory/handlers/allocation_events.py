@@ -53,17 +53,16 @@ async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfil
         # A location the inventory does not know holds nothing: all of it is a shortfall.
         here = await db.location_on_hand(conn, event.sku, location)
         outcome = rules.issue(here, event.quantity)
+        total = stock.on_hand
         if outcome.issued:
-            await db.change_on_hand(conn, event.sku, location, -outcome.issued)
-        stock = await db.get_stock(conn, event.sku)
-        assert stock is not None
+            total = (await db.change_on_hand(conn, event.sku, location, -outcome.issued)).total
         movement: Movement = await db.insert_movement(
             conn,
             sku=event.sku,
             kind=MovementKind.ISSUE,
             key=event.fulfillment_id,
             quantity=-outcome.issued,
-            on_hand_after=stock.on_hand,
+            on_hand_after=total,
             order_id=event.order_id,
             line_id=event.line_id,
             shortfall=outcome.shortfall,
@@ -71,6 +70,8 @@ async def line_fulfilled(pool: asyncpg.Pool, event: allocation_events.LineFulfil
             location_id=location,
         )
         uow.emit(events.issued_event(movement))
+        stock = await db.get_stock(conn, event.sku)
+        assert stock is not None
         await db.notify_stock_changed(
             conn, stock, StockChangeKind.ISSUE, location_id=location, movement_id=movement.id
         )

@@ -4,6 +4,8 @@ location it names (empty means `default`; unknown is NOT_FOUND, inactive FAILED_
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 
 from services.common import paging, validation
@@ -15,6 +17,10 @@ from services.inventory.domain.model import DEFAULT_LOCATION, Location
 from services.inventory.handlers import events
 
 MAX_NAME_LENGTH = 200
+# Stands for `default` where only its id and activity matter (resolve).
+_DEFAULT = Location(
+    DEFAULT_LOCATION, DEFAULT_LOCATION, 0, True, 1, datetime.min.replace(tzinfo=UTC)
+)
 MAX_FILL_RANK = 1_000_000
 
 
@@ -37,6 +43,10 @@ async def resolve(
 ) -> Location:
     """The named location; NOT_FOUND naming `field` if unknown, FAILED_PRECONDITION if it is
     inactive and must not be."""
+    if location == DEFAULT_LOCATION:
+        # Always there and always active (a check in the schema): no round trip for the
+        # single-place business.
+        return _DEFAULT
     found = await db.get_location(conn, location)
     if found is None:
         raise NotFound(f"{field} {location!r} is unknown: create it first (PutLocation)")

@@ -81,9 +81,12 @@ async def receive_stock(pool: asyncpg.Pool, cmd: ReceiveStock) -> Receipt:
                 )
             return await _receipt(conn, earlier)
 
-        done, _ = await look_up_or_lock(existing, lambda: db.lock_stock(conn, cmd.sku))
+        done = await existing()
         if done is not None:
             return done
+        # A concurrent receipt with this key commits first or fails this one's insert on the
+        # key (the transaction is retried and finds it above): no second look-up needed.
+        await db.lock_stock(conn, cmd.sku)
         location = cmd.location_id or DEFAULT_LOCATION
         from_location = ""
         if cmd.inbound_id:
@@ -110,22 +113,20 @@ async def receive_stock(pool: asyncpg.Pool, cmd: ReceiveStock) -> Receipt:
                 )
             location, from_location = expected.location_id, expected.from_location_id
         await resolve(conn, location)
-        location_on_hand = await db.change_on_hand(conn, cmd.sku, location, cmd.quantity)
-        total = await db.get_stock(conn, cmd.sku)
-        assert total is not None
+        on_hand = await db.change_on_hand(conn, cmd.sku, location, cmd.quantity)
         movement = await db.insert_movement(
             conn,
             sku=cmd.sku,
             kind=MovementKind.RECEIPT,
             key=cmd.receipt_id,
             quantity=cmd.quantity,
-            on_hand_after=total.on_hand,
+            on_hand_after=on_hand.total,
             inbound_id=cmd.inbound_id,
             note=cmd.note,
             location_id=location,
             other_location_id=from_location,
         )
-        uow.emit(events.received_event(movement, location_on_hand))
+        uow.emit(events.received_event(movement, on_hand.here))
         inbound = None
         if cmd.inbound_id:
             # Over-receipt of a purchase order is allowed (the units are on the shelf); open
@@ -185,21 +186,21 @@ async def adjust_stock(pool: asyncpg.Pool, cmd: AdjustStock) -> Adjustment:
                 f"sku {cmd.sku!r} has {exc.on_hand} on hand{where}; an adjustment of "
                 f"{cmd.delta} would take it below zero"
             ) from None
-        location_on_hand = await db.change_on_hand(conn, cmd.sku, cmd.location, cmd.delta)
-        stock = await db.get_stock(conn, cmd.sku)
-        assert stock is not None
+        on_hand = await db.change_on_hand(conn, cmd.sku, cmd.location, cmd.delta)
         movement = await db.insert_movement(
             conn,
             sku=cmd.sku,
             kind=MovementKind.ADJUSTMENT,
             key=cmd.adjustment_id,
             quantity=cmd.delta,
-            on_hand_after=stock.on_hand,
+            on_hand_after=on_hand.total,
             reason=REASONS[cmd.reason],
             note=cmd.note,
             location_id=cmd.location,
         )
-        uow.emit(events.adjusted_event(movement, cmd.reason, location_on_hand))
+        uow.emit(events.adjusted_event(movement, cmd.reason, on_hand.here))
+        stock = await db.get_stock(conn, cmd.sku)
+        assert stock is not None
         await db.notify_stock_changed(
             conn,
             stock,
@@ -254,29 +255,28 @@ async def transfer_stock(pool: asyncpg.Pool, cmd: TransferStock) -> Transfer:
                 f"sku {cmd.sku!r} has {here} on hand at {cmd.from_location_id!r} "
                 f"(from_location_id); a transfer of {cmd.quantity} is more than that"
             )
-        from_after = await db.change_on_hand(conn, cmd.sku, cmd.from_location_id, -cmd.quantity)
-        stock = await db.get_stock(conn, cmd.sku)
-        assert stock is not None
+        source = await db.change_on_hand(conn, cmd.sku, cmd.from_location_id, -cmd.quantity)
         out = await db.insert_movement(
             conn,
             sku=cmd.sku,
             kind=MovementKind.TRANSFER_OUT,
             key=cmd.transfer_id,
             quantity=-cmd.quantity,
-            on_hand_after=stock.on_hand,
+            on_hand_after=source.total,
             location_id=cmd.from_location_id,
             other_location_id=cmd.to_location_id,
         )
         inbound: Inbound | None = None
         if cmd.expected_at is None:
-            to_after = await db.change_on_hand(conn, cmd.sku, cmd.to_location_id, cmd.quantity)
+            destination = await db.change_on_hand(conn, cmd.sku, cmd.to_location_id, cmd.quantity)
+            to_after = destination.here
             await db.insert_movement(
                 conn,
                 sku=cmd.sku,
                 kind=MovementKind.TRANSFER_IN,
                 key=cmd.transfer_id,
                 quantity=cmd.quantity,
-                on_hand_after=stock.on_hand + cmd.quantity,
+                on_hand_after=destination.total,
                 location_id=cmd.to_location_id,
                 other_location_id=cmd.from_location_id,
             )
@@ -297,7 +297,7 @@ async def transfer_stock(pool: asyncpg.Pool, cmd: TransferStock) -> Transfer:
                 out,
                 to_location_id=cmd.to_location_id,
                 in_transit=inbound,
-                from_on_hand_after=from_after,
+                from_on_hand_after=source.here,
                 to_on_hand_after=to_after,
             )
         )
