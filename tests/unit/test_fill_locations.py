@@ -5,10 +5,12 @@ blocking only the blocker's locations, SKIP, whole lines from several locations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.allocation.domain.eta import Arrival, estimate, estimate_at_locations
 from services.allocation.domain.fill import (
     Fill,
     FillPolicy,
@@ -183,3 +185,34 @@ def test_one_location_walks_as_the_single_location_fill(
     w = LocationsWalk({"default": free}, {"default": Place("default", 0)}, policy)
     assert fill_locations(w, waiting) == list(single.fills)
     assert w.free["default"] == single.free_after
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_etas_count_only_inbound_at_a_lines_locations() -> None:
+    soon, later = NOW + timedelta(days=1), NOW + timedelta(days=5)
+    arrivals = [Arrival(soon, 3, "a"), Arrival(later, 3, "b")]
+    waiting = [line(1, 3, at="b"), line(2, 3)]
+    etas = estimate_at_locations(waiting, {}, {"a": 0, "b": 1}, arrivals, STRICT, RANK, NOW)
+    # Line 1 waits for b's inbound; line 2 (anywhere) takes a's, which line 1 cannot use.
+    assert etas == {1: later, 2: soon}
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 12), st.booleans()), max_size=15),
+    st.integers(0, 20),
+    st.lists(st.tuples(st.integers(0, 10), st.integers(1, 15)), max_size=5),
+    st.sampled_from(FillPolicy),
+)
+def test_etas_at_one_location_are_the_single_walks(
+    specs: list[tuple[int, bool]],
+    free: int,
+    inbound: list[tuple[int, int]],
+    policy: FillPolicy,
+) -> None:
+    waiting = [WaitingLine(i, q, p) for i, (q, p) in enumerate(specs, 1)]
+    arrivals = [Arrival(NOW + timedelta(days=d), q) for d, q in inbound]
+    assert estimate_at_locations(
+        waiting, {"default": free}, {"default": 0}, arrivals, policy, RANK, NOW
+    ) == estimate(waiting, free, arrivals, policy, NOW)

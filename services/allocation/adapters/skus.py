@@ -288,3 +288,11 @@ async def known_locations(conn: Executor, location_ids: list[str]) -> set[str]:
         "select location_id from location where location_id = any($1::text[])", location_ids
     )
     return {r[0] for r in rows}
+
+
+async def fill_ranks(conn: asyncpg.Connection, location_ids: list[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "select location_id, fill_rank from location where location_id = any($1::text[])",
+        location_ids,
+    )
+    return {r[0]: r[1] for r in rows}

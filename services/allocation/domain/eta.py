@@ -13,7 +13,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.allocation.domain.fill import FillPolicy, WaitingLine, fill
+from services.allocation.domain.fill import (
+    DEFAULT_LOCATION,
+    FillPolicy,
+    LocationStrategy,
+    LocationsWalk,
+    Place,
+    WaitingLine,
+    fill,
+    fill_locations,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +31,7 @@ class Arrival:
 
     at: datetime
     quantity: int
+    location_id: str = DEFAULT_LOCATION
 
 
 def estimate(
@@ -65,3 +75,44 @@ def strict_eta_behind(
     ahead = WaitingLine(key=-1, backordered=units_ahead, allow_partial=True)
     queue = [ahead, line] if units_ahead > 0 else [line]
     return estimate(queue, free, arrivals, FillPolicy.STRICT, now).get(line.key)
+
+
+def estimate_at_locations(
+    waiting: Iterable[WaitingLine],
+    free: dict[str, int],
+    ranks: dict[str, int],
+    arrivals: Sequence[Arrival],
+    policy: FillPolicy,
+    strategy: LocationStrategy,
+    now: datetime,
+) -> dict[int, datetime]:
+    """`estimate` over several locations (docs/spec.md §8): the free units per active
+    location now, then each open inbound at its location and moment, running the fill over
+    locations after each; a line only gets units of its eligible locations. `ranks` holds
+    the fill_rank of every location in `free` and `arrivals`."""
+    remaining = list(waiting)
+    etas: dict[int, datetime] = {}
+    supply = {loc: units for loc, units in free.items() if units > 0}
+    places = {loc: Place(loc, rank) for loc, rank in ranks.items()}
+    schedule = [Arrival(now, 0), *sorted(arrivals, key=lambda a: a.at)]
+    for arrival in schedule:
+        if arrival.quantity:
+            supply[arrival.location_id] = supply.get(arrival.location_id, 0) + arrival.quantity
+        if not remaining or not any(units > 0 for units in supply.values()):
+            continue
+        walk = LocationsWalk(dict(supply), {loc: places[loc] for loc in supply}, policy, strategy)
+        given: dict[int, int] = {}
+        for f in fill_locations(walk, remaining):
+            given[f.key] = given.get(f.key, 0) + f.quantity
+        supply = walk.free
+        still: list[WaitingLine] = []
+        for line in remaining:
+            got = given.get(line.key, 0)
+            if got == line.backordered:
+                etas[line.key] = arrival.at
+            elif got:
+                still.append(replace(line, backordered=line.backordered - got))
+            else:
+                still.append(line)
+        remaining = still
+    return etas

@@ -148,14 +148,13 @@ def fill_locations(walk: LocationsWalk, waiting: Iterable[WaitingLine]) -> list[
     lines after it and SKIP passes over it. Updates `walk` for the next chunk."""
     fills: list[Fill] = []
     free, places, blocked = walk.free, walk.places, walk.blocked
+    by_rank = sorted(places, key=lambda loc: (places[loc].fill_rank, loc))
+    most_stock = walk.strategy is LocationStrategy.MOST_STOCK
     for line in waiting:
         if walk.stopped:
             break
-        eligible = [
-            loc
-            for loc in places
-            if (line.locations is None or loc in line.locations) and loc not in blocked
-        ]
+        at = line.locations
+        eligible = [loc for loc in by_rank if (at is None or loc in at) and loc not in blocked]
         available = sum(free.get(loc, 0) for loc in eligible)
         position = walk.waiting_ahead + 1
         if available <= 0:
@@ -174,20 +173,15 @@ def fill_locations(walk: LocationsWalk, waiting: Iterable[WaitingLine]) -> list[
                 walk.skipped = True
             walk.waiting_ahead += 1
             continue
-        for loc in _in_strategy_order(walk, eligible):
-            if wanted == 0:
-                break
+        if most_stock:
+            # Stable sort of the rank order: ties keep fill_rank, then location_id.
+            eligible.sort(key=lambda loc: -free.get(loc, 0))
+        for loc in eligible:
             taken = min(free.get(loc, 0), wanted)
             if taken > 0:
                 fills.append(Fill(line.key, taken, rule, position, loc))
                 free[loc] -= taken
                 wanted -= taken
+                if wanted == 0:
+                    break
     return fills
-
-
-def _in_strategy_order(walk: LocationsWalk, eligible: list[str]) -> list[str]:
-    places = walk.places
-    if walk.strategy is LocationStrategy.MOST_STOCK:
-        free = walk.free
-        return sorted(eligible, key=lambda loc: (-free.get(loc, 0), places[loc].fill_rank, loc))
-    return sorted(eligible, key=lambda loc: (places[loc].fill_rank, loc))

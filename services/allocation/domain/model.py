@@ -95,7 +95,7 @@ class Inbound:
     location_id: str = DEFAULT_LOCATION
 
     def arrival(self) -> Arrival:
-        return Arrival(self.expected_at, self.open_quantity)
+        return Arrival(self.expected_at, self.open_quantity, self.location_id)
 
 
 class ReservationRule(StrEnum):

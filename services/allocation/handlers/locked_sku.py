@@ -204,10 +204,26 @@ async def refresh_etas(uow: UnitOfWork, sku: Sku) -> None:
     known: dict[int, datetime] = {}
     if inbound and sku.waiting_lines:
         arrivals = [i.arrival() for i in inbound]
-        supply = sku.free_units + sum(a.quantity for a in arrivals)
+        places = await skus_db.free_at(uow.conn, sku.sku)
+        free = sum(units for _, units, _ in places)
+        supply = free + sum(a.quantity for a in arrivals)
         strict = sku.fill_policy is FillPolicy.STRICT
         lines = await _eta_candidates(uow, sku.sku, units_cap=supply if strict else None)
-        known = eta_walk.estimate(lines, sku.free_units, arrivals, sku.fill_policy, _now())
+        at = {loc for loc, _, _ in places} | {a.location_id for a in arrivals}
+        if len(at) == 1 and all(line.locations is None for line in lines):
+            # One location in play and every line may ship from it: the single walk.
+            known = eta_walk.estimate(lines, free, arrivals, sku.fill_policy, _now())
+        else:
+            ranks = await skus_db.fill_ranks(uow.conn, sorted(at))
+            known = eta_walk.estimate_at_locations(
+                lines,
+                {loc: units for loc, units, _ in places},
+                ranks,
+                arrivals,
+                sku.fill_policy,
+                sku.location_strategy,
+                _now(),
+            )
     changed = await lines_db.set_etas(uow.conn, sku.sku, known)
     uow.emit_all(events.eta_event(line) for line in changed if line.backordered > 0)
 
@@ -234,7 +250,8 @@ async def eta_of_new_line(
     ahead of lower-priority lines, or SKIP) the whole SKU is re-estimated."""
     if not inbound:
         return line
-    if stats.lines_below == 0 and sku.fill_policy is FillPolicy.STRICT:
+    one_place = line.locations is None and len({i.location_id for i in inbound}) == 1
+    if one_place and stats.lines_below == 0 and sku.fill_policy is FillPolicy.STRICT:
         estimate = eta_walk.strict_eta_behind(
             stats.units_through - line.backordered,
             line.waiting(),
