@@ -1,8 +1,22 @@
 """The reference model's location rules (docs/spec.md §8) on hand-worked examples: the model
-is the oracle of the stateful and replica tests, so its own rules are pinned here."""
+is the oracle of the stateful and replica tests, so its own rules are pinned here. Then the
+service's fill over locations (plain data) against the model on generated queues."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.allocation.domain.fill import (
+    FillPolicy,
+    LocationStrategy,
+    LocationsWalk,
+    Place,
+    WaitingLine,
+    fill_locations,
+)
 from tests.support.reference_model import DEFAULT, LAST_RANK, Decision, Model, ModelLine
 
 
@@ -21,7 +35,7 @@ def line(
     return made
 
 
-def given(model: Model) -> list[tuple[str, int, str, int, str]]:
+def decided(model: Model) -> list[tuple[str, int, str, int, str]]:
     return [(d.line_id, d.quantity, d.rule, d.queue_position, d.location_id) for d in model.log]
 
 
@@ -40,7 +54,7 @@ def test_a_whole_only_line_combines_its_locations_in_rank_order() -> None:
     combined = line(model, "a", 4)
     model.fill()
     assert combined.reserved_at == {"west": 2, "east": 2}
-    assert given(model) == [("a", 2, "WHOLE", 1, "west"), ("a", 2, "WHOLE", 1, "east")]
+    assert decided(model) == [("a", 2, "WHOLE", 1, "west"), ("a", 2, "WHOLE", 1, "east")]
 
 
 def test_most_stock_takes_the_freest_location_first() -> None:
@@ -49,7 +63,7 @@ def test_most_stock_takes_the_freest_location_first() -> None:
     model.free_at.update(east=3, west=2)
     line(model, "a", 4)
     model.fill()
-    assert given(model) == [("a", 3, "WHOLE", 1, "east"), ("a", 1, "WHOLE", 1, "west")]
+    assert decided(model) == [("a", 3, "WHOLE", 1, "east"), ("a", 1, "WHOLE", 1, "west")]
 
 
 def test_strict_blocks_only_the_blocking_lines_locations() -> None:
@@ -59,7 +73,7 @@ def test_strict_blocks_only_the_blocking_lines_locations() -> None:
     line(model, "anywhere", 3)  # 2 free at west do not cover 3: blocks every location
     line(model, "west-only", 1, "west")  # so west is blocked for it
     model.fill()
-    assert given(model) == []
+    assert decided(model) == []
 
 
 def test_strict_serves_lines_below_a_blocked_line_elsewhere() -> None:
@@ -69,7 +83,7 @@ def test_strict_serves_lines_below_a_blocked_line_elsewhere() -> None:
     line(model, "east-only", 1, "east")
     line(model, "west-only", 2, "west")
     model.fill()
-    assert given(model) == [("west-only", 2, "WHOLE", 3, "west")]
+    assert decided(model) == [("west-only", 2, "WHOLE", 3, "west")]
 
 
 def test_skip_passes_over_and_marks_the_rest() -> None:
@@ -79,7 +93,7 @@ def test_skip_passes_over_and_marks_the_rest() -> None:
     line(model, "big", 5)
     line(model, "small", 2)
     model.fill()
-    assert given(model) == [("small", 2, "WHOLE_AFTER_SKIP", 2, "east")]
+    assert decided(model) == [("small", 2, "WHOLE_AFTER_SKIP", 2, "east")]
 
 
 def test_a_line_with_nothing_free_where_it_ships_waits_without_blocking() -> None:
@@ -88,7 +102,7 @@ def test_a_line_with_nothing_free_where_it_ships_waits_without_blocking() -> Non
     line(model, "east-only", 1, "east")
     line(model, "any", 1)
     model.fill()
-    assert given(model) == [("any", 1, "WHOLE", 2, "west")]
+    assert decided(model) == [("any", 1, "WHOLE", 2, "west")]
 
 
 def test_shrinkage_revokes_only_there_then_the_line_fills_elsewhere() -> None:
@@ -101,7 +115,7 @@ def test_shrinkage_revokes_only_there_then_the_line_fills_elsewhere() -> None:
     model.shrink(1, "east")
     # Lowest rank first: b loses its unit at east, then takes west's.
     assert first.reserved_at == {"east": 1} and second.reserved_at == {"west": 1}
-    assert given(model)[2:] == [("b", 1, "REVOKED", 0, "east"), ("b", 1, "WHOLE", 1, "west")]
+    assert decided(model)[2:] == [("b", 1, "REVOKED", 0, "east"), ("b", 1, "WHOLE", 1, "west")]
     assert model.locations["west"].active
     model.shrink(3, "west")
     assert (model.unmatched, model.free_at["west"]) == (2, 0)
@@ -141,3 +155,62 @@ def test_fulfil_names_a_location_when_the_line_holds_several() -> None:
     assert model.fulfil_refusal(held, 1, "") is None
     assert model.fulfil(held, 1) == DEFAULT
     assert held.status == "FULFILLED"
+
+
+# --- the service's fill over locations against the model ----------------------------------
+
+NAMES = ("a", "b", "c", "off")  # "off" is inactive: the walk never sees it
+
+
+@st.composite
+def walks(draw: st.DrawFn) -> tuple[dict[str, int], dict[str, int], list[WaitingLine]]:
+    ranks = {n: draw(st.integers(-1, 1)) for n in NAMES}
+    free = {n: draw(st.integers(0, 6)) for n in NAMES}
+    lines = draw(
+        st.lists(
+            st.builds(
+                WaitingLine,
+                key=st.just(0),
+                backordered=st.integers(1, 6),
+                allow_partial=st.booleans(),
+                locations=st.none() | st.frozensets(st.sampled_from(NAMES), min_size=1),
+            ),
+            max_size=8,
+        )
+    )
+    return ranks, free, [replace(ln, key=i) for i, ln in enumerate(lines)]
+
+
+@settings(max_examples=300)
+@given(walks(), st.sampled_from(FillPolicy), st.sampled_from(LocationStrategy))
+def test_the_services_fill_over_locations_gives_what_the_model_gives(
+    drawn: tuple[dict[str, int], dict[str, int], list[WaitingLine]],
+    policy: FillPolicy,
+    strategy: LocationStrategy,
+) -> None:
+    """services/allocation/domain/fill.py's walk over locations and the model, written
+    apart from it, give the same units to the same lines at the same locations, with the
+    same rules and queue positions, and leave the same units free."""
+    ranks, free, queue = drawn
+    model = Model()
+    model.policy, model.strategy = policy.value, strategy.value
+    for n in NAMES:
+        model.put_location(n, ranks[n], n != "off")
+    model.free_at.update(free)
+    for ln in queue:
+        model.lines[str(ln.key)] = ModelLine(
+            str(ln.key),
+            ln.backordered,
+            0,
+            ln.key,
+            ln.allow_partial,
+            locations=tuple(sorted(ln.locations or ())),
+        )
+    model.fill()
+    active = {n: Place(n, ranks[n]) for n in NAMES if n != "off"}
+    walk = LocationsWalk({n: free[n] for n in active}, active, policy, strategy)
+    fills = fill_locations(walk, queue)
+    assert [(f.key, f.quantity, f.rule.value, f.queue_position, f.location_id) for f in fills] == [
+        (int(d.line_id), d.quantity, d.rule, d.queue_position, d.location_id) for d in model.log
+    ]
+    assert walk.free == {n: model.free_at[n] for n in active}
