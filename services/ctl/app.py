@@ -1,7 +1,7 @@
 """The frame of backorderctl: options, connections, output (table or JSON) and exit codes.
 
-Commands live in services/ctl/commands.py (health, dead letters), stock.py (stock, inbound)
-and lines.py (lines, reservations, SKU summary and policy), one small function each,
+Commands live in services/ctl/commands.py (health, dead letters), stock.py (stock, inbound,
+locations) and lines.py (lines, reservations, SKU summary and policy), one small function each,
 registered with `@command(...)`; this module turns their `Result` into output and any failure
 into a line on stderr and a distinct exit code.
 """

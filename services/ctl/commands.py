@@ -1,5 +1,5 @@
 """backorderctl commands: health and dead letters, and what every command module shares
-(argument types, paging). Stock and inbound commands are in services/ctl/stock.py; lines,
+(argument types, paging). Stock, inbound and locations commands are in services/ctl/stock.py; lines,
 reservations, SKU summary and policy in services/ctl/lines.py.
 
 Adding one: write a function taking (ctx, args), decorate it with `@command("group", "verb",

@@ -59,6 +59,30 @@ async def located(
     )
 
 
+async def ranked(stub: AllocationServiceStub, feed: InventoryFeed, *places: str) -> None:
+    """Announces `places` with fill_rank 1, 2, ... and waits until the service applied
+    them: events are applied concurrently, and a location first seen in a receipt ranks
+    last until its location.updated. Observed through a probe SKU with a unit at each
+    place, whose summary lists locations by fill_rank (then id): callers name places so
+    that their id order is not their rank order."""
+    for rank, place in enumerate(places, 1):
+        await located(feed, place, rank)
+    probe = unique("PROBE")
+    for place in places:
+        await received_at(feed, probe, 1, place)
+
+    async def in_rank_order() -> bool:
+        try:
+            s = await summary(stub, probe)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return [at.location_id for at in s.locations] == list(places)
+
+    await until(in_rank_order)
+
+
 async def received_at(feed: InventoryFeed, sku: str, quantity: int, location_id: str) -> None:
     await publish(
         feed,
@@ -123,9 +147,8 @@ async def test_lines_take_from_their_locations_in_rank_order(
     allocation: AllocationServiceStub, feed: InventoryFeed, allocation_events: EventTap
 ) -> None:
     sku, order = unique("LOC"), unique("o")
-    east, west = unique("east"), unique("west")
-    await located(feed, east, 1)
-    await located(feed, west, 2)
+    east, west = unique("z-east"), unique("a-west")
+    await ranked(allocation, feed, east, west)
     await received_at(feed, sku, 3, east)
     await received_at(feed, sku, 4, west)
     await units_at(allocation, sku, 7)
@@ -152,7 +175,7 @@ async def test_lines_take_from_their_locations_in_rank_order(
             alloc.ListReservationsRequest(order_id=order, line_id="b")
         )
     ).reservations
-    assert sorted((r.location_id, r.quantity) for r in reservations) == [(east, 3), (west, 1)]
+    assert {r.location_id: r.quantity for r in reservations} == {east: 3, west: 1}
 
     def reserved_b(m: object) -> bool:
         if getattr(m, "routing_key", "") != "line.reserved":
@@ -222,9 +245,8 @@ async def test_strict_blocker_blocks_only_its_locations_and_most_stock_orders(
     allocation: AllocationServiceStub, feed: InventoryFeed
 ) -> None:
     sku, order = unique("LOCSTRICT"), unique("o")
-    east, west = unique("east"), unique("west")
-    await located(feed, east, 1)
-    await located(feed, west, 2)
+    east, west = unique("z-east"), unique("a-west")
+    await ranked(allocation, feed, east, west)
     policy = await allocation.SetSkuPolicy(
         alloc.SetSkuPolicyRequest(sku=sku, location_strategy=alloc.LOCATION_STRATEGY_MOST_STOCK)
     )
@@ -255,9 +277,8 @@ async def test_transfer_and_deactivation(
     allocation: AllocationServiceStub, feed: InventoryFeed
 ) -> None:
     sku, order = unique("LOCMOVE"), unique("o")
-    east, west = unique("east"), unique("west")
-    await located(feed, east, 1)
-    await located(feed, west, 2)
+    east, west = unique("z-east"), unique("a-west")
+    await ranked(allocation, feed, east, west)
     await received_at(feed, sku, 2, east)
     await units_at(allocation, sku, 2)
     await allocation.Allocate(
@@ -292,6 +313,12 @@ async def test_transfer_and_deactivation(
 
     # An inactive location promises nothing new: units received there stay free.
     await located(feed, west, 2, active=False, version=2)
+
+    async def deactivated() -> bool:
+        s = await summary(allocation, sku)
+        return [at.active for at in s.locations if at.location_id == west] == [False]
+
+    await until(deactivated)
     await received_at(feed, sku, 2, west)
     s = await units_at(allocation, sku, 4)
     assert by_location(s)[west] == (2, 2)

@@ -266,7 +266,14 @@ async def test_unknown_or_inactive_location_is_refused_and_writes_nothing(
         (closed, grpc.StatusCode.FAILED_PRECONDITION),
     ):
         receipt_id, inbound_id = unique("r"), unique("in")
-        error = await expect_error(receive(inventory, sku, 1, location), code)
+        error = await expect_error(
+            inventory.ReceiveStock(
+                inv.ReceiveStockRequest(
+                    receipt_id=receipt_id, sku=sku, quantity=1, location_id=location
+                )
+            ),
+            code,
+        )
         assert "location_id" in (error.details() or "") and location in (error.details() or "")
         error = await expect_error(
             inventory.ExpectInbound(

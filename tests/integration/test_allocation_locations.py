@@ -11,9 +11,10 @@ import uuid
 import asyncpg
 import pytest
 
+from backorder.allocation.v1 import events_pb2
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
-from services.common.errors import InvalidArgument
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from tests.support.servers import unique
 
 
@@ -128,3 +129,39 @@ async def test_concurrent_receipts_at_several_locations_never_overpromise(
     reserved = {r[0]: r[2] for r in per_location}
     assert {r[0]: r[1] for r in given if r[1]} == {k: v for k, v in reserved.items() if v}
     assert sum(reserved.values()) == 18  # 10 lines of 2 waiting, 18 units: all given
+
+
+async def test_fulfil_names_the_location_and_a_repeat_must_match_it(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    pool, sku, order = allocation_pool, unique("SKU"), unique("o")
+    east, west = unique("east"), unique("west")
+    await handlers.location_updated(pool, location(east, 1))
+    await handlers.location_updated(pool, location(west, 2))
+    await handlers.stock_received(pool, receipt(sku, 1, east))
+    await handlers.stock_received(pool, receipt(sku, 2, west))
+    await handlers.allocate(pool, handlers.Allocate(order, "1", sku, 3))
+    with pytest.raises(FailedPrecondition):
+        await handlers.fulfill_line(pool, handlers.FulfillLine(order, "1", "f1", 1))
+    ship = handlers.FulfillLine(order, "1", "f1", 2, location_id=west)
+    view = await handlers.fulfill_line(pool, ship)
+    assert {a.location_id: (a.reserved, a.fulfilled) for a in view.allocations} == {
+        east: (1, 0),
+        west: (0, 2),
+    }
+    # The same shipment again (with or without its location) answers as before...
+    assert (await handlers.fulfill_line(pool, ship)).line.fulfilled == 2
+    repeat = handlers.FulfillLine(order, "1", "f1", 2)
+    assert (await handlers.fulfill_line(pool, repeat)).line.fulfilled == 2
+    # ...but the same key from another location is another shipment.
+    with pytest.raises(AlreadyExists):
+        await handlers.fulfill_line(pool, handlers.FulfillLine(order, "1", "f1", 2, east))
+    # The line now holds units at east only: no location needed.
+    rest = await handlers.fulfill_line(pool, handlers.FulfillLine(order, "1", "f2", 1))
+    assert rest.line.fulfilled == 3
+    outbox = await pool.fetch(
+        "select body from outbox where sku = $1 and routing_key = 'line.fulfilled' order by id",
+        sku,
+    )
+    shipped_from = [events_pb2.LineFulfilled.FromString(r[0]).location_id for r in outbox]
+    assert shipped_from == [west, east]

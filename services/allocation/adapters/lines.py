@@ -104,11 +104,12 @@ class Fulfillment:
     fulfillment_id: str
     line_key: int
     quantity: int
+    location_id: str
 
 
 async def find_fulfillment(conn: asyncpg.Connection, fulfillment_id: str) -> Fulfillment | None:
     row = await conn.fetchrow(
-        """select fulfillment_id, line as line_key, quantity from fulfillment
+        """select fulfillment_id, line as line_key, quantity, location_id from fulfillment
            where fulfillment_id = $1""",
         fulfillment_id,
     )

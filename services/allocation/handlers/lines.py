@@ -265,17 +265,19 @@ async def _fulfillment_repeat(uow: UnitOfWork, cmd: FulfillLine) -> LineView | N
     if earlier is None:
         return None
     line = await lines_db.line_by_key(uow.conn, earlier.line_key)
+    # An empty location_id repeats a shipment from wherever it went.
     if (line.order_id, line.line_id, earlier.quantity) != (
         cmd.order_id,
         cmd.line_id,
         cmd.quantity,
-    ):
+    ) or cmd.location_id not in ("", earlier.location_id):
         raise AlreadyExists(
             f"fulfillment {cmd.fulfillment_id!r} was already recorded with other content "
-            f"({earlier.quantity} units of line ({line.order_id!r}, {line.line_id!r})); "
-            "use a new fulfillment_id"
+            f"({earlier.quantity} units of line ({line.order_id!r}, {line.line_id!r}) from "
+            f"{earlier.location_id!r}); use a new fulfillment_id"
         )
-    return LineView(line, await lines_db.queue_position(uow.conn, line))
+    view = LineView(line, await lines_db.queue_position(uow.conn, line))
+    return await _with_allocations(uow.conn, view)
 
 
 async def set_priority(pool: asyncpg.Pool, order_id: str, line_id: str, priority: int) -> LineView:

@@ -352,10 +352,10 @@ async def expect_inbound(pool: asyncpg.Pool, cmd: ExpectInbound) -> InboundChang
                 f"inbound_id {cmd.inbound_id!r} is already a transfer_id; transfers and "
                 "inbound share one key space: use a new inbound_id"
             )
-        await resolve(conn, found.location_id if found else cmd.location)
-        stock = await db.lock_stock(conn, cmd.sku)
+        await db.lock_stock(conn, cmd.sku)
         found = await db.get_inbound(conn, cmd.inbound_id, for_update=True)
         if found is None:
+            await resolve(conn, cmd.location)
             inbound = await db.insert_inbound(
                 conn, cmd.inbound_id, cmd.sku, cmd.quantity, expected_at, cmd.location
             )
@@ -369,10 +369,10 @@ async def expect_inbound(pool: asyncpg.Pool, cmd: ExpectInbound) -> InboundChang
                 raise FailedPrecondition(
                     f"inbound {cmd.inbound_id!r} was cancelled; expect a new inbound_id"
                 )
+            await resolve(conn, found.location_id)
             inbound = await db.update_inbound(
                 conn, cmd.inbound_id, quantity=cmd.quantity, expected_at=expected_at
             )
-        del stock
         return await _inbound_changed(uow, inbound)
 
     return await transaction(pool, work)
