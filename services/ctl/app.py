@@ -139,6 +139,15 @@ class Result:
         )
 
 
+def by_location(shown: dict[str, Any], key: str = "locations") -> None:
+    """For people, per-location entries (`key`, each with a `location_id`) as
+    `<key>.<id>.<figure>` lines; left out when only `default` is involved (a business with
+    one place never sees locations)."""
+    entries = shown.pop(key, [])
+    if [e["location_id"] for e in entries] != ["default"]:
+        shown[key] = {e.pop("location_id"): e for e in entries}
+
+
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():

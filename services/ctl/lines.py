@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from typing import Any
+
+from google.protobuf.message import Message
 
 from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.allocation.v1 import events_pb2 as alloc_events
-from services.ctl.app import Context, Result, command
+from services.ctl.app import Context, Result, by_location, command
 from services.ctl.commands import page_arguments, pages, positive, priority, sku_argument
 
 LINE_COLUMNS = (
@@ -28,6 +31,26 @@ def _line_key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("line_id")
 
 
+def _line_result(message: Message, *path: str, **first: Any) -> Result:
+    """A reply carrying a line (at `path` within it, e.g. "line"): for people, where the line
+    may ship from as `locations  east,west` (or `any`) and its units per location as
+    `allocations.<id>.<figure>` lines, both left out when it never left `default`."""
+    result = Result.of(message, **first)
+    shown = result.shown
+    for key in path:
+        shown = shown[key]
+    eligible = shown.pop("locations", [])
+    entries = shown.pop("allocations", [])
+    if eligible or [e["location_id"] for e in entries] not in ([], ["default"]):
+        shown["locations"] = ",".join(eligible) or "any"
+        shown["allocations"] = {e.pop("location_id"): e for e in entries}
+    return result
+
+
+def _location_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--location", default="", metavar="LOCATION_ID", help=help)
+
+
 def _allocate_arguments(parser: argparse.ArgumentParser) -> None:
     _line_key(parser)
     parser.add_argument("sku")
@@ -37,6 +60,14 @@ def _allocate_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-partial", action="store_true", help="accept part of the units at once"
     )
     parser.add_argument("--customer-id", default="")
+    parser.add_argument(
+        "--location",
+        dest="locations",
+        action="append",
+        default=[],
+        metavar="LOCATION_ID",
+        help="a location the line may ship from (repeatable; default: any active location)",
+    )
 
 
 @command(
@@ -56,9 +87,10 @@ def lines_allocate(ctx: Context, args: argparse.Namespace) -> Result:
             priority=args.priority,
             allow_partial=args.allow_partial,
             customer_id=args.customer_id,
+            locations=args.locations,
         ),
     )
-    return Result.of(reply)
+    return _line_result(reply, "line")
 
 
 @command("lines", "get", help="one order line with its status and ETA", arguments=_line_key)
@@ -67,7 +99,7 @@ def lines_get(ctx: Context, args: argparse.Namespace) -> Result:
         ctx.allocation().GetLine,
         alloc.GetLineRequest(order_id=args.order_id, line_id=args.line_id),
     )
-    return Result.of(reply.line)
+    return _line_result(reply.line)
 
 
 LINE_STATUSES = (
@@ -84,6 +116,7 @@ def _lines_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sku", default="")
     parser.add_argument("--order-id", default="")
     parser.add_argument("--status", choices=[s.lower() for s in LINE_STATUSES])
+    _location_argument(parser, "only lines holding or having shipped units at this location")
     page_arguments(parser)
 
 
@@ -91,11 +124,23 @@ def _lines_list_arguments(parser: argparse.ArgumentParser) -> None:
     "lines", "list", help="order lines by SKU, order or status", arguments=_lines_list_arguments
 )
 def lines_list(ctx: Context, args: argparse.Namespace) -> Result:
-    request = alloc.ListLinesRequest(sku=args.sku, order_id=args.order_id)
+    request = alloc.ListLinesRequest(
+        sku=args.sku, order_id=args.order_id, location_id=args.location
+    )
     if args.status:
         request.status = alloc_events.LineStatus.Value(f"LINE_STATUS_{args.status.upper()}")
-    rows = pages(ctx, ctx.allocation().ListLines, request, "lines", args.limit)
-    return Result.rows(rows, columns=LINE_COLUMNS)
+    rows: list[alloc.Line] = pages(ctx, ctx.allocation().ListLines, request, "lines", args.limit)
+    result = Result.rows(rows, columns=LINE_COLUMNS)
+    # Where the reserved units are, as `east:2,west:1` (one cell), once beyond `default`.
+    if args.location or any(a.location_id != "default" for r in rows for a in r.allocations):
+        result.columns = (*LINE_COLUMNS[:-1], "reserved_at", LINE_COLUMNS[-1])
+        for row, line in zip(result.shown, rows, strict=True):
+            row["reserved_at"] = ",".join(
+                f"{a.location_id}:{a.reserved_quantity}"
+                for a in line.allocations
+                if a.reserved_quantity
+            )
+    return result
 
 
 @command(
@@ -106,13 +151,17 @@ def lines_cancel(ctx: Context, args: argparse.Namespace) -> Result:
         ctx.allocation().CancelLine,
         alloc.CancelLineRequest(order_id=args.order_id, line_id=args.line_id),
     )
-    return Result.of(reply.line, released_quantity=reply.released_quantity)
+    return _line_result(reply.line, released_quantity=reply.released_quantity)
 
 
 def _fulfil_arguments(parser: argparse.ArgumentParser) -> None:
     _line_key(parser)
     parser.add_argument("quantity", type=positive, help="units shipped (at most reserved)")
     parser.add_argument("--fulfillment-id", help="idempotency key (default: a new one, printed)")
+    _location_argument(
+        parser,
+        "where the units ship from; needed only when the line holds units at several",
+    )
 
 
 @command("lines", "fulfil", help="mark reserved units as shipped", arguments=_fulfil_arguments)
@@ -125,9 +174,10 @@ def lines_fulfil(ctx: Context, args: argparse.Namespace) -> Result:
             line_id=args.line_id,
             fulfillment_id=fulfillment_id,
             quantity=args.quantity,
+            location_id=args.location,
         ),
     )
-    return Result.of(reply.line, fulfillment_id=fulfillment_id)
+    return _line_result(reply.line, fulfillment_id=fulfillment_id)
 
 
 def _priority_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +195,7 @@ def lines_priority(ctx: Context, args: argparse.Namespace) -> Result:
             order_id=args.order_id, line_id=args.line_id, priority=args.priority
         ),
     )
-    return Result.of(reply.line)
+    return _line_result(reply.line)
 
 
 def _reservations_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,13 +215,17 @@ def reservations_list(ctx: Context, args: argparse.Namespace) -> Result:
     request = alloc.ListReservationsRequest(
         sku=args.sku, order_id=args.order_id, line_id=args.line_id
     )
-    rows = pages(ctx, ctx.allocation().ListReservations, request, "reservations", args.limit)
+    rows: list[alloc.Reservation] = pages(
+        ctx, ctx.allocation().ListReservations, request, "reservations", args.limit
+    )
+    where = ("location_id",) if any(r.location_id != "default" for r in rows) else ()
     return Result.rows(
         rows,
         columns=(
             "reservation_id",
             "order_id",
             "line_id",
+            *where,
             "quantity",
             "rule",
             "queue_position",
@@ -189,7 +243,15 @@ def reservations_list(ctx: Context, args: argparse.Namespace) -> Result:
 )
 def summary(ctx: Context, args: argparse.Namespace) -> Result:
     reply = ctx.call(ctx.allocation().GetSkuSummary, alloc.GetSkuSummaryRequest(sku=args.sku))
-    return Result.of(reply.summary)
+    return _summary_result(reply.summary)
+
+
+def _summary_result(summary: alloc.SkuSummary) -> Result:
+    """For people, the SKU's free/reserved/inbound per location as `locations.<id>.<figure>`
+    lines, as `stock get` shows them (left out when only `default` is involved)."""
+    result = Result.of(summary)
+    by_location(result.shown)
+    return result
 
 
 def _policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,9 +274,19 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backorder-limit", type=int, help="max backordered units of the SKU (0: none)"
     )
+    parser.add_argument(
+        "--location-strategy",
+        choices=("fill-rank", "most-stock"),
+        help="which of a line's locations give units first: by the locations' fill rank, "
+        "or the one with the most free units",
+    )
 
 
-@command("policy", help="set a SKU's fill policy and backorder rules", arguments=_policy_arguments)
+@command(
+    "policy",
+    help="set a SKU's fill policy, backorder rules and location strategy",
+    arguments=_policy_arguments,
+)
 def policy(ctx: Context, args: argparse.Namespace) -> Result:
     request = alloc.SetSkuPolicyRequest(sku=args.sku)
     if args.fill_policy:
@@ -223,5 +295,9 @@ def policy(ctx: Context, args: argparse.Namespace) -> Result:
         request.backorders_accepted = args.backorders_accepted
     if args.backorder_limit is not None:
         request.backorder_limit = args.backorder_limit
+    if args.location_strategy:
+        request.location_strategy = alloc.LocationStrategy.Value(
+            "LOCATION_STRATEGY_" + args.location_strategy.upper().replace("-", "_")
+        )
     reply = ctx.call(ctx.allocation().SetSkuPolicy, request)
-    return Result.of(reply.summary)
+    return _summary_result(reply.summary)

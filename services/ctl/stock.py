@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from backorder.inventory.v1 import inventory_pb2 as inv
-from services.ctl.app import USAGE, CommandFailed, Context, Result, command
+from services.ctl.app import USAGE, CommandFailed, Context, Result, by_location, command
 from services.ctl.commands import page_arguments, pages, positive, sku_argument
 
 
@@ -40,23 +39,15 @@ def stock_get(ctx: Context, args: argparse.Namespace) -> Result:
 
 def _stock_result(stock: inv.Stock) -> Result:
     result = Result.of(stock)
-    _by_location(result.shown)
+    by_location(result.shown)
     return result
 
 
 def _with_stock(reply: Message, **first: str) -> Result:
     """A reply that carries the SKU's stock (receive, adjust, transfer)."""
     result = Result.of(reply, **first)
-    _by_location(result.shown["stock"])
+    by_location(result.shown["stock"])
     return result
-
-
-def _by_location(shown: dict[str, Any]) -> None:
-    """For people, a SKU's locations as `locations.<id>.<figure>` lines; left out when the
-    SKU is only at `default` (a business with one place never sees locations)."""
-    entries = shown.pop("locations", [])
-    if [e["location_id"] for e in entries] != ["default"]:
-        shown["locations"] = {e.pop("location_id"): e for e in entries}
 
 
 def _receive_arguments(parser: argparse.ArgumentParser) -> None:

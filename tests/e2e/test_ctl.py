@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,8 @@ def test_allocate_and_get_a_line(system: System) -> None:
     fields = dict(line.split(None, 1) for line in shown.stdout.splitlines()[1:])
     assert fields["status"] == "BACKORDERED"  # --json keeps LINE_STATUS_BACKORDERED
     assert fields["sku"] == sku and fields["queue_position"] == "1"
+    # Never beyond `default`: no locations shown.
+    assert not any(key.startswith(("locations", "allocations")) for key in fields)
 
 
 def table_rows(outcome: Outcome) -> list[dict[str, str]]:
@@ -144,6 +147,7 @@ def test_tables_name_enum_values_as_people_say_them(system: System) -> None:
         row.split(None, 1) for row in ctl(system, "summary", sku).stdout.splitlines()[1:]
     )
     assert summary["policy.fill_policy"] == "STRICT"
+    assert not any(key.startswith("locations") for key in summary)
     # Scripts read --json, which keeps the proto names.
     as_json = ctl(system, "--json", "summary", sku).json_dict()
     assert as_json["policy"]["fill_policy"] == "FILL_POLICY_STRICT"
@@ -514,3 +518,109 @@ def test_locations_transfers_and_per_location_stock(system: System) -> None:
     assert expected.code == 0 and expected.json_dict()["location_id"] == north
     unknown = ctl(system, "stock", "receive", sku, "1", "--location", unique("NOWHERE"))
     assert unknown.code == 3 and "location_id" in unknown.stderr
+
+
+def summary_fields(system: System, sku: str) -> dict[str, str]:
+    shown = ctl(system, "summary", sku)
+    assert shown.code == 0, shown.stderr
+    return dict(line.split(None, 1) for line in shown.stdout.splitlines()[1:])
+
+
+def wait_for_summary(system: System, sku: str, **figures: str) -> dict[str, str]:
+    """The people's summary once it shows `figures` (the allocation service hears of stock
+    and inbound through events); keys are the shown fields with `__` for `.`."""
+    fields: dict[str, str] = {}
+    for _ in range(100):
+        fields = summary_fields(system, sku)
+        if all(fields.get(k.replace("__", ".")) == v for k, v in figures.items()):
+            return fields
+        time.sleep(0.1)
+    raise AssertionError(f"the summary never showed {figures}: {fields}")
+
+
+def test_lines_ship_from_locations_with_the_cli(system: System) -> None:
+    sku, east, west = unique("SKU"), unique("EAST"), unique("WEST")
+    for location, rank in ((east, "1"), (west, "2")):
+        assert ctl(system, "locations", "put", location, "--fill-rank", rank).code == 0
+    assert ctl(system, "stock", "receive", sku, "3", "--location", east).code == 0
+    assert ctl(system, "stock", "receive", sku, "2", "--location", west).code == 0
+    expected = ctl(
+        system, "inbound", "expect", unique("po"), sku, "4", "2031-02-01T00:00:00Z",
+        "--location", west,
+    )  # fmt: skip
+    assert expected.code == 0, expected.stderr
+    fields = wait_for_summary(system, sku, free_units="5", inbound_units="4")
+    assert (fields[f"locations.{east}.free_units"], fields[f"locations.{west}.free_units"]) == (
+        "3",
+        "2",
+    )
+    assert fields[f"locations.{west}.inbound_units"] == "4"
+
+    # Restricted to one location: only its units, though the other has enough too.
+    order_a, order_b = unique("o"), unique("o")
+    placed = ctl(system, "lines", "allocate", order_a, "1", sku, "2", "--location", east)
+    assert placed.code == 0, placed.stderr
+    shown = dict(line.split(None, 1) for line in placed.stdout.splitlines()[1:])
+    assert (shown["line.locations"], shown[f"line.allocations.{east}.reserved_quantity"]) == (
+        east,
+        "2",
+    )
+    assert not any(west in key for key in shown)
+    # Any location: 3 whole units, 1 left at east (rank 1) and 2 at west.
+    both = ctl(system, "--json", "lines", "allocate", order_b, "1", sku, "3")
+    assert both.code == 0, both.stderr
+    line = both.json_dict()["line"]
+    assert line["locations"] == [] and line["status"] == "LINE_STATUS_RESERVED"
+    assert {a["location_id"]: a["reserved_quantity"] for a in line["allocations"]} == {
+        east: "1",
+        west: "2",
+    }
+    got = ctl(system, "lines", "get", order_b, "1")
+    assert got.code == 0, got.stderr
+    fields = dict(row.split(None, 1) for row in got.stdout.splitlines()[1:])
+    assert fields["locations"] == "any"
+    assert (
+        fields[f"allocations.{east}.reserved_quantity"],
+        fields[f"allocations.{west}.reserved_quantity"],
+    ) == ("1", "2")
+    fields = summary_fields(system, sku)
+    assert (fields["free_units"], fields["reserved_units"]) == ("0", "5")
+    assert (fields[f"locations.{east}.reserved_units"], fields[f"locations.{west}.free_units"]) == (
+        "3",
+        "0",
+    )
+    at_west = table_rows(ctl(system, "lines", "list", "--sku", sku, "--location", west))
+    assert [(r["ORDER_ID"], r["RESERVED_AT"]) for r in at_west] == [(order_b, f"{east}:1,{west}:2")]
+    log = table_rows(ctl(system, "reservations", "list", "--order-id", order_b, "--line-id", "1"))
+    assert sorted((r["LOCATION_ID"], r["QUANTITY"]) for r in log) == sorted(
+        [(east, "1"), (west, "2")]
+    )
+
+    # Units at two locations: the shipment says where from.
+    unsaid = ctl(system, "lines", "fulfil", order_b, "1", "2")
+    assert unsaid.code == 4 and "location_id" in unsaid.stderr
+    shipped = ctl(system, "lines", "fulfil", order_b, "1", "2", "--location", west)
+    assert shipped.code == 0, shipped.stderr
+    fields = dict(row.split(None, 1) for row in shipped.stdout.splitlines()[1:])
+    assert fields[f"allocations.{west}.fulfilled_quantity"] == "2"
+    assert fields[f"allocations.{west}.reserved_quantity"] == "0"
+
+    # Most stock first: a new unit at east, three at west; a one-unit line takes from west
+    # although east ranks first.
+    strategy = ctl(system, "policy", sku, "--location-strategy", "most-stock")
+    assert strategy.code == 0, strategy.stderr
+    assert "MOST_STOCK" in strategy.stdout
+    as_json = ctl(system, "--json", "summary", sku).json_dict()
+    assert as_json["policy"]["location_strategy"] == "LOCATION_STRATEGY_MOST_STOCK"
+    assert ctl(system, "stock", "receive", sku, "1", "--location", east).code == 0
+    assert ctl(system, "stock", "receive", sku, "3", "--location", west).code == 0
+    wait_for_summary(system, sku, free_units="4")
+    order_c = unique("o")
+    third = ctl(system, "--json", "lines", "allocate", order_c, "1", sku, "1")
+    assert third.code == 0, third.stderr
+    assert [
+        (a["location_id"], a["reserved_quantity"]) for a in third.json_dict()["line"]["allocations"]
+    ] == [(west, "1")]
+    nowhere = unique("NOWHERE")
+    unknown = ctl(system, "lines", "allocate", unique("o"), "1", sku, "1", "--location", nowhere)
+    assert unknown.code == 3 and "locations[0]" in unknown.stderr
