@@ -1,8 +1,14 @@
-"""A stateful Hypothesis test: random Allocate / receive / adjust / cancel / fulfil /
-set-priority / set-policy steps against the real allocation process (stock events go in
-through RabbitMQ), compared after every step with a small reference model of docs/spec.md §2: the
-SKU's totals, every line, the decision log (ListReservations) and the line.* events the step
-published on allocation.events (no more, no fewer, none late)."""
+"""A stateful Hypothesis test: random Allocate / receive / adjust / transfer / put-location /
+cancel / fulfil / set-priority / set-policy steps against the real allocation process (stock
+events go in through RabbitMQ; locations are put through the real inventory process, whose
+location.updated the allocation process consumes), compared after every step with a small
+reference model of docs/spec.md §2 and §8: the SKU's totals and per-location figures, every
+line with its allocations per location, the decision log (ListReservations) with locations,
+and the line.* events the step published on allocation.events (no more, no fewer, none late).
+
+Each example has locations of its own (A and B put at the start with drawn ranks, C first
+heard of through a stock event unless a step puts it), lines that may ship from any or from
+named locations, both fill policies and both location strategies."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import asyncio
 import time
 from typing import ClassVar
 
+import asyncpg
 import grpc
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, settings
@@ -26,14 +33,21 @@ from hypothesis.stateful import (
 from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
+from backorder.inventory.v1 import events_pb2 as inv_events
+from backorder.inventory.v1 import inventory_pb2 as inv
+from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from tests.e2e.conftest import System
 from tests.support.cluster import AllocationEventTap
 from tests.support.inventory_feed import InventoryFeed
-from tests.support.reference_model import Model, ModelLine
-from tests.support.servers import Vhost, unique
+from tests.support.reference_model import DEFAULT, Model, ModelLine
+from tests.support.servers import Vhost, database_url, unique
 
 STATUS = alloc_events.LineStatus
 POLICIES = {"STRICT": alloc.FILL_POLICY_STRICT, "SKIP": alloc.FILL_POLICY_SKIP}
+STRATEGIES = {
+    "FILL_RANK": alloc.LOCATION_STRATEGY_FILL_RANK,
+    "MOST_STOCK": alloc.LOCATION_STRATEGY_MOST_STOCK,
+}
 
 
 # --- the machine -------------------------------------------------------------------------
@@ -59,22 +73,31 @@ def event_of(routing_key: str, body: bytes) -> tuple[str, Event]:
     if isinstance(e, alloc_events.LineBackordered):
         return e.sku, (routing_key, e.line_id, e.backordered_quantity, e.queue_position)
     if isinstance(e, alloc_events.LineReserved):
-        return e.sku, (routing_key, e.line_id, e.reserved_now)
+        return e.sku, (routing_key, e.line_id, e.reserved_now, e.location_id)
     if isinstance(e, alloc_events.LineRevoked):
-        return e.sku, (routing_key, e.line_id, e.revoked_now)
+        return e.sku, (routing_key, e.line_id, e.revoked_now, e.location_id)
     if isinstance(e, alloc_events.LineCancelled):
         return e.sku, (routing_key, e.line_id, e.released_quantity)
     if isinstance(e, alloc_events.LineFulfilled):
-        return e.sku, (routing_key, e.line_id, e.quantity, e.fulfilled_quantity)
+        return e.sku, (
+            routing_key,
+            e.line_id,
+            e.quantity,
+            e.fulfilled_quantity,
+            e.location_id or DEFAULT,  # empty: `default` (an event from before locations)
+        )
     assert isinstance(e, alloc_events.LineEtaChanged)
     return e.sku, (routing_key, e.line_id, e.eta_known)
 
 
 class AllocationMachine(RuleBasedStateMachine):
     stub: ClassVar[AllocationServiceStub]
+    inventory: ClassVar[InventoryServiceStub]
     feed: ClassVar[InventoryFeed]
     tap: ClassVar[AllocationEventTap]
     loop: ClassVar[asyncio.AbstractEventLoop]
+    inventory_db: ClassVar[asyncpg.Connection]
+    allocation_db: ClassVar[asyncpg.Connection]
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,6 +105,10 @@ class AllocationMachine(RuleBasedStateMachine):
         self.sku = unique("HYP")
         self.order = unique("o")
         self.seq = 0
+        # Locations of this example: A and B are put at the start, C is first heard of
+        # through a stock event (ranked last) unless a step puts it first. Locations are
+        # global, so each example has its own; `default` is shared and left as it is.
+        self.a, self.b, self.c = unique("LA"), unique("LB"), unique("LC")
         # Events this step should publish besides the model's decisions (which each publish
         # line.reserved or line.revoked), and how many of the model's decisions and of the
         # tap's messages earlier steps accounted for.
@@ -89,9 +116,16 @@ class AllocationMachine(RuleBasedStateMachine):
         self.decisions_seen = 0
         self.messages_seen = 0
 
-    @initialize()
-    def start(self) -> None:
-        pass
+    def _places(self) -> list[str]:
+        return [DEFAULT, self.a, self.b, self.c]
+
+    def _known(self, location_id: str) -> bool:
+        return location_id in self.model.locations
+
+    @initialize(rank_a=st.integers(-1, 2), rank_b=st.integers(-1, 2))
+    def start(self, rank_a: int, rank_b: int) -> None:
+        self._put_location(self.a, rank_a, True)
+        self._put_location(self.b, rank_b, True)
 
     # rules
 
@@ -99,49 +133,88 @@ class AllocationMachine(RuleBasedStateMachine):
         quantity=st.integers(1, 5),
         priority=st.integers(0, 3),
         partial=st.booleans(),
+        data=st.data(),
     )
-    def allocate(self, quantity: int, priority: int, partial: bool) -> None:
+    def allocate(self, quantity: int, priority: int, partial: bool, data: st.DataObject) -> None:
+        locations = data.draw(
+            st.lists(st.sampled_from(self._places()), max_size=2, unique=True), "locations"
+        )
         self.seq += 1
         line_id = f"l{self.seq}"
-        reply = self.stub.Allocate(
-            alloc.AllocateRequest(
-                order_id=self.order,
-                line_id=line_id,
-                sku=self.sku,
-                quantity=quantity,
-                priority=priority,
-                allow_partial=partial,
-            )
+        call = alloc.AllocateRequest(
+            order_id=self.order,
+            line_id=line_id,
+            sku=self.sku,
+            quantity=quantity,
+            priority=priority,
+            allow_partial=partial,
+            locations=locations,
         )
-        self.model.lines[line_id] = ModelLine(line_id, quantity, priority, self.seq, partial)
+        unknown = [n for n in locations if not self._known(n)]
+        if unknown:
+            details = self._expect(grpc.StatusCode.NOT_FOUND, self.stub.Allocate, call)
+            assert f"locations[{locations.index(unknown[0])}]" in details, details
+            return
+        reply = self.stub.Allocate(call)
+        line = ModelLine(line_id, quantity, priority, self.seq, partial, locations=tuple(locations))
+        self.model.lines[line_id] = line
         self.model.fill()
-        expected = self.model.lines[line_id]
         assert (reply.line.reserved_quantity, reply.line.backordered_quantity) == (
-            expected.reserved,
-            expected.backordered,
+            line.reserved,
+            line.backordered,
         )
-        if expected.backordered:
+        assert list(reply.line.locations) == locations
+        if line.backordered:
             position = [ln.line_id for ln in self.model.waiting()].index(line_id) + 1
-            self.expected.append(("line.backordered", line_id, expected.backordered, position))
+            self.expected.append(("line.backordered", line_id, line.backordered, position))
 
-    @rule(quantity=st.integers(1, 8))
-    def receive(self, quantity: int) -> None:
-        self.loop.run_until_complete(self.feed.received(self.sku, quantity))
-        self.model.free += quantity
-        self.model.supply += quantity
-        self.model.fill()
+    @rule(data=st.data())
+    def allocate_naming_a_location_twice(self, data: st.DataObject) -> None:
+        """Refused naming the repeat; nothing written (the invariants compare every line)."""
+        twice = data.draw(st.sampled_from([DEFAULT, self.a, self.b]), "location")
+        self.seq += 1
+        call = alloc.AllocateRequest(
+            order_id=self.order,
+            line_id=f"l{self.seq}",
+            sku=self.sku,
+            quantity=1,
+            locations=[twice, twice],
+        )
+        details = self._expect(grpc.StatusCode.INVALID_ARGUMENT, self.stub.Allocate, call)
+        assert "locations[1]" in details, details
+
+    @rule(quantity=st.integers(1, 8), data=st.data())
+    def receive(self, quantity: int, data: st.DataObject) -> None:
+        # An empty location_id is `default` (an event from before locations).
+        where = data.draw(st.sampled_from(["", *self._places()]), "location")
+        self.loop.run_until_complete(self.feed.received(self.sku, quantity, where))
+        self.model.receive(quantity, where or DEFAULT)
         self._await_event_applied()
 
-    @rule(delta=st.integers(-6, 6).filter(bool))
-    def adjust(self, delta: int) -> None:
-        self.loop.run_until_complete(self.feed.adjusted(self.sku, delta))
+    @rule(delta=st.integers(-6, 6).filter(bool), data=st.data())
+    def adjust(self, delta: int, data: st.DataObject) -> None:
+        where = data.draw(st.sampled_from(["", *self._places()]), "location")
+        self.loop.run_until_complete(self.feed.adjusted(self.sku, delta, where))
         if delta > 0:
-            self.model.free += delta
-            self.model.supply += delta
-            self.model.fill()
+            self.model.receive(delta, where or DEFAULT)
         else:
-            self.model.shrink(-delta)
+            self.model.shrink(-delta, where or DEFAULT)
         self._await_event_applied()
+
+    @rule(quantity=st.integers(1, 6), data=st.data())
+    def transfer(self, quantity: int, data: st.DataObject) -> None:
+        source, destination = data.draw(
+            st.lists(st.sampled_from(self._places()), min_size=2, max_size=2, unique=True),
+            "from, to",
+        )
+        self.loop.run_until_complete(self.feed.transferred(self.sku, quantity, source, destination))
+        self.model.transfer(quantity, source, destination)
+        self._await_event_applied()
+
+    @rule(data=st.data(), rank=st.integers(-1, 2), active=st.booleans())
+    def put_location(self, data: st.DataObject, rank: int, active: bool) -> None:
+        where = data.draw(st.sampled_from([self.a, self.b, self.c]), "location")
+        self._put_location(where, rank, active)
 
     @precondition(lambda self: self.model.lines)
     @rule(data=st.data())
@@ -152,13 +225,9 @@ class AllocationMachine(RuleBasedStateMachine):
             self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.CancelLine, call)
             return
         reply = self.stub.CancelLine(call)
-        released = 0 if ln.cancelled else ln.reserved
         if not ln.cancelled:
-            self.expected.append(("line.cancelled", ln.line_id, released))
-            self.model.free += ln.reserved
-            ln.reserved = 0
-            ln.cancelled = True
-            self.model.fill()
+            self.expected.append(("line.cancelled", ln.line_id, ln.reserved))
+        released = self.model.cancel(ln)
         assert reply.released_quantity == released
 
     @precondition(lambda self: self.model.lines)
@@ -166,20 +235,23 @@ class AllocationMachine(RuleBasedStateMachine):
     def fulfil(self, data: st.DataObject) -> None:
         ln = self.model.lines[data.draw(st.sampled_from(sorted(self.model.lines)))]
         self.seq += 1
-        quantity = data.draw(st.integers(1, max(ln.reserved, 1) + 1))
+        # Mostly where the line holds units; sometimes none named, sometimes elsewhere.
+        where = data.draw(st.sampled_from(["", *sorted(ln.reserved_at), *self._places()]))
+        held = ln.reserved_at.get(where, 0) if where else ln.reserved
+        quantity = data.draw(st.integers(1, max(held, 1) + 1))
         call = alloc.FulfillLineRequest(
             order_id=self.order,
             line_id=ln.line_id,
             fulfillment_id=f"{self.order}-f{self.seq}",
             quantity=quantity,
+            location_id=where,
         )
-        if ln.cancelled or quantity > ln.reserved:
+        if self.model.fulfil_refusal(ln, quantity, where) is not None:
             self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.FulfillLine, call)
             return
         self.stub.FulfillLine(call)
-        ln.reserved -= quantity
-        ln.fulfilled += quantity
-        self.expected.append(("line.fulfilled", ln.line_id, quantity, ln.fulfilled))
+        shipped_from = self.model.fulfil(ln, quantity, where)
+        self.expected.append(("line.fulfilled", ln.line_id, quantity, ln.fulfilled, shipped_from))
 
     @precondition(lambda self: self.model.lines)
     @rule(data=st.data(), priority=st.integers(0, 3))
@@ -193,12 +265,21 @@ class AllocationMachine(RuleBasedStateMachine):
         ln.priority = priority
         self.model.fill()
 
-    @rule(policy=st.sampled_from(sorted(POLICIES)))
-    def set_policy(self, policy: str) -> None:
+    @rule(
+        policy=st.sampled_from(sorted(POLICIES)),
+        strategy=st.sampled_from(["", *sorted(STRATEGIES)]),
+    )
+    def set_policy(self, policy: str, strategy: str) -> None:
         self.stub.SetSkuPolicy(
-            alloc.SetSkuPolicyRequest(sku=self.sku, fill_policy=POLICIES[policy])
+            alloc.SetSkuPolicyRequest(
+                sku=self.sku,
+                fill_policy=POLICIES[policy],
+                # UNSPECIFIED keeps the current strategy.
+                location_strategy=STRATEGIES.get(strategy, alloc.LOCATION_STRATEGY_UNSPECIFIED),
+            )
         )
         self.model.policy = policy
+        self.model.strategy = strategy or self.model.strategy
         self.model.fill()
 
     # checks after every step
@@ -227,6 +308,11 @@ class AllocationMachine(RuleBasedStateMachine):
             len(waiting),
             m.unmatched,
         )
+        assert self._summary_locations(s) == m.summary_locations()
+        # Listed by fill_rank then location_id, with the flag the model has.
+        listed = [loc.location_id for loc in s.locations]
+        assert listed == sorted(listed, key=lambda n: m.locations[n].order), listed
+        assert all(loc.active == m.locations[loc.location_id].active for loc in s.locations)
         lines = self._lines()
         positions = {ln.line_id: i for i, ln in enumerate(waiting, 1)}
         assert lines == {
@@ -236,6 +322,7 @@ class AllocationMachine(RuleBasedStateMachine):
                 ln.backordered,
                 ln.status,
                 positions.get(ln.line_id, 0),
+                ln.allocations,
             )
             for ln in m.lines.values()
         }
@@ -254,15 +341,24 @@ class AllocationMachine(RuleBasedStateMachine):
                 alloc.ReservationRule.Name(r.rule).removeprefix("RESERVATION_RULE_"),
                 r.queue_position,
                 alloc.FillPolicy.Name(r.fill_policy).removeprefix("FILL_POLICY_"),
+                r.location_id,
             )
             for r in reply.reservations
-        ] == [(d.line_id, d.quantity, d.rule, d.queue_position, d.policy) for d in self.model.log]
+        ] == [
+            (d.line_id, d.quantity, d.rule, d.queue_position, d.policy, d.location_id)
+            for d in self.model.log
+        ]
 
     @invariant()
     def events_of_the_step_match_model(self) -> None:
         fills = self.model.log[self.decisions_seen :]
         expected = self.expected + [
-            ("line.revoked" if d.rule == "REVOKED" else "line.reserved", d.line_id, d.quantity)
+            (
+                "line.revoked" if d.rule == "REVOKED" else "line.reserved",
+                d.line_id,
+                d.quantity,
+                d.location_id,
+            )
             for d in fills
         ]
         got = self._new_events(len(expected), timeout=15)
@@ -280,29 +376,35 @@ class AllocationMachine(RuleBasedStateMachine):
         assert extra == [], extra
 
     @invariant()
-    def units_are_never_invented_and_rank_is_respected(self) -> None:
+    def units_are_never_invented_and_lines_keep_to_their_locations(self) -> None:
         m = self.model
         reserved = sum(ln.reserved for ln in m.lines.values())
         fulfilled = sum(ln.fulfilled for ln in m.lines.values())
-        assert m.free >= 0
+        assert all(units >= 0 for units in m.free_at.values())
         assert reserved + fulfilled + m.free == m.supply
-        assert all(ln.reserved + ln.fulfilled <= ln.quantity for ln in m.lines.values())
-        waiting = m.waiting()
-        if m.policy == "STRICT" and waiting:
-            # The first waiting line cannot be served from what is free, so no line ranked
-            # below it could have been given units ahead of it.
-            head = waiting[0]
-            assert m.free < head.backordered and not (head.partial and m.free > 0)
-        if m.policy == "SKIP":
-            for ln in waiting:
-                assert m.free < ln.backordered and not (ln.partial and m.free > 0)
+        for ln in m.lines.values():
+            assert ln.reserved + ln.fulfilled <= ln.quantity
+            if ln.locations:
+                assert set(ln.allocations) <= set(ln.locations), ln
+        # A waiting line can take nothing more now: another walk gives nothing.
+        log = len(m.log)
+        m.fill()
+        assert len(m.log) == log
 
     # helpers
 
     def _summary(self) -> alloc.SkuSummary:
         return self.stub.GetSkuSummary(alloc.GetSkuSummaryRequest(sku=self.sku)).summary
 
-    def _lines(self) -> dict[str, tuple[int, int, int, str, int]]:
+    @staticmethod
+    def _summary_locations(s: alloc.SkuSummary) -> dict[str, tuple[int, int]]:
+        return {
+            loc.location_id: (loc.free_units, loc.reserved_units)
+            for loc in s.locations
+            if loc.free_units or loc.reserved_units
+        }
+
+    def _lines(self) -> dict[str, tuple[object, ...]]:
         reply = self.stub.ListLines(alloc.ListLinesRequest(sku=self.sku, page_size=1000))
         return {
             ln.line_id: (
@@ -311,6 +413,11 @@ class AllocationMachine(RuleBasedStateMachine):
                 ln.backordered_quantity,
                 STATUS.Name(ln.status).removeprefix("LINE_STATUS_"),
                 ln.queue_position,
+                {
+                    a.location_id: (a.reserved_quantity, a.fulfilled_quantity)
+                    for a in ln.allocations
+                    if a.reserved_quantity or a.fulfilled_quantity
+                },
             )
             for ln in reply.lines
         }
@@ -342,45 +449,87 @@ class AllocationMachine(RuleBasedStateMachine):
         return [event for _, event in got]
 
     def _await_event_applied(self, timeout: float = 15.0) -> None:
-        """Waits until the SKU's totals show the event (each stock event changes them);
-        the comparison itself is the invariant's."""
+        """Waits until the SKU's figures show the event (each stock event changes the free,
+        reserved or unmatched units of some location); the comparison itself is the
+        invariant's."""
         m = self.model
-        want = (
-            m.free,
-            sum(ln.reserved for ln in m.lines.values()),
-            m.unmatched,
-        )
+        want = (m.free, sum(ln.reserved for ln in m.lines.values()), m.unmatched)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 s = self._summary()
-                if (s.free_units, s.reserved_units, s.unmatched_shrinkage_units) == want:
+                if (
+                    s.free_units,
+                    s.reserved_units,
+                    s.unmatched_shrinkage_units,
+                ) == want and self._summary_locations(s) == m.summary_locations():
                     return
             except grpc.RpcError as error:
                 if error.code() != grpc.StatusCode.NOT_FOUND:
                     raise
             time.sleep(0.02)
 
-    def _expect(self, code: grpc.StatusCode, method: object, request: object) -> None:
+    def _put_location(self, location_id: str, rank: int, active: bool) -> None:
+        """PutLocation on the inventory process; waits until the allocation process applied
+        its location.updated (so the next step's events come after it)."""
+        reply = self.inventory.PutLocation(
+            inv.PutLocationRequest(location_id=location_id, fill_rank=rank, active=active)
+        )
+        assert (reply.location.fill_rank, reply.location.active) == (rank, active)
+
+        async def applied() -> bool:
+            rows = await self.inventory_db.fetch(
+                """select event_id, body from outbox where routing_key = 'location.updated'
+                   order by id desc limit 200"""
+            )
+            ids = [
+                r["event_id"]
+                for r in rows
+                for e in [inv_events.LocationUpdated.FromString(r["body"])]
+                if (e.location_id, e.version) == (location_id, reply.location.version)
+            ]
+            assert len(ids) <= 1, ids
+            return bool(ids) and bool(
+                await self.allocation_db.fetchval(
+                    "select count(*) from processed_event where event_id = $1", ids[0]
+                )
+            )
+
+        deadline = time.monotonic() + 15
+        while not self.loop.run_until_complete(applied()):
+            assert time.monotonic() < deadline, f"location.updated of {location_id} not applied"
+            time.sleep(0.02)
+        self.model.put_location(location_id, rank, active)
+
+    def _expect(self, code: grpc.StatusCode, method: object, request: object) -> str:
+        """Calls `method`, which must fail with `code`; the error's details."""
         assert callable(method)
         try:
             method(request)
         except grpc.RpcError as error:
             assert error.code() == code, error.details()
-        else:
-            raise AssertionError(f"expected {code}")
+            return str(error.details())
+        raise AssertionError(f"expected {code}")
 
 
 def test_allocation_service_matches_the_reference_model(system: System, vhost: Vhost) -> None:
     loop = asyncio.new_event_loop()
     feed = loop.run_until_complete(InventoryFeed(vhost.url).open())
     tap = loop.run_until_complete(AllocationEventTap(vhost.url).open())
+    inventory_db = loop.run_until_complete(asyncpg.connect(database_url(system.inventory_db)))
+    allocation_db = loop.run_until_complete(asyncpg.connect(database_url(system.allocation_db)))
     try:
-        with grpc.insecure_channel(system.allocation.grpc_addr) as channel:
+        with (
+            grpc.insecure_channel(system.allocation.grpc_addr) as channel,
+            grpc.insecure_channel(system.inventory.grpc_addr) as inventory_channel,
+        ):
             AllocationMachine.stub = AllocationServiceStub(channel)
+            AllocationMachine.inventory = InventoryServiceStub(inventory_channel)
             AllocationMachine.feed = feed
             AllocationMachine.tap = tap
             AllocationMachine.loop = loop
+            AllocationMachine.inventory_db = inventory_db
+            AllocationMachine.allocation_db = allocation_db
             run_state_machine_as_test(
                 AllocationMachine,
                 settings=settings(
@@ -391,6 +540,8 @@ def test_allocation_service_matches_the_reference_model(system: System, vhost: V
                 ),
             )
     finally:
+        loop.run_until_complete(allocation_db.close())
+        loop.run_until_complete(inventory_db.close())
         loop.run_until_complete(tap.close())
         loop.run_until_complete(feed.close())
         loop.close()

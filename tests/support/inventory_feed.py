@@ -18,6 +18,8 @@ ROUTING_KEYS = {
     inv_events.StockAdjusted: "stock.adjusted",
     inv_events.StockIssued: "stock.issued",
     inv_events.InboundUpdated: "inbound.updated",
+    inv_events.StockTransferred: "stock.transferred",
+    inv_events.LocationUpdated: "location.updated",
 }
 
 
@@ -84,18 +86,36 @@ class InventoryFeed:
         )
         return message_id
 
-    async def received(self, sku: str, quantity: int) -> str:
+    async def received(self, sku: str, quantity: int, location_id: str = "") -> str:
         return await self.publish(
-            inv_events.StockReceived(sku=sku, quantity=quantity, receipt_id=str(uuid.uuid4()))
+            inv_events.StockReceived(
+                sku=sku, quantity=quantity, receipt_id=str(uuid.uuid4()), location_id=location_id
+            )
         )
 
-    async def adjusted(self, sku: str, delta: int) -> str:
+    async def adjusted(self, sku: str, delta: int, location_id: str = "") -> str:
         return await self.publish(
             inv_events.StockAdjusted(
                 sku=sku,
                 delta=delta,
                 adjustment_id=str(uuid.uuid4()),
                 reason=inv_events.ADJUSTMENT_REASON_CYCLE_COUNT,
+                location_id=location_id,
+            )
+        )
+
+    async def transferred(
+        self, sku: str, quantity: int, from_location_id: str, to_location_id: str
+    ) -> str:
+        """A transfer that landed at once (in_transit false)."""
+        return await self.publish(
+            inv_events.StockTransferred(
+                sku=sku,
+                transfer_id=str(uuid.uuid4()),
+                from_location_id=from_location_id,
+                to_location_id=to_location_id,
+                quantity=quantity,
+                location_id=from_location_id,
             )
         )
 

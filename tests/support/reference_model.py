@@ -1,9 +1,33 @@
-"""The reference model of docs/spec.md §2 (the fill, cancels, fulfilments, shrinkage) written as
-plainly as possible: tests replay operations through it and compare with the service."""
+"""The reference model of docs/spec.md §2 and §8 (the fill, cancels, fulfilments, shrinkage,
+per location) written as plainly as possible: tests replay operations through it and compare
+with the service. It shares no code with the service: it is the rules, written again.
+
+Locations (docs/spec.md §8): free units are kept per location; a line may name the
+locations it may ship from (none: any active location) and holds its units per location.
+A business with one place only ever sees `default`, and then `free`, `reserved` and
+`fulfilled` read and write that one location's figures, as before locations existed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+DEFAULT = "default"
+# The fill_rank of a location first heard of through a stock event, until its
+# location.updated arrives: ranked last.
+LAST_RANK = 2**31 - 1
+
+
+@dataclass
+class ModelLocation:
+    location_id: str
+    fill_rank: int = 0
+    active: bool = True
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.fill_rank, self.location_id)
 
 
 @dataclass
@@ -13,9 +37,47 @@ class ModelLine:
     priority: int
     seq: int
     partial: bool
-    reserved: int = 0
-    fulfilled: int = 0
+    reserved_at: dict[str, int] = field(default_factory=dict)
+    fulfilled_at: dict[str, int] = field(default_factory=dict)
     cancelled: bool = False
+    # The locations the line may ship from, as placed; empty: any active location.
+    locations: tuple[str, ...] = ()
+
+    @property
+    def reserved(self) -> int:
+        return sum(self.reserved_at.values())
+
+    @reserved.setter
+    def reserved(self, units: int) -> None:
+        # One place's arithmetic (tests written before locations): `default` holds them.
+        assert set(self.reserved_at) <= {DEFAULT}, self.reserved_at
+        self.reserved_at = {DEFAULT: units} if units else {}
+
+    @property
+    def fulfilled(self) -> int:
+        return sum(self.fulfilled_at.values())
+
+    @fulfilled.setter
+    def fulfilled(self, units: int) -> None:
+        assert set(self.fulfilled_at) <= {DEFAULT}, self.fulfilled_at
+        self.fulfilled_at = {DEFAULT: units} if units else {}
+
+    def add(self, location_id: str, units: int) -> None:
+        """Reserves `units` more at `location_id` (negative: takes them back)."""
+        left = self.reserved_at.get(location_id, 0) + units
+        assert left >= 0, (self.line_id, location_id, units)
+        if left:
+            self.reserved_at[location_id] = left
+        else:
+            self.reserved_at.pop(location_id, None)
+
+    @property
+    def allocations(self) -> dict[str, tuple[int, int]]:
+        """location_id -> (reserved, fulfilled) where the line holds or shipped units."""
+        return {
+            loc: (self.reserved_at.get(loc, 0), self.fulfilled_at.get(loc, 0))
+            for loc in set(self.reserved_at) | set(self.fulfilled_at)
+        }
 
     @property
     def backordered(self) -> int:
@@ -40,23 +102,87 @@ class ModelLine:
 
 @dataclass(frozen=True)
 class Decision:
-    """One entry of the decision log: units given to a line (or, REVOKED, taken back)."""
+    """One entry of the decision log: units given to a line (or, REVOKED, taken back) at
+    one location."""
 
     line_id: str
     quantity: int
     rule: str  # PARTIAL, WHOLE, WHOLE_AFTER_SKIP or REVOKED
     queue_position: int  # 1-based place among the waiting lines when given; 0 when revoked
     policy: str
+    location_id: str = DEFAULT
 
 
 class Model:
     def __init__(self) -> None:
         self.lines: dict[str, ModelLine] = {}
-        self.free = 0
-        self.supply = 0  # received + adjustments actually applied
+        self.locations: dict[str, ModelLocation] = {DEFAULT: ModelLocation(DEFAULT)}
+        self.free_at: dict[str, int] = {}
+        self.supply = 0  # received + adjustments actually applied, net of transfers
         self.unmatched = 0
         self.policy = "STRICT"
+        self.strategy = "FILL_RANK"  # or MOST_STOCK
         self.log: list[Decision] = []  # every decision, oldest first
+
+    # --- one place's view (tests written before locations) ----------------------------
+
+    @property
+    def free(self) -> int:
+        return sum(self.free_at.values())
+
+    @free.setter
+    def free(self, units: int) -> None:
+        # Whatever the total changes by, it changes at `default`.
+        self.free_at[DEFAULT] = self.free_at.get(DEFAULT, 0) + units - self.free
+
+    # --- locations ----------------------------------------------------------------------
+
+    def location(self, location_id: str) -> ModelLocation:
+        """The location; one first heard of (through a stock event) is active, ranked last."""
+        location_id = location_id or DEFAULT
+        if location_id not in self.locations:
+            self.locations[location_id] = ModelLocation(location_id, LAST_RANK, True)
+        return self.locations[location_id]
+
+    def put_location(self, location_id: str, fill_rank: int, active: bool) -> None:
+        """location.updated. Reactivating a location makes its free units available again,
+        so the fill runs."""
+        loc = self.location(location_id)
+        reactivated = active and not loc.active
+        loc.fill_rank, loc.active = fill_rank, active
+        if reactivated:
+            self.fill()
+
+    def eligible(self, line: ModelLine) -> list[str]:
+        """The active locations the line may take units from, by fill_rank and id."""
+        names: Iterable[str] = line.locations or self.locations
+        return sorted(
+            (n for n in names if n in self.locations and self.locations[n].active),
+            key=lambda n: self.locations[n].order,
+        )
+
+    def ordered(self, location_ids: Iterable[str]) -> list[str]:
+        """`location_ids` in the SKU's location_strategy order at this moment."""
+        if self.strategy == "MOST_STOCK":
+            return sorted(
+                location_ids,
+                key=lambda n: (-self.free_at.get(n, 0), *self.locations[n].order),
+            )
+        return sorted(location_ids, key=lambda n: self.locations[n].order)
+
+    def summary_locations(self) -> dict[str, tuple[int, int]]:
+        """location_id -> (free, reserved) where either is not 0."""
+        reserved: dict[str, int] = {}
+        for ln in self.lines.values():
+            for loc, units in ln.reserved_at.items():
+                reserved[loc] = reserved.get(loc, 0) + units
+        return {
+            loc: (self.free_at.get(loc, 0), reserved.get(loc, 0))
+            for loc in set(self.free_at) | set(reserved)
+            if self.free_at.get(loc, 0) or reserved.get(loc, 0)
+        }
+
+    # --- the rules ----------------------------------------------------------------------
 
     def waiting(self) -> list[ModelLine]:
         return sorted(
@@ -64,38 +190,108 @@ class Model:
         )
 
     def fill(self) -> None:
-        # Lines passed over (SKIP) or partly served stay in the queue ahead of the next one.
+        """One walk of the waiting lines in rank order. A line takes from its eligible active
+        locations not blocked, in strategy order; under STRICT a whole-only line that does
+        not fit blocks its eligible locations for the lines after it; SKIP passes over it."""
+        # Lines passed over or partly served stay in the queue ahead of the next one.
         ahead, skipped = 0, False
+        blocked: set[str] = set()
         for ln in self.waiting():
-            if self.free <= 0:
-                return
-            if ln.backordered <= self.free:
-                take = ln.backordered
+            usable = [
+                n for n in self.eligible(ln) if n not in blocked and self.free_at.get(n, 0) > 0
+            ]
+            available = sum(self.free_at[n] for n in usable)
+            if not available:
+                ahead += 1  # nothing it may take: it waits, blocking nothing new
+                continue
+            if ln.backordered <= available:
+                want = ln.backordered
                 rule = "WHOLE_AFTER_SKIP" if skipped else "WHOLE"
             elif ln.partial:
-                take, rule = self.free, "PARTIAL"
+                want, rule = available, "PARTIAL"
             elif self.policy == "STRICT":
-                return
+                blocked.update(self.eligible(ln))
+                ahead += 1
+                continue
             else:
                 skipped = True
                 ahead += 1
                 continue
-            self.log.append(Decision(ln.line_id, take, rule, ahead + 1, self.policy))
-            ahead += rule == "PARTIAL"
-            ln.reserved += take
-            self.free -= take
+            for n in self.ordered(usable):
+                take = min(want, self.free_at[n])
+                if not take:
+                    continue
+                self.log.append(Decision(ln.line_id, take, rule, ahead + 1, self.policy, n))
+                ln.add(n, take)
+                self.free_at[n] -= take
+                want -= take
+            assert want == 0
+            ahead += ln.backordered > 0
 
-    def shrink(self, units: int) -> None:
-        from_free = min(self.free, units)
-        self.free -= from_free
+    def receive(self, units: int, location_id: str = DEFAULT) -> None:
+        """stock.received or a positive stock.adjusted at a location, then the fill."""
+        n = self.location(location_id).location_id
+        self.free_at[n] = self.free_at.get(n, 0) + units
+        self.supply += units
+        self.fill()
+
+    def shrink(self, units: int, location_id: str = DEFAULT, *, then_fill: bool = True) -> None:
+        """A negative adjustment at a location: its free units first, then reservations held
+        there, lowest rank first; the rest was shipped already (unmatched). Then the fill:
+        a revoked line waits again and may take free units elsewhere."""
+        n = self.location(location_id).location_id
+        from_free = min(self.free_at.get(n, 0), units)
+        self.free_at[n] = self.free_at.get(n, 0) - from_free
         units -= from_free
         self.supply -= from_free
-        held = sorted((ln for ln in self.lines.values() if ln.reserved), key=lambda x: x.rank)
+        held = sorted(
+            (ln for ln in self.lines.values() if ln.reserved_at.get(n)), key=lambda x: x.rank
+        )
         for ln in reversed(held):
-            take = min(ln.reserved, units)
+            take = min(ln.reserved_at[n], units)
             if take:
-                self.log.append(Decision(ln.line_id, take, "REVOKED", 0, self.policy))
-            ln.reserved -= take
+                self.log.append(Decision(ln.line_id, take, "REVOKED", 0, self.policy, n))
+                ln.add(n, -take)
             units -= take
             self.supply -= take
         self.unmatched += units
+        if then_fill:
+            self.fill()
+
+    def transfer(self, units: int, from_location: str, to_location: str) -> None:
+        """stock.transferred landing at once: the source like a negative adjustment, the
+        destination like a receipt, one fill."""
+        self.shrink(units, from_location, then_fill=False)
+        self.receive(units, to_location)
+
+    def cancel(self, line: ModelLine) -> int:
+        """CancelLine: its reserved units go back to free where they were; the units
+        released."""
+        if line.cancelled:
+            return 0
+        released = line.reserved
+        for n, units in line.reserved_at.items():
+            self.free_at[n] = self.free_at.get(n, 0) + units
+        line.reserved_at = {}
+        line.cancelled = True
+        self.fill()
+        return released
+
+    def fulfil_refusal(self, line: ModelLine, units: int, location_id: str) -> str | None:
+        """Why FulfillLine(units, location_id) is FAILED_PRECONDITION, or None."""
+        if line.cancelled:
+            return "cancelled"
+        if not location_id and len(line.reserved_at) > 1:
+            return "holds units at more than one location"
+        where = location_id or next(iter(line.reserved_at), DEFAULT)
+        if units > line.reserved_at.get(where, 0):
+            return "fewer units reserved there"
+        return None
+
+    def fulfil(self, line: ModelLine, units: int, location_id: str = "") -> str:
+        """FulfillLine that the model accepts; the location the units ship from."""
+        assert self.fulfil_refusal(line, units, location_id) is None
+        where = location_id or next(iter(line.reserved_at))
+        line.add(where, -units)
+        line.fulfilled_at[where] = line.fulfilled_at.get(where, 0) + units
+        return where
