@@ -143,13 +143,17 @@ async def _drain_one(bench: Bench, length: int, *, profile: bool) -> dict[str, A
 
 
 LOCATIONS = 4  # the drain over several locations: units spread over this many
+RESTRICTED = 8  # ... and every 8th line may ship only from the last-ranked of them
 
 
 async def _drain_locations(bench: Bench, length: int) -> float:
     """Seconds one receipt takes to drain `length` lines when the units are spread over
     LOCATIONS locations (docs/spec.md §8): (LOCATIONS - 1) quarters already free at other
     locations (written directly, as the queue is), the receipt brings the last one to
-    `default`, and the fill walks the queue once over all of them."""
+    `default`, and the fill walks the queue once over all of them. Eligibility is mixed:
+    every RESTRICTED-th line may ship only from the last-ranked location, the others from
+    any; the last location holds exactly what the restricted lines and the unrestricted
+    overflow need, so every line is filled."""
     sku = f"L{uuid.uuid4().hex[:6]}"
     await workload.place_waiting_lines(bench.alloc_pool, sku, length, order_prefix=f"L{sku}")
     await workload.outbox_settled(bench.alloc_pool)
@@ -168,6 +172,12 @@ async def _drain_locations(bench: Bench, length: int) -> float:
             "update sku set free_units = free_units + $2 where sku = $1",
             sku,
             share * (LOCATIONS - 1),
+        )
+        await conn.execute(
+            "update line set locations = array[$2] where sku = $1 and sku_seq % $3 = 0",
+            sku,
+            others[-1][0],
+            RESTRICTED,
         )
     last = length - share * (LOCATIONS - 1)
     sent = await _receive(bench, sku, last)
@@ -241,7 +251,7 @@ async def growth_rows(bench: Bench) -> None:
     add(
         Figure(
             "drain",
-            f"the same drain over {LOCATIONS} locations: lines/s",
+            f"the same drain over {LOCATIONS} locations, mixed eligibility: lines/s",
             located_rate,
             "/s",
             "≥ 0.8 of the one-location drain",
