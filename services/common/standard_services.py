@@ -74,6 +74,10 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
             if status != sent:
                 await context.write(health_pb2.HealthCheckResponse(status=status))
                 sent = status
+                # Look again: shutdown may have been announced while the write waited (a
+                # watcher that reacts to SERVING with SIGTERM made it so), and its
+                # NOT_SERVING must still go out before the stream ends.
+                continue
             if self._stopping:
                 return
             async with self._changed:
