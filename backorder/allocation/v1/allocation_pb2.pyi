@@ -362,3 +362,65 @@ class ListReservationsResponse(_message.Message):
     reservations: _containers.RepeatedCompositeFieldContainer[Reservation]
     next_page_token: str
     def __init__(self, reservations: _Optional[_Iterable[_Union[Reservation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DemandDay(_message.Message):
+    __slots__ = ("date", "units")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    units: int
+    def __init__(self, date: _Optional[str] = ..., units: _Optional[int] = ...) -> None: ...
+
+class ImportDemandHistoryRequest(_message.Message):
+    __slots__ = ("sku", "days")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    days: _containers.RepeatedCompositeFieldContainer[DemandDay]
+    def __init__(self, sku: _Optional[str] = ..., days: _Optional[_Iterable[_Union[DemandDay, _Mapping]]] = ...) -> None: ...
+
+class ImportDemandHistoryResponse(_message.Message):
+    __slots__ = ("sku", "days_imported")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    DAYS_IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    days_imported: int
+    def __init__(self, sku: _Optional[str] = ..., days_imported: _Optional[int] = ...) -> None: ...
+
+class PlanningParams(_message.Message):
+    __slots__ = ("sku", "lead_time_days", "service_level", "review_period_days", "min_order_quantity", "pack_size")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    LEAD_TIME_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MIN_ORDER_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PACK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    lead_time_days: int
+    service_level: float
+    review_period_days: int
+    min_order_quantity: int
+    pack_size: int
+    def __init__(self, sku: _Optional[str] = ..., lead_time_days: _Optional[int] = ..., service_level: _Optional[float] = ..., review_period_days: _Optional[int] = ..., min_order_quantity: _Optional[int] = ..., pack_size: _Optional[int] = ...) -> None: ...
+
+class SetPlanningParamsRequest(_message.Message):
+    __slots__ = ("sku", "lead_time_days", "service_level", "review_period_days", "min_order_quantity", "pack_size")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    LEAD_TIME_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MIN_ORDER_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PACK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    lead_time_days: int
+    service_level: float
+    review_period_days: int
+    min_order_quantity: int
+    pack_size: int
+    def __init__(self, sku: _Optional[str] = ..., lead_time_days: _Optional[int] = ..., service_level: _Optional[float] = ..., review_period_days: _Optional[int] = ..., min_order_quantity: _Optional[int] = ..., pack_size: _Optional[int] = ...) -> None: ...
+
+class SetPlanningParamsResponse(_message.Message):
+    __slots__ = ("params",)
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    params: PlanningParams
+    def __init__(self, params: _Optional[_Union[PlanningParams, _Mapping]] = ...) -> None: ...

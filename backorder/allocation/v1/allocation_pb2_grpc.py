@@ -80,6 +80,16 @@ class AllocationServiceStub:
                 request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsRequest.SerializeToString,
                 response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsResponse.FromString,
                 _registered_method=True)
+        self.ImportDemandHistory = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/ImportDemandHistory',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ImportDemandHistoryRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ImportDemandHistoryResponse.FromString,
+                _registered_method=True)
+        self.SetPlanningParams = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/SetPlanningParams',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -153,6 +163,23 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportDemandHistory(self, request, context):
+        """Planning (replenishment advice from demand history).
+        Loads a SKU's demand history from a former system (`admin`); a day imported again
+        replaces that day's import. Live demand (lines placed) adds to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPlanningParams(self, request, context):
+        """Sets a SKU's planning parameters (`admin`): an upsert; fields not given keep their
+        current value (the defaults for a SKU never set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +227,16 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.ListReservations,
                     request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsRequest.FromString,
                     response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsResponse.SerializeToString,
+            ),
+            'ImportDemandHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportDemandHistory,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ImportDemandHistoryRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ImportDemandHistoryResponse.SerializeToString,
+            ),
+            'SetPlanningParams': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPlanningParams,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,6 +483,60 @@ class AllocationService:
             '/backorder.allocation.v1.AllocationService/ListReservations',
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsRequest.SerializeToString,
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDemandHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/ImportDemandHistory',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ImportDemandHistoryRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ImportDemandHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPlanningParams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/SetPlanningParams',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsResponse.FromString,
             options,
             channel_credentials,
             insecure,

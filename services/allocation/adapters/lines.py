@@ -92,8 +92,14 @@ async def list_lines(
 
 async def cancel_line(conn: asyncpg.Connection, key: int) -> Line:
     row = await conn.fetchrow(
-        f"""update line set cancelled = true, reserved = 0, eta = null
-            where id = $1 returning {LINE_COLUMNS}""",
+        # Its units not shipped count as cancelled demand today (repeatable/planning.sql).
+        f"""with cancelled as (
+                update line set cancelled = true, reserved = 0, eta = null
+                where id = $1 returning *)
+            select {LINE_COLUMNS}
+            from cancelled line,
+                 record_demand_cancelled(line.sku, line.quantity - line.fulfilled,
+                                         clock_timestamp())""",
         key,
     )
     return line_from(row)

@@ -10,13 +10,14 @@ from services.allocation import handlers
 from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import LineStatus, Reservation
 from services.allocation.handlers import LineView, SkuSummary
+from services.allocation.planning.params import PlanningParams
 from services.common.errors import InvalidArgument
 from services.common.security import ADMIN, READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
 
 _SERVICE = "/backorder.allocation.v1.AllocationService/"
 # The scope each RPC needs (services.common.security): reads `read`, changes of lines
-# `write`, a SKU's policy `admin`.
+# `write`, a SKU's policy and planning `admin`.
 SCOPES = {
     _SERVICE + "GetLine": READ,
     _SERVICE + "ListLines": READ,
@@ -27,6 +28,8 @@ SCOPES = {
     _SERVICE + "FulfillLine": WRITE,
     _SERVICE + "SetPriority": WRITE,
     _SERVICE + "SetSkuPolicy": ADMIN,
+    _SERVICE + "ImportDemandHistory": ADMIN,
+    _SERVICE + "SetPlanningParams": ADMIN,
 }
 declare_scopes(SCOPES)
 
@@ -286,6 +289,47 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
             reservations=[reservation_proto(r) for r in page.items],
             next_page_token=page.next_page_token,
         )
+
+    async def ImportDemandHistory(
+        self, request: allocation_pb2.ImportDemandHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.ImportDemandHistoryResponse:
+        imported = await handlers.import_demand_history(
+            self._pool,
+            handlers.ImportDemandHistory(
+                sku=request.sku, days=tuple((d.date, d.units) for d in request.days)
+            ),
+        )
+        return allocation_pb2.ImportDemandHistoryResponse(sku=request.sku, days_imported=imported)
+
+    async def SetPlanningParams(
+        self, request: allocation_pb2.SetPlanningParamsRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.SetPlanningParamsResponse:
+        given = {
+            name: getattr(request, name)
+            for name in (
+                "lead_time_days",
+                "service_level",
+                "review_period_days",
+                "min_order_quantity",
+                "pack_size",
+            )
+            if request.HasField(name)
+        }
+        params = await handlers.set_planning_params(
+            self._pool, handlers.SetPlanningParams(sku=request.sku, **given)
+        )
+        return allocation_pb2.SetPlanningParamsResponse(params=params_proto(params))
+
+
+def params_proto(params: PlanningParams) -> allocation_pb2.PlanningParams:
+    return allocation_pb2.PlanningParams(
+        sku=params.sku,
+        lead_time_days=params.lead_time_days,
+        service_level=params.service_level,
+        review_period_days=params.review_period_days,
+        min_order_quantity=params.min_order_quantity,
+        pack_size=params.pack_size,
+    )
 
 
 def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> list[str]:

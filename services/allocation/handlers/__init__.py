@@ -6,6 +6,7 @@
 - inventory_events: receipts, adjustments and inbound from the inventory service
 - locked_sku: the fill, shrinkage and the ETA walk of a locked SKU
 - events: the events published (allocation.events)
+- planning: demand history imports and planning parameters (docs/spec.md §9)
 """
 
 from services.allocation.handlers.commands import Allocate, FulfillLine, SetSkuPolicy
@@ -29,6 +30,12 @@ from services.allocation.handlers.lines import (
     list_lines,
     set_priority,
 )
+from services.allocation.handlers.planning import (
+    ImportDemandHistory,
+    SetPlanningParams,
+    import_demand_history,
+    set_planning_params,
+)
 from services.allocation.handlers.skus import (
     SkuSummary,
     get_sku_summary,
@@ -40,8 +47,10 @@ __all__ = [
     "Allocate",
     "Cancelled",
     "FulfillLine",
+    "ImportDemandHistory",
     "LineView",
     "Placed",
+    "SetPlanningParams",
     "SetSkuPolicy",
     "SkuSummary",
     "allocate",
@@ -49,10 +58,12 @@ __all__ = [
     "fulfill_line",
     "get_line",
     "get_sku_summary",
+    "import_demand_history",
     "inbound_updated",
     "list_lines",
     "list_reservations",
     "location_updated",
+    "set_planning_params",
     "set_priority",
     "set_sku_policy",
     "status_from_proto",

@@ -37,6 +37,7 @@ begin
     values (p_order_id, p_line_id, p_sku, p_quantity, p_priority, p_allow_partial,
             p_customer_id, p_locations, clock_timestamp(), p_priority, s_lines_placed + 1)
     returning line.id, line.placed_at into line_key, placed_at;
+    perform record_demand_ordered(p_sku, p_quantity, placed_at);  -- planning.sql
     insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
     values (p_sku, p_priority, 1, p_quantity)
     on conflict (sku, priority) do update
