@@ -7,7 +7,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from services.common import amqp, db, logs, paging
@@ -17,15 +18,31 @@ from services.common.settings import ServiceSettings, SettingsError, redact_url
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Command:
+    """A service's own subcommand beside serve and migrate: it runs on a migrated database
+    (`run` reads the settings and the parsed arguments)."""
+
+    help: str
+    run: Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, None]]
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+
+
 def main(
     service: str,
     migrations_package: str,
     serve: Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, None]],
     argv: list[str] | None = None,
+    commands: Mapping[str, Command] | None = None,
+    check_settings: Callable[[], object] = lambda: None,
 ) -> int:
+    """`check_settings` validates the service's own settings (raising SettingsError) before
+    anything starts."""
     parser = argparse.ArgumentParser(prog=f"backorder-{service}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = commands.add_parser("serve", help="migrate if needed, then serve gRPC and events")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = subcommands.add_parser(
+        "serve", help="migrate if needed, then serve gRPC and events"
+    )
     serve_cmd.add_argument(
         "--insecure",
         action="store_true",
@@ -34,11 +51,15 @@ def main(
             "trusted networks only"
         ),
     )
-    commands.add_parser("migrate", help="create the database if missing and apply migrations")
+    subcommands.add_parser("migrate", help="create the database if missing and apply migrations")
+    own = dict(commands or {})
+    for name, command in own.items():
+        command.add_arguments(subcommands.add_parser(name, help=command.help))
     args = parser.parse_args(argv)
 
     try:
         settings = ServiceSettings.from_env(service)
+        check_settings()
     except SettingsError as exc:
         print(f"backorder-{service}: bad setting: {exc}", file=sys.stderr)
         return 2
@@ -53,9 +74,15 @@ def main(
                 + "".join(f"\n  {name}" for name in applied)
             )
             return 0
+        if args.command in own:
+            asyncio.run(_migrate_and_run(settings, args, migrations_package, own[args.command]))
+            return 0
         check_bind(settings.grpc_addr, insecure=args.insecure, security=settings.security)
         asyncio.run(_start_and_serve(settings, args, migrations_package, serve))
         return 0
+    except SettingsError as exc:
+        print(f"backorder-{service}: bad setting: {exc}", file=sys.stderr)
+        return 2
     except InsecureBindRefused as exc:
         print(f"backorder-{service}: {exc}", file=sys.stderr)
         return 2
@@ -71,6 +98,13 @@ def main(
     except (OSError, ConnectionError) as exc:
         print(f"backorder-{service}: cannot start: {exc}", file=sys.stderr)
         return 1
+
+
+async def _migrate_and_run(
+    settings: ServiceSettings, args: argparse.Namespace, migrations_package: str, command: Command
+) -> None:
+    await db.migrate(settings.database_url, migrations_package)
+    await command.run(settings, args)
 
 
 async def _start_and_serve(

@@ -44,6 +44,9 @@ class ServiceProcess:
         prefix = self.service.upper()
         env = {
             **os.environ,
+            # The planning worker (a child of allocation's serve, hundreds of MB) only where
+            # a test asks for it.
+            "PLANNING_WORKER": "off",
             **self.env,
             f"{prefix}_GRPC_ADDR": self.grpc_addr,
             f"{prefix}_METRICS_ADDR": self.metrics_addr,

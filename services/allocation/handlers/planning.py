@@ -83,6 +83,7 @@ async def import_demand_history(pool: asyncpg.Pool, cmd: ImportDemandHistory) ->
         if await skus_db.get_sku(uow.conn, cmd.sku) is None:
             raise unknown_sku(cmd.sku)
         await planning_db.import_days(uow.conn, cmd.sku, days)
+        await planning_db.ask_for_refresh(uow.conn, cmd.sku)
         return len(days)
 
     return await transaction(pool, work)
@@ -139,6 +140,7 @@ async def set_planning_params(pool: asyncpg.Pool, cmd: SetPlanningParams) -> Pla
         )
         params = cmd.applied_to(await planning_db.params(uow.conn, cmd.sku))
         await planning_db.save_params(uow.conn, params)
+        await planning_db.ask_for_refresh(uow.conn, cmd.sku)
         return params
 
     return await transaction(pool, work)

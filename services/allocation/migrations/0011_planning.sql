@@ -34,3 +34,23 @@ create table planning_params (
     pack_size          bigint not null default 1 check (pack_size >= 1),
     updated_at         timestamptz not null default clock_timestamp()
 );
+
+-- The planning worker's latest answer per SKU (docs/spec.md §9): the forecast and the levels
+-- that do not depend on current stock. `available`, the suggested quantity and days of
+-- cover are computed when read. `below_reorder_point` is the state of the last crossing
+-- check: sku.reorder_suggested fires when it turns true (its `event_version` counts them),
+-- and is re-armed when it turns false.
+create table planning_result (
+    sku                  text primary key references sku (sku),
+    demand_class         text not null,
+    forecast_method      text not null,
+    forecast_daily_units double precision not null,
+    demand_std           double precision not null,
+    safety_stock         double precision not null,
+    reorder_point        double precision not null,
+    order_up_to          double precision not null,
+    history_days         integer not null,
+    refreshed_at         timestamptz not null,
+    below_reorder_point  boolean not null default false,
+    event_version        bigint not null default 0
+);

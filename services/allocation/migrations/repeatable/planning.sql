@@ -28,3 +28,12 @@ language sql as $$
     on conflict (sku, day)
         do update set cancelled_units = d.cancelled_units + excluded.cancelled_units
 $$;
+
+-- What a SKU can still promise without ordering more (docs/spec.md §9): free units plus open
+-- inbound minus backordered units, across locations. The one home of `available`.
+create or replace view sku_available as
+select s.sku,
+       s.free_units + coalesce(i.open_units, 0) - s.backordered_units as available
+from sku s
+left join (select sku, sum(open_quantity) as open_units from inbound
+           where open_quantity > 0 and not cancelled group by sku) i on i.sku = s.sku;

@@ -1,0 +1,45 @@
+"""The replenishment policy (docs/spec.md §9), plain functions: with daily forecast f, lead
+time L, review period R and z for the cycle service level,
+safety stock = z·sd·√(L+R), reorder point = f·L + safety stock, order-up-to = reorder point +
+f·R, suggested order = max(0, order-up-to - available) raised to the MOQ and rounded up to a
+multiple of the pack size; days of cover = available / f (None when f = 0)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from services.allocation.planning.params import PlanningParams
+
+
+@dataclass(frozen=True)
+class Levels:
+    """What a refresh stores: the levels that do not depend on the SKU's current stock."""
+
+    safety_stock: float
+    reorder_point: float
+    order_up_to: float
+
+
+def z_for(service_level: float) -> float:
+    return NormalDist().inv_cdf(service_level)
+
+
+def levels(forecast: float, demand_std: float, params: PlanningParams) -> Levels:
+    lead, review = params.lead_time_days, params.review_period_days
+    safety = z_for(params.service_level) * demand_std * math.sqrt(lead + review)
+    reorder_point = forecast * lead + safety
+    return Levels(safety, reorder_point, reorder_point + forecast * review)
+
+
+def suggested_order_quantity(order_up_to: float, available: int, params: PlanningParams) -> int:
+    short = math.ceil(order_up_to - available - 1e-9)  # whole units; float noise is not a unit
+    if short <= 0:
+        return 0
+    units = max(short, params.min_order_quantity)
+    return -(-units // params.pack_size) * params.pack_size
+
+
+def days_of_cover(available: int, forecast: float) -> float | None:
+    return available / forecast if forecast > 0 else None

@@ -1,0 +1,134 @@
+"""The planning worker (`backorder-allocation plan`, docs/spec.md §9): refreshes every SKU's
+forecast and levels every PLANNING_INTERVAL, and at once a SKU whose history or parameters
+changed (a NOTIFY on adapters.planning.REFRESH_CHANNEL). One worker works at a time across
+replicas: it holds a session advisory lock on a connection of its own; the others wait for
+it. This module imports the forecasting library; the gRPC server never imports it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+
+from services.allocation.adapters import planning as planning_db
+from services.allocation.planning import policy
+from services.allocation.planning.forecast import forecast
+from services.allocation.planning.settings import PlanningSettings
+
+log = logging.getLogger(__name__)
+
+# The advisory lock key of the planning worker (any constant unique to it in this database).
+LOCK_KEY = 0x706C616E  # "plan"
+BATCH = 500  # SKUs read, forecast and written together
+WAIT_FOR_LOCK_SECONDS = 5.0  # how often a waiting worker tries the lock again
+
+
+async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
+    """Forecasts `skus` and stores their results; returns how many were refreshed."""
+    if not skus:
+        return 0
+    _, series, params = await planning_db.histories(pool, skus)
+    results = []
+    for sku in skus:
+        history = series.get(sku, [])
+        answer = forecast(history)
+        levels = policy.levels(answer.daily_units, answer.demand_std, params[sku])
+        results.append(
+            planning_db.Result(
+                sku=sku,
+                demand_class=answer.demand_class.value,
+                forecast_method=answer.method.value,
+                forecast_daily_units=answer.daily_units,
+                demand_std=answer.demand_std,
+                safety_stock=levels.safety_stock,
+                reorder_point=levels.reorder_point,
+                order_up_to=levels.order_up_to,
+                history_days=len(history),
+            )
+        )
+    await planning_db.save_results(pool, results)
+    return len(results)
+
+
+async def refresh_all(pool: asyncpg.Pool) -> int:
+    started, done, after = time.monotonic(), 0, ""
+    while skus := await planning_db.skus_after(pool, after, BATCH):
+        done += await refresh(pool, skus)
+        after = skus[-1]
+        await asyncio.sleep(0)  # let a stop request in between batches
+    log.info(
+        "planning refreshed",
+        extra={"skus": done, "seconds": round(time.monotonic() - started, 3)},
+    )
+    return done
+
+
+class PlanningWorker:
+    def __init__(self, database_url: str, settings: PlanningSettings) -> None:
+        self._url = database_url
+        self._settings = settings
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._pending: set[str] = set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, *, once: bool = False) -> None:
+        """Works until stop() (or after one full refresh when `once`)."""
+        pool = await asyncpg.create_pool(self._url, min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            await planning_db.use_time_zone(pool, self._settings.time_zone)
+            while not self._stopping.is_set():
+                try:
+                    await self._run_holding_the_lock(pool, once)
+                    if once:
+                        return
+                except (OSError, asyncpg.PostgresConnectionError) as exc:
+                    log.warning("planning worker lost its connection", extra={"error": str(exc)})
+                    await self._sleep(WAIT_FOR_LOCK_SECONDS)
+        finally:
+            await pool.close()
+
+    async def _run_holding_the_lock(self, pool: asyncpg.Pool, once: bool) -> None:
+        conn = await asyncpg.connect(self._url)
+        try:
+            while not await conn.fetchval("select pg_try_advisory_lock($1)", LOCK_KEY):
+                if await self._sleep(WAIT_FOR_LOCK_SECONDS):
+                    return
+            log.info("planning worker holds the lock")
+            await conn.add_listener(planning_db.REFRESH_CHANNEL, self._notified)
+            next_full = 0.0
+            while not self._stopping.is_set() and not conn.is_closed():
+                if time.monotonic() >= next_full:
+                    self._pending.clear()
+                    await refresh_all(pool)
+                    next_full = time.monotonic() + self._settings.interval_seconds
+                    if once:
+                        return
+                elif self._pending:
+                    skus, self._pending = sorted(self._pending), set()
+                    await refresh(pool, skus)
+                self._wake.clear()
+                if not self._pending:
+                    await self._sleep(next_full - time.monotonic(), wake=self._wake)
+        finally:
+            await conn.close()  # ends the session: the lock goes with it
+
+    def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        self._pending.add(payload)
+        self._wake.set()
+
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Waits `seconds`, less if stopped (or `wake` is set); True when stopping."""
+        events = [self._stopping] + ([wake] if wake else [])
+        waits = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waits, timeout=max(seconds, 0), return_when="FIRST_COMPLETED")
+        finally:
+            for w in waits:
+                w.cancel()
+        return self._stopping.is_set()

@@ -1,0 +1,130 @@
+"""The planning worker as real processes (docs/spec.md §9): `serve` starts it as a child
+that loads the forecasting library while the gRPC server never does, and stops it when it
+stops; `plan --once` refreshes every SKU and exits; PLANNING_WORKER=off starts none."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
+from services.common.security import ClientSecurity
+from tests.support.processes import BIN, ServiceProcess
+from tests.support.servers import Vhost, database_url, drop_database, unique
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def loaded(pid: int, library: str) -> bool:
+    """Whether process `pid` has mapped a file of `library` (its compiled modules)."""
+    return f"/{library}/" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    name = unique("bo_e2e_plan")
+    yield name
+    asyncio.run(drop_database(name))
+
+
+def allocation(vhost: Vhost, database: str, tmp_path: Path, **env: str) -> ServiceProcess:
+    return ServiceProcess(
+        "allocation",
+        {"ALLOCATION_DATABASE_URL": database_url(database), "AMQP_URL": vhost.url, **env},
+        tmp_path / "allocation.log",
+    )
+
+
+def test_serve_runs_the_worker_as_a_child_and_never_loads_the_library(
+    vhost: Vhost, database: str, tmp_path: Path
+) -> None:
+    service = allocation(vhost, database, tmp_path, PLANNING_WORKER="on", PLANNING_INTERVAL="1")
+    service.start()
+    try:
+        assert service.process is not None
+        serve_pid = service.process.pid
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = [p for p in children(serve_pid) if " plan" in cmdline(p)]
+            if workers and loaded(workers[0], "statsforecast"):
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"no planning worker loaded the library:\n{service.log_tail()}")
+        [worker] = workers
+        assert not loaded(serve_pid, "statsforecast")
+        assert not loaded(serve_pid, "numpy")
+        assert "planning worker holds the lock" in service.log_text()
+    finally:
+        assert service.stop() == 0
+    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text()
+
+
+def test_plan_once_refreshes_every_sku_and_worker_off_starts_none(
+    vhost: Vhost, database: str, tmp_path: Path
+) -> None:
+    service = allocation(vhost, database, tmp_path)  # PLANNING_WORKER=off
+    service.start()
+    try:
+        assert service.process is not None
+        assert children(service.process.pid) == []
+
+        with ClientSecurity().channel(service.grpc_addr) as channel:
+            stub = AllocationServiceStub(channel)
+            for i in range(3):
+                stub.Allocate(
+                    alloc.AllocateRequest(
+                        order_id=unique("o"), line_id="1", sku=f"P{i}", quantity=2
+                    )
+                )
+    finally:
+        assert service.stop() == 0
+    env = {**os.environ, "ALLOCATION_DATABASE_URL": database_url(database), "AMQP_URL": vhost.url}
+    done = subprocess.run(
+        [str(BIN / "backorder-allocation"), "plan", "--once"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+
+    async def results() -> list[tuple[str, str, int]]:
+        conn = await asyncpg.connect(database_url(database))
+        try:
+            rows = await conn.fetch(
+                "select sku, forecast_method, history_days from planning_result order by sku"
+            )
+        finally:
+            await conn.close()
+        return [tuple(r) for r in rows]
+
+    assert asyncio.run(results()) == [("P0", "NONE", 1), ("P1", "NONE", 1), ("P2", "NONE", 1)]
+
+
+def test_a_bad_planning_setting_stops_start_up(tmp_path: Path) -> None:
+    env = {**os.environ, "PLANNING_TIME_ZONE": "Nowhere/Special"}
+    done = subprocess.run(
+        [str(BIN / "backorder-allocation"), "plan", "--once"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "PLANNING_TIME_ZONE" in done.stderr.decode()

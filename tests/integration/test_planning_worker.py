@@ -1,0 +1,144 @@
+"""The planning worker on the real Postgres (docs/spec.md §9): a refresh stores what the
+forecast and the policy say, one worker at a time holds the lock, and a SKU whose
+parameters or history changed is refreshed at once."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+
+import asyncpg
+import pytest
+
+from backorder.inventory.v1 import events_pb2 as inventory_events
+from services.allocation import handlers
+from services.allocation.planning import policy
+from services.allocation.planning.forecast import forecast
+from services.allocation.planning.params import PlanningParams
+from services.allocation.planning.settings import PlanningSettings
+from services.allocation.planning.worker import LOCK_KEY, PlanningWorker, refresh
+from tests.support.servers import unique
+
+
+async def known_sku(pool: asyncpg.Pool, prefix: str) -> str:
+    sku = unique(prefix)
+    await handlers.stock_received(
+        pool,
+        inventory_events.StockReceived(
+            event_id=str(uuid.uuid4()), sku=sku, receipt_id=unique("r"), quantity=3
+        ),
+    )
+    return sku
+
+
+async def import_series(pool: asyncpg.Pool, sku: str, series: list[int]) -> None:
+    """`series` as the daily history ending today."""
+    today = await pool.fetchval("select planning_day(clock_timestamp())")
+    days = tuple(
+        ((today - dt.timedelta(days=len(series) - 1 - i)).isoformat(), units)
+        for i, units in enumerate(series)
+    )
+    await handlers.import_demand_history(pool, handlers.ImportDemandHistory(sku, days))
+
+
+async def result(pool: asyncpg.Pool, sku: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("select * from planning_result where sku = $1", sku)
+
+
+async def test_a_refresh_stores_the_forecast_and_the_levels(allocation_pool: asyncpg.Pool) -> None:
+    pool = allocation_pool
+    smooth, lumpy, silent = [await known_sku(pool, p) for p in ("SMOOTH", "LUMPY", "SILENT")]
+    smooth_series = [6, 4, 5, 5, 7, 3, 5, 6, 4, 5] * 3
+    lumpy_series = [0, 0, 9, 0, 0, 0, 1, 0, 0, 14, 0, 0, 0, 2]
+    await import_series(pool, smooth, smooth_series)
+    await import_series(pool, lumpy, lumpy_series)
+    await handlers.set_planning_params(
+        pool, handlers.SetPlanningParams(lumpy, lead_time_days=3, review_period_days=2)
+    )
+    assert await refresh(pool, [smooth, lumpy, silent]) == 3
+    for sku, series, params in (
+        (smooth, smooth_series, PlanningParams(smooth)),
+        (lumpy, lumpy_series, PlanningParams(lumpy, lead_time_days=3, review_period_days=2)),
+    ):
+        expected = forecast(series)
+        levels = policy.levels(expected.daily_units, expected.demand_std, params)
+        row = await result(pool, sku)
+        assert row is not None
+        assert (row["demand_class"], row["forecast_method"], row["history_days"]) == (
+            expected.demand_class.value,
+            expected.method.value,
+            len(series),
+        )
+        assert row["forecast_daily_units"] == pytest.approx(expected.daily_units)
+        assert row["demand_std"] == pytest.approx(expected.demand_std)
+        assert row["reorder_point"] == pytest.approx(levels.reorder_point)
+        assert row["order_up_to"] == pytest.approx(levels.order_up_to)
+    assert (await result(pool, smooth))["forecast_method"] == "SES"  # type: ignore[index]
+    assert (await result(pool, lumpy))["forecast_method"] == "TSB"  # type: ignore[index]
+    silent_row = await result(pool, silent)
+    assert silent_row is not None
+    assert (silent_row["forecast_method"], silent_row["reorder_point"]) == ("NONE", 0.0)
+    assert silent_row["history_days"] == 0
+
+
+async def lock_holders(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval(
+        """select count(*) from pg_locks where locktype = 'advisory' and granted
+           and objid = $1 and database = (select oid from pg_database
+                                          where datname = current_database())""",
+        LOCK_KEY,
+    )
+
+
+async def until(check: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("not in time")
+
+
+async def test_one_worker_at_a_time_and_changes_refresh_at_once(
+    allocation_db: str, allocation_pool: asyncpg.Pool
+) -> None:
+    pool = allocation_pool
+    sku = await known_sku(pool, "WATCHED")
+    settings = PlanningSettings(interval_seconds=3600)
+    first, second = PlanningWorker(allocation_db, settings), PlanningWorker(allocation_db, settings)
+    running = asyncio.create_task(first.run())
+    await until(lambda: result(pool, sku))  # the first full refresh
+    waiting = asyncio.create_task(second.run())
+    try:
+        await asyncio.sleep(0.5)
+        assert await lock_holders(pool) == 1
+        # A change of parameters is refreshed at once, not an hour later.
+        await import_series(pool, sku, [5] * 20)
+        await handlers.set_planning_params(pool, handlers.SetPlanningParams(sku, lead_time_days=2))
+
+        async def refreshed() -> bool:
+            row = await result(pool, sku)
+            return row is not None and row["forecast_daily_units"] == pytest.approx(5.0, rel=0.01)
+
+        await until(refreshed)
+        row = await result(pool, sku)
+        assert row is not None
+        assert row["reorder_point"] == pytest.approx(
+            policy.levels(
+                row["forecast_daily_units"], row["demand_std"], PlanningParams(sku, 2)
+            ).reorder_point
+        )
+        # The first one stops: the second takes the lock over.
+        first.stop()
+        await asyncio.wait_for(running, 10)
+        await until(lambda: _holds(pool))
+    finally:
+        first.stop()
+        second.stop()
+        await asyncio.wait_for(asyncio.gather(running, waiting, return_exceptions=True), 15)
+
+
+async def _holds(pool: asyncpg.Pool) -> bool:
+    return await lock_holders(pool) == 1

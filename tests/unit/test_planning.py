@@ -1,0 +1,129 @@
+"""Planning's pure parts (docs/spec.md §9): the demand class, the policy math against
+hand-computed values, the forecast's method per class, and the worker's settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from services.allocation.planning import policy
+from services.allocation.planning.demand import DemandClass, Method, classify
+from services.allocation.planning.params import PlanningParams
+from services.allocation.planning.settings import PlanningSettings
+from services.common.settings import SettingsError
+
+
+@pytest.mark.parametrize(
+    ("series", "expected", "adi", "cv2"),
+    [
+        ([], DemandClass.NONE, None, None),
+        ([0, 0, 0], DemandClass.NONE, None, None),
+        ([0, 7, 0], DemandClass.NONE, None, None),
+        ([10, 10, 10, 10], DemandClass.SMOOTH, 1.0, 0.0),
+        # sizes 1, 10: mean 5.5, variance 20.25, CV² 20.25 / 30.25
+        ([1, 10, 1, 10], DemandClass.ERRATIC, 1.0, 20.25 / 30.25),
+        # CV² exactly at the cut-off (sizes 17, 3: variance 49, mean² 100) is erratic
+        ([17, 3], DemandClass.ERRATIC, 1.0, 0.49),
+        # non-zero on days 0, 2, 4: gaps 2 and 2
+        ([4, 0, 4, 0, 4], DemandClass.INTERMITTENT, 2.0, 0.0),
+        # sizes 1, 9, 1: mean 11/3, deviations -8/3, 16/3, -8/3, variance (384/9) / 3,
+        # CV² = (384/27) / (121/9) = 384/363
+        ([1, 0, 9, 0, 1], DemandClass.LUMPY, 2.0, 384 / 363),
+        # leading and trailing zero days do not count as gaps: days 3 and 4
+        ([0, 0, 0, 5, 5, 0, 0], DemandClass.SMOOTH, 1.0, 0.0),
+        # gaps 1 and 2: ADI 1.5
+        ([2, 2, 0, 2], DemandClass.INTERMITTENT, 1.5, 0.0),
+    ],
+)
+def test_demand_class(
+    series: list[float], expected: DemandClass, adi: float | None, cv2: float | None
+) -> None:
+    got = classify(series)
+    assert got.demand_class is expected
+    assert got.adi == (None if adi is None else pytest.approx(adi))
+    assert got.cv2 == (None if cv2 is None else pytest.approx(cv2))
+
+
+def test_method_per_class() -> None:
+    assert [Method.for_class(c) for c in DemandClass] == [
+        Method.SES,
+        Method.SES,
+        Method.CROSTON_SBA,
+        Method.TSB,
+        Method.NONE,
+    ]
+
+
+Z95 = 1.6448536269514722  # the standard normal's 95th percentile
+
+
+def test_levels_by_hand() -> None:
+    params = PlanningParams("S", lead_time_days=4, review_period_days=5, service_level=0.95)
+    levels = policy.levels(forecast=10.0, demand_std=2.0, params=params)
+    # SS = z·sd·√(L+R) = 1.64485·2·3; ROP = f·L + SS = 40 + SS; OUT = ROP + f·R = ROP + 50
+    assert levels.safety_stock == pytest.approx(Z95 * 6)
+    assert levels.reorder_point == pytest.approx(40 + Z95 * 6)
+    assert levels.order_up_to == pytest.approx(90 + Z95 * 6)
+    assert policy.z_for(0.5) == 0.0
+    zero = policy.levels(0.0, 0.0, PlanningParams("S"))
+    assert (zero.safety_stock, zero.reorder_point, zero.order_up_to) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("available", "moq", "pack", "expected"),
+    [
+        (20, 1, 1, 80),  # 99.87 - 20 = 79.87, up to 80 whole units
+        (20, 1, 12, 84),  # up to a multiple of 12
+        (20, 100, 12, 108),  # raised to the MOQ, then to a multiple of 12
+        (99, 1, 1, 1),  # 0.87 short: one unit
+        (100, 50, 10, 0),  # at or above the order-up-to: nothing, whatever the MOQ
+        (-30, 1, 5, 130),  # backordered beyond supply: 129.87 -> 130
+    ],
+)
+def test_suggested_order_quantity(available: int, moq: int, pack: int, expected: int) -> None:
+    params = PlanningParams("S", min_order_quantity=moq, pack_size=pack)
+    assert policy.suggested_order_quantity(90 + Z95 * 6, available, params) == expected
+
+
+def test_float_noise_is_not_a_unit() -> None:
+    assert policy.suggested_order_quantity(0.1 + 0.2, 0, PlanningParams("S")) == 1
+    assert policy.suggested_order_quantity(3 * 0.1 * 10, 3, PlanningParams("S")) == 0
+
+
+def test_days_of_cover() -> None:
+    assert policy.days_of_cover(20, 8.0) == 2.5
+    assert policy.days_of_cover(-4, 2.0) == -2.0
+    assert policy.days_of_cover(20, 0.0) is None
+
+
+def test_forecast_methods_through_the_library() -> None:
+    from services.allocation.planning.forecast import forecast
+
+    none = forecast([0, 0, 3, 0])
+    assert (none.method, none.daily_units, none.demand_std) == (Method.NONE, 0.0, 0.0)
+    flat = forecast([5.0] * 30)
+    assert flat.method is Method.SES
+    assert flat.daily_units == pytest.approx(5.0)
+    assert flat.demand_std < 1.5  # only the first fitted value (0) misses
+    assert forecast([4, 0, 0, 4, 0, 0, 4, 0, 0, 4]).method is Method.CROSTON_SBA
+    lumpy = forecast([1, 0, 0, 20, 0, 0, 1, 0, 0, 15, 0, 0])
+    assert lumpy.method is Method.TSB
+    assert lumpy.daily_units > 0 and math.isfinite(lumpy.demand_std) and lumpy.demand_std > 0
+
+
+def test_planning_settings() -> None:
+    assert PlanningSettings.from_env({}) == PlanningSettings(900, True, "UTC")
+    got = PlanningSettings.from_env(
+        {"PLANNING_INTERVAL": "60", "PLANNING_WORKER": "OFF", "PLANNING_TIME_ZONE": "Europe/Berlin"}
+    )
+    assert got == PlanningSettings(60, False, "Europe/Berlin")
+    for env, name in (
+        ({"PLANNING_INTERVAL": "0"}, "PLANNING_INTERVAL"),
+        ({"PLANNING_INTERVAL": "15m"}, "PLANNING_INTERVAL"),
+        ({"PLANNING_WORKER": "maybe"}, "PLANNING_WORKER"),
+        ({"PLANNING_TIME_ZONE": "Mars/Olympus"}, "PLANNING_TIME_ZONE"),
+        ({"PLANNING_TIME_ZONE": "../etc"}, "PLANNING_TIME_ZONE"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            PlanningSettings.from_env(env)
