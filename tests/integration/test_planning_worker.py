@@ -142,3 +142,40 @@ async def test_one_worker_at_a_time_and_changes_refresh_at_once(
 
 async def _holds(pool: asyncpg.Pool) -> bool:
     return await lock_holders(pool) == 1
+
+
+async def reorder_events(pool: asyncpg.Pool, sku: str) -> list[int]:
+    """The versions of sku.reorder_suggested written to the outbox for `sku`, in order."""
+    from backorder.allocation.v1 import events_pb2
+
+    rows = await pool.fetch(
+        "select body from outbox where sku = $1 and routing_key = 'sku.reorder_suggested'"
+        " order by id",
+        sku,
+    )
+    return [events_pb2.SkuReorderSuggested.FromString(r["body"]).version for r in rows]
+
+
+async def test_each_crossing_fires_once_and_re_arms(allocation_pool: asyncpg.Pool) -> None:
+    pool = allocation_pool
+    sku = await known_sku(pool, "CROSS")  # 3 free units
+    await import_series(pool, sku, [1] * 20)  # 1 a day
+    await handlers.set_planning_params(
+        pool, handlers.SetPlanningParams(sku, lead_time_days=5, review_period_days=0)
+    )
+    await refresh(pool, [sku])  # reorder point ~5: 3 available is below
+    assert await handlers.check_crossings(pool) >= 1
+    assert await reorder_events(pool, sku) == [1]
+    await handlers.check_crossings(pool)
+    assert await reorder_events(pool, sku) == [1]  # still below: nothing new
+    await handlers.stock_received(
+        pool,
+        inventory_events.StockReceived(
+            event_id=str(uuid.uuid4()), sku=sku, receipt_id=unique("r"), quantity=20
+        ),
+    )
+    await handlers.check_crossings(pool)  # 23 available: re-armed, no event
+    assert await reorder_events(pool, sku) == [1]
+    await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", sku, 22))
+    await handlers.check_crossings(pool)  # 1 available: below again
+    assert await reorder_events(pool, sku) == [1, 2]

@@ -91,12 +91,6 @@ def test_float_noise_is_not_a_unit() -> None:
     assert policy.suggested_order_quantity(3 * 0.1 * 10, 3, PlanningParams("S")) == 0
 
 
-def test_days_of_cover() -> None:
-    assert policy.days_of_cover(20, 8.0) == 2.5
-    assert policy.days_of_cover(-4, 2.0) == -2.0
-    assert policy.days_of_cover(20, 0.0) is None
-
-
 def test_forecast_methods_through_the_library() -> None:
     from services.allocation.planning.forecast import forecast
 

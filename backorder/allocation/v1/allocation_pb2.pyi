@@ -37,6 +37,23 @@ class ReservationRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESERVATION_RULE_WHOLE: _ClassVar[ReservationRule]
     RESERVATION_RULE_WHOLE_AFTER_SKIP: _ClassVar[ReservationRule]
     RESERVATION_RULE_REVOKED: _ClassVar[ReservationRule]
+
+class DemandClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEMAND_CLASS_UNSPECIFIED: _ClassVar[DemandClass]
+    DEMAND_CLASS_SMOOTH: _ClassVar[DemandClass]
+    DEMAND_CLASS_ERRATIC: _ClassVar[DemandClass]
+    DEMAND_CLASS_INTERMITTENT: _ClassVar[DemandClass]
+    DEMAND_CLASS_LUMPY: _ClassVar[DemandClass]
+    DEMAND_CLASS_NONE: _ClassVar[DemandClass]
+
+class ForecastMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FORECAST_METHOD_UNSPECIFIED: _ClassVar[ForecastMethod]
+    FORECAST_METHOD_SES: _ClassVar[ForecastMethod]
+    FORECAST_METHOD_CROSTON_SBA: _ClassVar[ForecastMethod]
+    FORECAST_METHOD_TSB: _ClassVar[ForecastMethod]
+    FORECAST_METHOD_NONE: _ClassVar[ForecastMethod]
 ALLOCATION_OUTCOME_UNSPECIFIED: AllocationOutcome
 ALLOCATION_OUTCOME_RESERVED: AllocationOutcome
 ALLOCATION_OUTCOME_PARTIALLY_RESERVED: AllocationOutcome
@@ -52,6 +69,17 @@ RESERVATION_RULE_PARTIAL: ReservationRule
 RESERVATION_RULE_WHOLE: ReservationRule
 RESERVATION_RULE_WHOLE_AFTER_SKIP: ReservationRule
 RESERVATION_RULE_REVOKED: ReservationRule
+DEMAND_CLASS_UNSPECIFIED: DemandClass
+DEMAND_CLASS_SMOOTH: DemandClass
+DEMAND_CLASS_ERRATIC: DemandClass
+DEMAND_CLASS_INTERMITTENT: DemandClass
+DEMAND_CLASS_LUMPY: DemandClass
+DEMAND_CLASS_NONE: DemandClass
+FORECAST_METHOD_UNSPECIFIED: ForecastMethod
+FORECAST_METHOD_SES: ForecastMethod
+FORECAST_METHOD_CROSTON_SBA: ForecastMethod
+FORECAST_METHOD_TSB: ForecastMethod
+FORECAST_METHOD_NONE: ForecastMethod
 
 class Line(_message.Message):
     __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "status", "reserved_quantity", "fulfilled_quantity", "backordered_quantity", "queue_position", "estimated_fill_at", "eta_known", "placed_at", "customer_id", "locations", "allocations")
@@ -424,3 +452,63 @@ class SetPlanningParamsResponse(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     params: PlanningParams
     def __init__(self, params: _Optional[_Union[PlanningParams, _Mapping]] = ...) -> None: ...
+
+class Replenishment(_message.Message):
+    __slots__ = ("sku", "forecast_daily_units", "forecast_method", "demand_class", "demand_std", "safety_stock", "reorder_point", "order_up_to", "available", "suggested_order_quantity", "days_of_cover", "history_days", "refreshed_at", "params")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_DAILY_UNITS_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_METHOD_FIELD_NUMBER: _ClassVar[int]
+    DEMAND_CLASS_FIELD_NUMBER: _ClassVar[int]
+    DEMAND_STD_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_STOCK_FIELD_NUMBER: _ClassVar[int]
+    REORDER_POINT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_UP_TO_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_ORDER_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    DAYS_OF_COVER_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    REFRESHED_AT_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    forecast_daily_units: float
+    forecast_method: ForecastMethod
+    demand_class: DemandClass
+    demand_std: float
+    safety_stock: float
+    reorder_point: float
+    order_up_to: float
+    available: int
+    suggested_order_quantity: int
+    days_of_cover: float
+    history_days: int
+    refreshed_at: _timestamp_pb2.Timestamp
+    params: PlanningParams
+    def __init__(self, sku: _Optional[str] = ..., forecast_daily_units: _Optional[float] = ..., forecast_method: _Optional[_Union[ForecastMethod, str]] = ..., demand_class: _Optional[_Union[DemandClass, str]] = ..., demand_std: _Optional[float] = ..., safety_stock: _Optional[float] = ..., reorder_point: _Optional[float] = ..., order_up_to: _Optional[float] = ..., available: _Optional[int] = ..., suggested_order_quantity: _Optional[int] = ..., days_of_cover: _Optional[float] = ..., history_days: _Optional[int] = ..., refreshed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., params: _Optional[_Union[PlanningParams, _Mapping]] = ...) -> None: ...
+
+class GetReplenishmentRequest(_message.Message):
+    __slots__ = ("sku",)
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    def __init__(self, sku: _Optional[str] = ...) -> None: ...
+
+class GetReplenishmentResponse(_message.Message):
+    __slots__ = ("replenishment",)
+    REPLENISHMENT_FIELD_NUMBER: _ClassVar[int]
+    replenishment: Replenishment
+    def __init__(self, replenishment: _Optional[_Union[Replenishment, _Mapping]] = ...) -> None: ...
+
+class ListReorderSuggestionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListReorderSuggestionsResponse(_message.Message):
+    __slots__ = ("suggestions", "next_page_token")
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    suggestions: _containers.RepeatedCompositeFieldContainer[Replenishment]
+    next_page_token: str
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Replenishment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

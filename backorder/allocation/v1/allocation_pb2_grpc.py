@@ -90,6 +90,16 @@ class AllocationServiceStub:
                 request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsRequest.SerializeToString,
                 response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsResponse.FromString,
                 _registered_method=True)
+        self.GetReplenishment = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/GetReplenishment',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetReplenishmentRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetReplenishmentResponse.FromString,
+                _registered_method=True)
+        self.ListReorderSuggestions = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/ListReorderSuggestions',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -180,6 +190,22 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReplenishment(self, request, context):
+        """A SKU's replenishment advice: the planning worker's latest forecast and levels, with
+        `available` and the suggested quantity as of now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReorderSuggestions(self, request, context):
+        """SKUs whose available units are below their reorder point, fewest days of cover first
+        (unset last), ties by SKU.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +263,16 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.SetPlanningParams,
                     request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsRequest.FromString,
                     response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsResponse.SerializeToString,
+            ),
+            'GetReplenishment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReplenishment,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetReplenishmentRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetReplenishmentResponse.SerializeToString,
+            ),
+            'ListReorderSuggestions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReorderSuggestions,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -537,6 +573,60 @@ class AllocationService:
             '/backorder.allocation.v1.AllocationService/SetPlanningParams',
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsRequest.SerializeToString,
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.SetPlanningParamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReplenishment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/GetReplenishment',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetReplenishmentRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetReplenishmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReorderSuggestions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/ListReorderSuggestions',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -177,3 +177,25 @@ class LineFulfilled(_message.Message):
     status: LineStatus
     location_id: str
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., order_id: _Optional[str] = ..., line_id: _Optional[str] = ..., fulfillment_id: _Optional[str] = ..., quantity: _Optional[int] = ..., fulfilled_quantity: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., status: _Optional[_Union[LineStatus, str]] = ..., location_id: _Optional[str] = ...) -> None: ...
+
+class SkuReorderSuggested(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "sku", "version", "available", "reorder_point", "suggested_order_quantity", "forecast_daily_units", "days_of_cover")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    REORDER_POINT_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_ORDER_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_DAILY_UNITS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_OF_COVER_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    sku: str
+    version: int
+    available: int
+    reorder_point: float
+    suggested_order_quantity: int
+    forecast_daily_units: float
+    days_of_cover: float
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., version: _Optional[int] = ..., available: _Optional[int] = ..., reorder_point: _Optional[float] = ..., suggested_order_quantity: _Optional[int] = ..., forecast_daily_units: _Optional[float] = ..., days_of_cover: _Optional[float] = ...) -> None: ...

@@ -5,11 +5,12 @@ is recorded by the database itself as lines are placed and cancelled
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import fields, replace
 
 import asyncpg
 
 from services.allocation.adapters.rows import Executor
+from services.allocation.planning.advice import Advice, Result
 from services.allocation.planning.params import PlanningParams
 
 _PARAM_FIELDS = tuple(f.name for f in fields(PlanningParams))
@@ -109,21 +110,6 @@ async def histories(
     return day, series, params
 
 
-@dataclass(frozen=True)
-class Result:
-    """A refresh's answer for one SKU (planning_result)."""
-
-    sku: str
-    demand_class: str
-    forecast_method: str
-    forecast_daily_units: float
-    demand_std: float
-    safety_stock: float
-    reorder_point: float
-    order_up_to: float
-    history_days: int
-
-
 _RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
@@ -138,3 +124,82 @@ async def save_results(conn: Executor, results: list[Result]) -> None:
             on conflict (sku) do update set {updates}, refreshed_at = excluded.refreshed_at""",
         *([getattr(r, name) for r in results] for name in _RESULT_FIELDS),
     )
+
+
+_ADVICE = f"""
+    select a.sku, a.available, a.days_of_cover, a.refreshed_at, a.event_version,
+           {", ".join(f"a.{name}" for name in _RESULT_FIELDS[1:])},
+           p.sku as params_sku, {", ".join(f"p.{name}" for name in _PARAM_FIELDS[1:])}
+    from planning_advice a left join planning_params p on p.sku = a.sku"""
+
+
+def _advice(row: asyncpg.Record) -> Advice:
+    sku = row["sku"]
+    result = None
+    if row["forecast_method"] is not None:
+        result = Result(sku, *(row[name] for name in _RESULT_FIELDS[1:]))
+    params = PlanningParams(sku)
+    if row["params_sku"] is not None:
+        params = PlanningParams(sku, *(row[name] for name in _PARAM_FIELDS[1:]))
+    return Advice(
+        sku,
+        int(row["available"]),
+        row["days_of_cover"],
+        result,
+        row["refreshed_at"],
+        params,
+        row["event_version"] or 0,
+    )
+
+
+async def advice(conn: Executor, sku: str) -> Advice | None:
+    """`sku`'s advice as of now; None for a SKU the service does not know."""
+    row = await conn.fetchrow(f"{_ADVICE} where a.sku = $1", sku)
+    return _advice(row) if row else None
+
+
+async def below_reorder_point(
+    conn: Executor, after: tuple[float | None, str] | None, limit: int
+) -> list[Advice]:
+    """SKUs whose available units are below their reorder point, fewest days of cover first
+    (none last), ties by SKU: up to `limit` after the sort key `after`."""
+    cover, sku = after if after is not None else (None, "")
+    rows = await conn.fetch(
+        f"""{_ADVICE}
+            where a.available < a.reorder_point
+              and (not $3
+                   or ($1::float8 is not null
+                       and (a.days_of_cover > $1 or (a.days_of_cover = $1 and a.sku > $2)
+                            or a.days_of_cover is null))
+                   or ($1::float8 is null and a.days_of_cover is null and a.sku > $2))
+            order by a.days_of_cover asc nulls last, a.sku
+            limit $4""",
+        cover,
+        sku,
+        after is not None,
+        limit,
+    )
+    return [_advice(r) for r in rows]
+
+
+async def record_crossings(conn: asyncpg.Connection) -> list[Advice]:
+    """Sets each refreshed SKU's below_reorder_point to what holds now; returns the SKUs
+    that just fell below their reorder point (their event_version counted up), each once
+    per crossing. Runs in the caller's transaction, which writes their events."""
+    rows = await conn.fetch(
+        f"""with now as (
+                select sku, available < reorder_point as below from planning_advice
+                where reorder_point is not null
+                  and (available < reorder_point) <> below_reorder_point),
+            changed as (
+                update planning_result r
+                set below_reorder_point = now.below,
+                    event_version = r.event_version + now.below::int
+                from now where r.sku = now.sku
+                returning r.sku, r.below_reorder_point, r.event_version)
+            select c.event_version as crossed_version, x.*
+            from changed c, lateral ({_ADVICE} where a.sku = c.sku) x
+            where c.below_reorder_point
+            order by c.sku""",
+    )
+    return [replace(_advice(r), event_version=r["crossed_version"]) for r in rows]

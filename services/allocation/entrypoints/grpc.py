@@ -10,6 +10,7 @@ from services.allocation import handlers
 from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import LineStatus, Reservation
 from services.allocation.handlers import LineView, SkuSummary
+from services.allocation.planning.advice import Advice
 from services.allocation.planning.params import PlanningParams
 from services.common.errors import InvalidArgument
 from services.common.security import ADMIN, READ, WRITE, declare_scopes
@@ -30,6 +31,8 @@ SCOPES = {
     _SERVICE + "SetSkuPolicy": ADMIN,
     _SERVICE + "ImportDemandHistory": ADMIN,
     _SERVICE + "SetPlanningParams": ADMIN,
+    _SERVICE + "GetReplenishment": READ,
+    _SERVICE + "ListReorderSuggestions": READ,
 }
 declare_scopes(SCOPES)
 
@@ -320,6 +323,25 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
         )
         return allocation_pb2.SetPlanningParamsResponse(params=params_proto(params))
 
+    async def GetReplenishment(
+        self, request: allocation_pb2.GetReplenishmentRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.GetReplenishmentResponse:
+        advice = await handlers.get_replenishment(self._pool, request.sku)
+        return allocation_pb2.GetReplenishmentResponse(replenishment=replenishment_proto(advice))
+
+    async def ListReorderSuggestions(
+        self,
+        request: allocation_pb2.ListReorderSuggestionsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> allocation_pb2.ListReorderSuggestionsResponse:
+        page = await handlers.list_reorder_suggestions(
+            self._pool, request.page_size, request.page_token
+        )
+        return allocation_pb2.ListReorderSuggestionsResponse(
+            suggestions=[replenishment_proto(a) for a in page.items],
+            next_page_token=page.next_page_token,
+        )
+
 
 def params_proto(params: PlanningParams) -> allocation_pb2.PlanningParams:
     return allocation_pb2.PlanningParams(
@@ -330,6 +352,34 @@ def params_proto(params: PlanningParams) -> allocation_pb2.PlanningParams:
         min_order_quantity=params.min_order_quantity,
         pack_size=params.pack_size,
     )
+
+
+def replenishment_proto(advice: Advice) -> allocation_pb2.Replenishment:
+    message = allocation_pb2.Replenishment(
+        sku=advice.sku,
+        available=advice.available,
+        suggested_order_quantity=advice.suggested_order_quantity,
+        params=params_proto(advice.params),
+    )
+    if advice.days_of_cover is not None:
+        message.days_of_cover = advice.days_of_cover
+    result = advice.result
+    if result is not None:
+        message.forecast_daily_units = result.forecast_daily_units
+        message.forecast_method = allocation_pb2.ForecastMethod.Value(
+            f"FORECAST_METHOD_{result.forecast_method}"
+        )
+        message.demand_class = allocation_pb2.DemandClass.Value(
+            f"DEMAND_CLASS_{result.demand_class}"
+        )
+        message.demand_std = result.demand_std
+        message.safety_stock = result.safety_stock
+        message.reorder_point = result.reorder_point
+        message.order_up_to = result.order_up_to
+        message.history_days = result.history_days
+    if advice.refreshed_at is not None:
+        message.refreshed_at.CopyFrom(to_proto(advice.refreshed_at))
+    return message
 
 
 def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> list[str]:

@@ -6,7 +6,7 @@
 - inventory_events: receipts, adjustments and inbound from the inventory service
 - locked_sku: the fill, shrinkage and the ETA walk of a locked SKU
 - events: the events published (allocation.events)
-- planning: demand history imports and planning parameters (docs/spec.md §9)
+- planning: demand history, planning parameters, replenishment advice (docs/spec.md §9)
 """
 
 from services.allocation.handlers.commands import Allocate, FulfillLine, SetSkuPolicy
@@ -33,7 +33,10 @@ from services.allocation.handlers.lines import (
 from services.allocation.handlers.planning import (
     ImportDemandHistory,
     SetPlanningParams,
+    check_crossings,
+    get_replenishment,
     import_demand_history,
+    list_reorder_suggestions,
     set_planning_params,
 )
 from services.allocation.handlers.skus import (
@@ -55,12 +58,15 @@ __all__ = [
     "SkuSummary",
     "allocate",
     "cancel_line",
+    "check_crossings",
     "fulfill_line",
     "get_line",
+    "get_replenishment",
     "get_sku_summary",
     "import_demand_history",
     "inbound_updated",
     "list_lines",
+    "list_reorder_suggestions",
     "list_reservations",
     "location_updated",
     "set_planning_params",

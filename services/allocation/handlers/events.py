@@ -14,6 +14,7 @@ from backorder.allocation.v1 import events_pb2
 from services.allocation.adapters.placement import LineRequest
 from services.allocation.adapters.queue import FilledLine, RevokedLine
 from services.allocation.domain.model import Line, LineStatus
+from services.allocation.planning.advice import Advice
 from services.common.amqp import ALLOCATION_EXCHANGE as EXCHANGE
 from services.common.outbox import OutgoingEvent, new_event
 from services.common.timestamps import to_proto
@@ -199,3 +200,20 @@ def eta_event(line: Line) -> OutgoingEvent:
             version=line.eta_version,
         ),
     )
+
+
+def reorder_suggested_event(advice: Advice) -> OutgoingEvent:
+    """sku.reorder_suggested of a SKU that just fell below its reorder point."""
+    result = advice.result
+    assert result is not None  # only refreshed SKUs have a reorder point
+    message = events_pb2.SkuReorderSuggested(
+        sku=advice.sku,
+        version=advice.event_version,
+        available=advice.available,
+        reorder_point=result.reorder_point,
+        suggested_order_quantity=advice.suggested_order_quantity,
+        forecast_daily_units=result.forecast_daily_units,
+    )
+    if advice.days_of_cover is not None:
+        message.days_of_cover = advice.days_of_cover
+    return new_event(EXCHANGE, "sku.reorder_suggested", message)

@@ -1,5 +1,6 @@
-"""Use cases of planning (docs/spec.md §9): importing a SKU's demand history and setting its
-planning parameters. Each validates everything before it writes anything."""
+"""Use cases of planning (docs/spec.md §9): importing a SKU's demand history, setting its
+planning parameters (each validates everything before it writes anything), reading the
+advice, and the crossing check that emits sku.reorder_suggested."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ import asyncpg
 
 from services.allocation.adapters import planning as planning_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.handlers import events
+from services.allocation.planning.advice import Advice
 from services.allocation.planning.params import (
     MAX_DAYS,
     MAX_SERVICE_LEVEL,
     MIN_SERVICE_LEVEL,
     PlanningParams,
 )
-from services.common import validation
+from services.common import paging, validation
 from services.common.errors import InvalidArgument, NotFound
+from services.common.pages import Page
 from services.common.unit_of_work import UnitOfWork, transaction
 
 MAX_HISTORY_DAYS = 1096  # ~3 years back from today
@@ -142,5 +146,49 @@ async def set_planning_params(pool: asyncpg.Pool, cmd: SetPlanningParams) -> Pla
         await planning_db.save_params(uow.conn, params)
         await planning_db.ask_for_refresh(uow.conn, cmd.sku)
         return params
+
+    return await transaction(pool, work)
+
+
+async def get_replenishment(pool: asyncpg.Pool, sku: str) -> Advice:
+    validation.sku(sku)
+    found = await planning_db.advice(pool, sku)
+    if found is None:
+        raise unknown_sku(sku)
+    return found
+
+
+async def list_reorder_suggestions(
+    pool: asyncpg.Pool, page_size: int = 0, page_token: str = ""
+) -> Page[Advice]:
+    limit = paging.page_size(page_size)
+    query = ("reorder_suggestions",)
+    after: tuple[float | None, str] | None = None
+    decoded = paging.decode(page_token, query, [str, str])
+    if decoded:
+        cover_text, sku = decoded
+        try:
+            cover = float(cover_text) if cover_text else None
+        except ValueError:
+            raise InvalidArgument("page_token", "is not a token this service issued") from None
+        after = (cover, sku)
+    rows = await planning_db.below_reorder_point(pool, after, limit + 1)
+    token = ""
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        cover_text = "" if last.days_of_cover is None else repr(last.days_of_cover)
+        token = paging.encode([cover_text, last.sku], query)
+    return Page(rows[:limit], token)
+
+
+async def check_crossings(pool: asyncpg.Pool) -> int:
+    """Emits sku.reorder_suggested for each SKU whose available units fell below its
+    reorder point since the last check (once per crossing; re-armed when back at or above
+    it). Returns how many fired."""
+
+    async def work(uow: UnitOfWork) -> int:
+        crossed = await planning_db.record_crossings(uow.conn)
+        uow.emit_all(events.reorder_suggested_event(advice) for advice in crossed)
+        return len(crossed)
 
     return await transaction(pool, work)

@@ -2,7 +2,8 @@
 time L, review period R and z for the cycle service level,
 safety stock = z·sd·√(L+R), reorder point = f·L + safety stock, order-up-to = reorder point +
 f·R, suggested order = max(0, order-up-to - available) raised to the MOQ and rounded up to a
-multiple of the pack size; days of cover = available / f (None when f = 0)."""
+multiple of the pack size. (Days of cover, available / f, is computed where `available` is:
+the view planning_advice, repeatable/planning.sql.)"""
 
 from __future__ import annotations
 
@@ -39,7 +40,3 @@ def suggested_order_quantity(order_up_to: float, available: int, params: Plannin
         return 0
     units = max(short, params.min_order_quantity)
     return -(-units // params.pack_size) * params.pack_size
-
-
-def days_of_cover(available: int, forecast: float) -> float | None:
-    return available / forecast if forecast > 0 else None

@@ -13,7 +13,9 @@ import time
 import asyncpg
 
 from services.allocation.adapters import planning as planning_db
+from services.allocation.handlers.planning import check_crossings
 from services.allocation.planning import policy
+from services.allocation.planning.advice import Result
 from services.allocation.planning.forecast import forecast
 from services.allocation.planning.settings import PlanningSettings
 
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x706C616E  # "plan"
 BATCH = 500  # SKUs read, forecast and written together
 WAIT_FOR_LOCK_SECONDS = 5.0  # how often a waiting worker tries the lock again
+# How often available units are compared with reorder points between refreshes: the most a
+# sku.reorder_suggested waits after the change of stock or queue that caused it.
+CROSSING_CHECK_SECONDS = 2.0
 
 
 async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
@@ -36,7 +41,7 @@ async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
         answer = forecast(history)
         levels = policy.levels(answer.daily_units, answer.demand_std, params[sku])
         results.append(
-            planning_db.Result(
+            Result(
                 sku=sku,
                 demand_class=answer.demand_class.value,
                 forecast_method=answer.method.value,
@@ -108,13 +113,16 @@ class PlanningWorker:
                     await refresh_all(pool)
                     next_full = time.monotonic() + self._settings.interval_seconds
                     if once:
+                        await check_crossings(pool)
                         return
                 elif self._pending:
                     skus, self._pending = sorted(self._pending), set()
                     await refresh(pool, skus)
+                await check_crossings(pool)
                 self._wake.clear()
                 if not self._pending:
-                    await self._sleep(next_full - time.monotonic(), wake=self._wake)
+                    pause = min(next_full - time.monotonic(), CROSSING_CHECK_SECONDS)
+                    await self._sleep(pause, wake=self._wake)
         finally:
             await conn.close()  # ends the session: the lock goes with it
 
