@@ -64,6 +64,8 @@ async def place_waiting_lines(
             count,
             placed,
         )
+        # Their demand today, as place_line records it (repeatable/planning.sql).
+        await conn.execute("select record_demand_ordered($1, $2, clock_timestamp())", sku, count)
         # The per-priority queue counters Allocate keeps beside the SKU's totals.
         await conn.execute(
             """insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)

@@ -181,3 +181,27 @@ async def test_bad_planning_params_name_the_field_and_write_nothing(
         await handlers.set_planning_params(pool, cmd)
     assert caught.value.field == field
     assert await pool.fetchval("select count(*) from planning_params where sku = $1", sku) == 0
+
+
+async def test_days_are_calendar_days_of_the_planning_time_zone(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    from services.allocation.adapters import planning as planning_db
+
+    pool = allocation_pool
+    utc_day = await today(pool)
+    try:
+        # 14 hours ahead of UTC (Kiribati): from 10:00 UTC on it is already tomorrow there.
+        await planning_db.use_time_zone(pool, "Pacific/Kiritimati")
+        ahead = await pool.fetchval(
+            "select (clock_timestamp() at time zone 'Pacific/Kiritimati')::date"
+        )
+        assert await today(pool) == ahead
+        sku = unique("ZONED")
+        await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", sku, 3))
+        assert await history(pool, sku) == {ahead: (3, 0, 0)}
+        with pytest.raises(asyncpg.PostgresError):
+            await planning_db.use_time_zone(pool, "Not/AZone")
+    finally:
+        await planning_db.use_time_zone(pool, "UTC")
+    assert await today(pool) == utc_day

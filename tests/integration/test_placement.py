@@ -47,7 +47,13 @@ async def _queue_rows(pool: asyncpg.Pool, sku: str, prefix: str) -> dict[str, ob
            where sku = $1 order by priority, bucket""",
         sku,
     )
+    demand = await pool.fetch(
+        """select day, ordered_units, cancelled_units, imported_units from demand_day
+           where sku = $1 order by day""",
+        sku,
+    )
     return {
+        "demand": [tuple(r) for r in demand],
         "lines": [tuple(r) for r in lines],
         "rank": [r[0] for r in rank],
         "sku": tuple(counters),
