@@ -119,17 +119,16 @@ async def test_one_worker_at_a_time_and_changes_refresh_at_once(
         await handlers.set_planning_params(pool, handlers.SetPlanningParams(sku, lead_time_days=2))
 
         async def refreshed() -> bool:
+            # The import and the new parameters each wake the worker: wait for the latter.
             row = await result(pool, sku)
-            return row is not None and row["forecast_daily_units"] == pytest.approx(5.0, rel=0.01)
+            if row is None or row["forecast_daily_units"] != pytest.approx(5.0, rel=0.01):
+                return False
+            levels = policy.levels(
+                row["forecast_daily_units"], row["demand_std"], PlanningParams(sku, 2)
+            )
+            return bool(row["reorder_point"] == pytest.approx(levels.reorder_point))
 
         await until(refreshed)
-        row = await result(pool, sku)
-        assert row is not None
-        assert row["reorder_point"] == pytest.approx(
-            policy.levels(
-                row["forecast_daily_units"], row["demand_std"], PlanningParams(sku, 2)
-            ).reorder_point
-        )
         # The first one stops: the second takes the lock over.
         first.stop()
         await asyncio.wait_for(running, 10)
@@ -179,3 +178,26 @@ async def test_each_crossing_fires_once_and_re_arms(allocation_pool: asyncpg.Poo
     await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", sku, 22))
     await handlers.check_crossings(pool)  # 1 available: below again
     assert await reorder_events(pool, sku) == [1, 2]
+
+
+async def test_a_failing_forecast_skips_its_sku_only(
+    allocation_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.allocation.planning import worker
+
+    pool = allocation_pool
+    odd, fine = await known_sku(pool, "ODD"), await known_sku(pool, "FINE")
+    real = worker.forecast
+    count = {"odd": 0}
+
+    def failing_for_odd(series: list[float]) -> object:
+        # Which SKU a series belongs to is not passed: the odd one comes first.
+        count["odd"] += 1
+        if count["odd"] == 1:
+            raise FloatingPointError("a series the model cannot take")
+        return real(series)
+
+    monkeypatch.setattr(worker, "forecast", failing_for_odd)
+    assert await refresh(pool, [odd, fine]) == 1
+    assert await result(pool, odd) is None
+    assert await result(pool, fine) is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 import asyncpg
@@ -31,15 +32,24 @@ CROSSING_CHECK_SECONDS = 2.0
 
 
 async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
-    """Forecasts `skus` and stores their results; returns how many were refreshed."""
+    """Forecasts `skus` and stores their results; returns how many were refreshed. A SKU
+    whose forecast fails keeps its last result (logged): one odd series must not stop every
+    other SKU's refresh, nor crash-loop the worker."""
     if not skus:
         return 0
     _, series, params = await planning_db.histories(pool, skus)
     results = []
     for sku in skus:
         history = series.get(sku, [])
-        answer = forecast(history)
-        levels = policy.levels(answer.daily_units, answer.demand_std, params[sku])
+        try:
+            answer = forecast(history)
+            levels = policy.levels(answer.daily_units, answer.demand_std, params[sku])
+        except Exception:
+            log.exception("forecast failed; the SKU keeps its last result", extra={"sku": sku})
+            continue
+        if not all(map(math.isfinite, (answer.demand_std, levels.order_up_to))):
+            log.warning("forecast not finite; the SKU keeps its last result", extra={"sku": sku})
+            continue
         results.append(
             Result(
                 sku=sku,
@@ -53,7 +63,8 @@ async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
                 history_days=len(history),
             )
         )
-    await planning_db.save_results(pool, results)
+    if results:
+        await planning_db.save_results(pool, results)
     return len(results)
 
 
