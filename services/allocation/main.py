@@ -93,12 +93,48 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+async def backtest(settings: ServiceSettings, args: argparse.Namespace) -> None:
+    """Prints how each method's forecasts would have done on the last --holdout-days."""
+    from services.allocation.planning.backtest import backtest_all
+
+    pool = await db.create_pool(settings.database_url, max_size=2)
+    try:
+        await planning_db.use_time_zone(pool, PlanningSettings.from_env().time_zone)
+        results = await backtest_all(pool, args.holdout_days)
+    finally:
+        await pool.close()
+    print(f"{'method':<12} {'skus':>6} {'mae/day':>9} {'bias/day':>9} {'wape':>6}")
+    for r in results:
+        wape = "-" if r.wape is None else f"{r.wape:.2f}"
+        print(f"{r.method:<12} {r.skus:>6} {r.mean_absolute_error:>9.3f} {r.bias:>9.3f} {wape:>6}")
+
+
+def _holdout_days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 365:
+        raise argparse.ArgumentTypeError(f"expected whole days from 1 to 365, got {text!r}")
+    return int(text)
+
+
+def _backtest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--holdout-days",
+        type=_holdout_days,
+        default=28,
+        help="days before today held out and compared with the forecast (default 28)",
+    )
+
+
 COMMANDS = {
     "plan": Command(
         "run the planning worker: forecasts and reorder points (one at a time across replicas)",
         plan,
         _plan_arguments,
-    )
+    ),
+    "backtest": Command(
+        "score each forecasting method on the last --holdout-days of every SKU's history",
+        backtest,
+        _backtest_arguments,
+    ),
 }
 
 

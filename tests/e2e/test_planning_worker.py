@@ -128,3 +128,46 @@ def test_a_bad_planning_setting_stops_start_up(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "PLANNING_TIME_ZONE" in done.stderr.decode()
+
+
+def test_backtest_scores_each_method_on_held_out_days(database: str) -> None:
+    env = {**os.environ, "ALLOCATION_DATABASE_URL": database_url(database)}
+    migrate = [str(BIN / "backorder-allocation"), "migrate"]
+    assert subprocess.run(migrate, env=env, capture_output=True, check=False).returncode == 0
+
+    async def seed() -> None:
+        conn = await asyncpg.connect(database_url(database))
+        try:
+            await conn.execute("insert into sku (sku) values ('FLAT'), ('RARE'), ('NEW')")
+            # FLAT: 5 a day for 60 days; RARE: 4 every third day; NEW: one day only.
+            await conn.execute(
+                """insert into demand_day (sku, day, imported_units)
+                   select 'FLAT', current_date - d, 5 from generate_series(0, 59) d
+                   union all
+                   select 'RARE', current_date - d, case when d % 3 = 0 then 4 else 0 end
+                   from generate_series(0, 59) d
+                   union all select 'NEW', current_date, 2"""
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(seed())
+    done = subprocess.run(
+        [str(BIN / "backorder-allocation"), "backtest", "--holdout-days", "14"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {"SES", "CROSTON_SBA"}  # NEW is shorter than the holdout
+    assert rows["SES"][0] == "1" and abs(float(rows["SES"][1])) < 0.01  # 5 a day, as seen
+    bad = subprocess.run(
+        [str(BIN / "backorder-allocation"), "backtest", "--holdout-days", "0"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert bad.returncode == 2

@@ -121,3 +121,24 @@ def test_planning_settings() -> None:
     ):
         with pytest.raises(SettingsError, match=name):
             PlanningSettings.from_env(env)
+
+
+def test_backtest_scores_by_hand() -> None:
+    from services.allocation.planning.backtest import MethodScore, Trial, scores, trial
+
+    assert trial("S", [1, 2, 3], 3) is None
+    t = trial("S", [5.0] * 20 + [2, 4], 2)
+    assert t is not None
+    assert (t.method, t.actual_daily) == ("SES", 3.0)
+    assert t.forecast_daily == pytest.approx(5.0)
+    got = scores(
+        [
+            Trial("A", "SES", 4.0, 3.0),  # error +1
+            Trial("B", "SES", 1.0, 4.0),  # error -3
+            Trial("C", "NONE", 0.0, 0.0),
+        ]
+    )
+    assert got == [
+        MethodScore("NONE", 1, 0.0, 0.0, None),
+        MethodScore("SES", 2, 2.0, -1.0, 4 / 7),
+    ]
