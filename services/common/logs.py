@@ -133,3 +133,10 @@ def configure(service: str, level: str) -> None:
     # aio-pika/aiormq log every reconnect attempt at length; our own lines say what matters.
     for noisy in ("aio_pika", "aiormq"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # aiormq logs a failed connection attempt as an ERROR before raising it; the caller
+    # handles it and says so (a warning while waiting for the broker, one line if refused).
+    logging.getLogger("aiormq.connection").addFilter(_not_a_failed_connect)
+
+
+def _not_a_failed_connect(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("error when creating transport")
