@@ -41,6 +41,12 @@ class ServiceProcess:
     client: ClientSecurity = field(default_factory=ClientSecurity)
 
     def start(self, timeout: float = 60) -> None:
+        self.spawn()
+        self.wait_serving(timeout)
+
+    def spawn(self) -> None:
+        """Starts the process without waiting for it to serve: it consumes events from its
+        first moments, before a health check can tell it serves."""
         prefix = self.service.upper()
         env = {
             **os.environ,
@@ -52,7 +58,6 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             [str(BIN / f"backorder-{self.service}"), "serve"], env=env, stdout=log, stderr=log
         )
-        self.wait_serving(timeout)
 
     def wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
