@@ -199,9 +199,12 @@ def ensure_engine() -> Engine:
 def _start_dockerd(folder: Path, engine: Engine, timeout: float = 90) -> None:
     pidfile = folder / "dockerd.pid"
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-        # A dockerd of ours that no longer answers: stop it before starting another.
-        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-        time.sleep(5)
+        # A dockerd of ours that no longer answers: stop it before starting another (only if
+        # the pid is still that dockerd, not a process that got its number since).
+        pid = int(pidfile.read_text().strip())
+        if str(pidfile).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGTERM)
+            time.sleep(5)
     pidfile.unlink(missing_ok=True)
     (folder / "docker.sock").unlink(missing_ok=True)
     log_path = folder / "dockerd.log"
@@ -378,20 +381,30 @@ def build_context() -> bytes:
 
 def build_image(engine: Engine, base: str) -> str:
     """deploy/Dockerfile on `base`; the build's RUN steps use the host network (the engine
-    has no bridge) to reach the package index."""
+    has no bridge) to reach the package index.
+
+    The build stage is tagged too: the classic builder keeps a stage's layers only as long as
+    an image names them, and its dependency layer is the one worth keeping between runs.
+    Whatever an earlier run built and no tag names any more is pruned, so the cache folder
+    stays bounded."""
+    context = build_context()
     with _locked(cache_dir()):
-        done = engine.docker(
-            "build",
-            "--network=host",
-            f"--file={DOCKERFILE}",
-            f"--build-arg=PYTHON_IMAGE={base}",
-            f"--tag={IMAGE_TAG}",
-            "-",
-            input=build_context(),
-            timeout=1800,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"docker build failed:\n{_tail(done.stdout + done.stderr, 40)}")
-        # Earlier builds of the tag, no longer named: the cache folder stays bounded.
+        for target, tag in (("build", f"{IMAGE_TAG}-build-stage"), ("runtime", IMAGE_TAG)):
+            done = engine.docker(
+                "build",
+                "--network=host",
+                f"--file={DOCKERFILE}",
+                f"--build-arg=PYTHON_IMAGE={base}",
+                f"--target={target}",
+                f"--tag={tag}",
+                "-",
+                input=context,
+                timeout=1800,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"docker build --target {target} failed:\n"
+                    + _tail(done.stdout + done.stderr, 40)
+                )
         engine.docker("image", "prune", "--force", timeout=300)
     return IMAGE_TAG
