@@ -58,11 +58,21 @@ class Deployment:
     migrate_output: dict[str, str]
     containers: dict[str, Container] = field(default_factory=dict)
 
+    def state(self, service: str) -> dict[str, Any]:
+        name = self.containers[service].name
+        state = json.loads(self.engine.check("inspect", "--format", "{{json .State}}", name))
+        assert isinstance(state, dict)
+        return state
+
+    def logs(self, service: str) -> str:
+        return self.engine.docker("logs", "--tail=40", self.containers[service].name).stderr
+
     def health(self, service: str) -> str:
-        state = self.engine.check(
-            "inspect", "--format", "{{json .State.Health}}", self.containers[service].name
-        )
-        return str(json.loads(state)["Status"])
+        """The image HEALTHCHECK's verdict; fails at once, with the logs, if the container
+        is no longer running."""
+        state = self.state(service)
+        assert state["Running"], f"{service} exited {state['ExitCode']}:\n{self.logs(service)}"
+        return str(state["Health"]["Status"])
 
 
 @dataclass
@@ -110,11 +120,12 @@ def image() -> tuple[Engine, str]:
     """Our engine and the image built from deploy/Dockerfile (base and layers cached)."""
     try:
         engine = ensure_engine()
+        base = ensure_base_image(engine)
     except EngineUnavailable as exc:
         if os.environ.get("BACKORDER_REQUIRE_DOCKER") == "1":
             pytest.fail(f"BACKORDER_REQUIRE_DOCKER=1 but no Docker engine: {exc}")
         pytest.skip(f"no Docker engine can be started here: {exc}")
-    return engine, build_image(engine, ensure_base_image(engine))
+    return engine, build_image(engine, base)
 
 
 @pytest.fixture(scope="module")
@@ -168,20 +179,20 @@ def deployment(image: tuple[Engine, str], own_vhost: Vhost) -> Iterator[Deployme
     finally:
         codes: dict[str, tuple[object, ...]] = {}
         for service, container in result.containers.items():
-            # SIGTERM (the image's STOPSIGNAL), then the grace the compose file gives.
+            running = result.state(service)["Running"]
+            # SIGTERM (the image's STOPSIGNAL), then the grace the compose file gives before
+            # SIGKILL (which would show as 137).
             engine.docker("stop", "--time=30", container.name, timeout=60)
-            state = json.loads(
-                engine.check("inspect", "--format", "{{json .State}}", container.name)
-            )
-            codes[service] = (state["ExitCode"], state["OOMKilled"])
+            state = result.state(service)
+            codes[service] = (running, state["ExitCode"])
             if state["ExitCode"] != 0:
-                codes[service] += (engine.docker("logs", "--tail=40", container.name).stderr,)
+                codes[service] += (result.logs(service),)
             engine.docker("rm", "--force", container.name)
         with ThreadPoolExecutor(1) as pool:  # outside any test event loop
             for name in databases.values():
                 pool.submit(asyncio.run, drop_database(name)).result()
     # SIGTERM drains and exits 0 (docs/spec.md §5): the graceful stop of both containers.
-    assert codes == {"inventory": (0, False), "allocation": (0, False)}, codes
+    assert codes == {"inventory": (True, 0), "allocation": (True, 0)}, codes
 
 
 def wait_healthy(deployment: Deployment, timeout: float = 90) -> dict[str, str]:
