@@ -205,6 +205,16 @@ def wait_healthy(deployment: Deployment, timeout: float = 90) -> dict[str, str]:
         time.sleep(1)
 
 
+def test_the_services_run_as_the_images_unprivileged_user(deployment: Deployment) -> None:
+    for service, container in deployment.containers.items():
+        # PID 1 of the container is the service itself (no shell in between).
+        status = deployment.engine.check("exec", container.name, "cat", "/proc/1/status")
+        uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+        assert set(uids) == {"10001"}, (service, uids)
+        cmdline = deployment.engine.check("exec", container.name, "cat", "/proc/1/cmdline")
+        assert f"/opt/venv/bin/backorder-{service}\0serve\0" in cmdline, cmdline
+
+
 async def test_the_image_migrates_both_databases(deployment: Deployment) -> None:
     for service, package in PACKAGES.items():
         expected = [m.name for m in db.migration_files(package)]
