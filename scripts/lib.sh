@@ -97,13 +97,14 @@ ensure_servers() {
   ensure_rabbitmq
 }
 
-# buf (protos lint and breaking check), pinned and locked in tools/package.json and
-# tools/package-lock.json, installed from npm into $TOOLS (git-ignored). npm comes from the
-# OS packages when missing.
+# Tools from npm, pinned and locked in tools/package.json and tools/package-lock.json, installed
+# into $TOOLS (git-ignored): buf (protos lint and breaking check) and @asyncapi/specs (the
+# AsyncAPI JSON schema). npm comes from the OS packages when missing.
 TOOLS=${BACKORDER_TOOLS:-$ROOT/.tools}
 BUF=$TOOLS/node_modules/.bin/buf
+ASYNCAPI_SCHEMA=$TOOLS/node_modules/@asyncapi/specs/schemas/3.0.0-without-\$id.json
 
-ensure_buf() {
+ensure_tools() {
   local want hash stamp=$TOOLS/.installed
   want=$(sed -n 's/.*"@bufbuild\/buf": "\(.*\)".*/\1/p' "$ROOT/tools/package.json")
   hash=$(cat "$ROOT/tools/package.json" "$ROOT/tools/package-lock.json" | sha256sum | cut -c1-16)
@@ -112,7 +113,7 @@ ensure_buf() {
     say "installing npm from the OS packages"
     apt_install nodejs npm
   fi
-  say "installing buf $want from npm into ${TOOLS#"$ROOT"/} (tools/package-lock.json)"
+  say "installing buf $want and the AsyncAPI schemas from npm into ${TOOLS#"$ROOT"/} (tools/)"
   mkdir -p "$TOOLS"
   cp "$ROOT/tools/package.json" "$ROOT/tools/package-lock.json" "$TOOLS/"
   npm ci --prefix "$TOOLS" --no-audit --no-fund --loglevel=error >/dev/null
@@ -125,7 +126,7 @@ ensure_buf() {
 # Set PROTO_BREAKING_AGAINST to compare with something else, e.g. '.git#branch=main' (a
 # subdir=protos is added when the input names none).
 check_protos() {
-  ensure_buf
+  ensure_tools
   say "proto lint (buf.yaml)"
   (cd "$ROOT" && "$BUF" lint)
   local against=${PROTO_BREAKING_AGAINST:-} tag gitdir
@@ -142,4 +143,12 @@ check_protos() {
   case $against in *subdir=*) ;; *'#'*) against="$against,subdir=protos" ;; *) against="$against#subdir=protos" ;; esac
   say "proto breaking check against $against"
   (cd "$ROOT" && "$BUF" breaking --against "$against")
+}
+
+# docs/asyncapi.yaml is a valid AsyncAPI 3.0 document (bindings included); that it says what
+# the services do is tests/unit/test_event_catalog.py's part.
+check_event_catalog() {
+  ensure_tools
+  say "event catalog (docs/asyncapi.yaml) against the AsyncAPI 3.0.0 schema"
+  "$VENV/bin/check-jsonschema" --schemafile "$ASYNCAPI_SCHEMA" "$ROOT/docs/asyncapi.yaml"
 }
