@@ -136,10 +136,11 @@ check_protos() {
       say "proto breaking check skipped: no release tag (v*) exists yet"
       return 0
     fi
-    # A worktree's .git is a file; buf reads the repository itself (tags are shared).
-    gitdir=$(cd "$ROOT" && cd "$(git rev-parse --git-common-dir)" && pwd)
-    against="$gitdir#tag=$tag"
+    against=".git#tag=$tag"
   fi
+  # A worktree's .git is a file: buf reads the repository itself (branches and tags are shared).
+  gitdir=$(cd "$ROOT" && cd "$(git rev-parse --git-common-dir)" && pwd)
+  case $against in .git\#*) against="$gitdir${against#.git}" ;; esac
   case $against in *subdir=*) ;; *'#'*) against="$against,subdir=protos" ;; *) against="$against#subdir=protos" ;; esac
   say "proto breaking check against $against"
   (cd "$ROOT" && "$BUF" breaking --against "$against")
