@@ -49,6 +49,18 @@ class OutgoingEvent:
     message: Message
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
+    def __post_init__(self) -> None:
+        # Only what the event catalog lists goes out (amqp.PUBLISHED_EVENTS, which
+        # docs/asyncapi.yaml is held equal to): subscribers bind to those keys and decode
+        # those messages.
+        known = amqp.PUBLISHED_EVENTS.get(self.exchange, {}).get(self.routing_key)
+        if type(self.message) is not known:
+            raise ValueError(
+                f"{self.message.DESCRIPTOR.full_name} on {self.exchange!r} with routing key "
+                f"{self.routing_key!r} is not in services.common.amqp.PUBLISHED_EVENTS "
+                f"(add it there and to docs/asyncapi.yaml)"
+            )
+
 
 def new_event(exchange: str, routing_key: str, message: Message) -> OutgoingEvent:
     """Stamps `message` (which has event_id, occurred_at and sku fields) as a new event."""
@@ -301,14 +313,7 @@ class OutboxRelay:
         body = bytes(row["body"])
         if row["late_fields"] is not None:
             body = completed_body(row["message_type"], body, row["late_fields"])
-        message = aio_pika.Message(
-            body=body,
-            content_type=CONTENT_TYPE,
-            type=row["message_type"],
-            message_id=str(row["event_id"]),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            timestamp=created.astimezone(UTC),
-        )
+        message = amqp_message(row["message_type"], row["event_id"], body, created)
         return await exchange.publish(
             message, row["routing_key"], mandatory=True, timeout=self._publish_timeout
         )
@@ -336,6 +341,21 @@ class OutboxRelay:
         """Waits `seconds` or for a stop; new rows do not cut it short (a backoff)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+def amqp_message(
+    message_type: str, event_id: uuid.UUID, body: bytes, created_at: datetime
+) -> aio_pika.Message:
+    """An event as it is published: its properties are the contract (docs/spec.md §4,
+    docs/asyncapi.yaml)."""
+    return aio_pika.Message(
+        body=body,
+        content_type=CONTENT_TYPE,
+        type=message_type,
+        message_id=str(event_id),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=created_at.astimezone(UTC),
+    )
 
 
 def completed_body(message_type: str, body: bytes, late_fields: str | None) -> bytes:
