@@ -1,8 +1,8 @@
-"""Tracing with OpenTelemetry (docs/spec.md §5, "Tracing"): one trace from an RPC through the events
-it caused, across both services.
+"""Tracing with OpenTelemetry (docs/spec.md §5, "Tracing"): one trace from an RPC through
+the events it caused, across both services.
 
 Off unless `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, or `console` to read spans on
-stderr); then `configure` installs the SDK with the maintained instrumentations of grpc (the
+stdout); then `configure` installs the SDK with the maintained instrumentations of grpc (the
 server interceptor, which `runtime.serve` puts outermost), asyncpg and aio-pika. Everything
 else is the standard variables, read by the SDK and the exporters themselves:
 `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`), `OTEL_EXPORTER_OTLP_PROTOCOL`
