@@ -1,8 +1,8 @@
-"""One trace across both services (docs/spec.md §5, "Tracing"), exported over real OTLP/HTTP
-to a receiver of the test's own: a receipt's trace runs from the caller's ReceiveStock
-through the inventory outbox's publish, the allocation consumer and its fill, to the
-line.reserved publish. And tracing off costs nothing visible: no trace context in outbox
-rows, no trace fields in log lines."""
+"""One trace across both services (docs/spec.md §5, "Tracing"), exported over real OTLP
+(HTTP and gRPC, in turn) to a receiver of the test's own: a receipt's trace runs from the
+caller's ReceiveStock through the inventory outbox's publish, the allocation consumer and
+its fill, to the line.reserved publish. And tracing off costs nothing visible: no trace
+context in outbox rows, no trace fields in log lines."""
 
 from __future__ import annotations
 
@@ -25,20 +25,23 @@ from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from tests.e2e.conftest import System
-from tests.support.otlp import OtlpReceiver, ReceivedSpan, ancestors
+from tests.support.otlp import OtlpGrpcReceiver, OtlpReceiver, ReceivedSpan, ancestors
 from tests.support.processes import ServiceProcess
 from tests.support.servers import Vhost, database_url, drop_database, unique
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as r:
+@pytest.fixture(scope="module", params=[OtlpReceiver, OtlpGrpcReceiver], ids=["http", "grpc"])
+def receiver(request: pytest.FixtureRequest) -> Iterator[OtlpReceiver | OtlpGrpcReceiver]:
+    """Each OTLP protocol the services speak (OTEL_EXPORTER_OTLP_PROTOCOL), in turn."""
+    with request.param() as r:
         yield r
 
 
 @pytest.fixture(scope="module")
 def traced(
-    own_vhost: Vhost, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+    own_vhost: Vhost,
+    receiver: OtlpReceiver | OtlpGrpcReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[System]:
     """Both services with tracing on, exporting to `receiver` (their own vhost: no other
     module's consumers take their events)."""
@@ -50,7 +53,7 @@ def traced(
         "AMQP_URL": own_vhost.url,
         "LOG_LEVEL": "INFO",
         "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": receiver.protocol,
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         # Export within a fraction of a second rather than the default 5 s.
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -96,7 +99,7 @@ def _one(spans: list[ReceivedSpan], **wanted: str) -> ReceivedSpan | None:
 
 async def test_a_receipt_is_one_trace_across_both_services(
     stubs: tuple[InventoryServiceStub, AllocationServiceStub],
-    receiver: OtlpReceiver,
+    receiver: OtlpReceiver | OtlpGrpcReceiver,
     traced: System,
 ) -> None:
     inventory, allocation = stubs
@@ -162,7 +165,7 @@ async def test_a_receipt_is_one_trace_across_both_services(
 
 async def test_response_streams_of_both_shapes_are_traced(
     stubs: tuple[InventoryServiceStub, AllocationServiceStub],
-    receiver: OtlpReceiver,
+    receiver: OtlpReceiver | OtlpGrpcReceiver,
     traced: System,
 ) -> None:
     """WatchStock (an async generator) and health's Watch (a coroutine that writes) answer
