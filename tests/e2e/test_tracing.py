@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -206,6 +207,21 @@ async def test_response_streams_of_both_shapes_are_traced(
         )
 
     await _eventually(access_line)
+
+
+async def test_background_loops_make_no_traces(
+    receiver: OtlpReceiver | OtlpGrpcReceiver, traced: System
+) -> None:
+    """The outbox relays' polling, the stock feed's keep-alive and the metrics samplers (every
+    5 s) query the database while nobody calls: none of that is a trace of its own."""
+    since = time.time_ns()
+    await asyncio.sleep(6)
+    background = [
+        (s.service, s.name)
+        for s in receiver.spans()
+        if s.start_ns >= since and not s.parent_span_id
+    ]
+    assert background == []
 
 
 async def test_tracing_off_stores_and_logs_no_trace(

@@ -31,6 +31,7 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str  # "" for a root
     attributes: dict[str, Any]
+    start_ns: int = 0  # Unix time
 
 
 def _value(any_value: Any) -> Any:
@@ -70,6 +71,7 @@ class _Spans:
                             span_id=span.span_id.hex(),
                             parent_span_id=span.parent_span_id.hex(),
                             attributes={a.key: _value(a.value) for a in span.attributes},
+                            start_ns=span.start_time_unix_nano,
                         )
                     )
         with self._lock:
