@@ -209,6 +209,36 @@ async def test_response_streams_of_both_shapes_are_traced(
     await _eventually(access_line)
 
 
+async def test_allocate_s_one_round_trip_path_stores_the_trace_with_its_event(
+    stubs: tuple[InventoryServiceStub, AllocationServiceStub],
+    receiver: OtlpReceiver | OtlpGrpcReceiver,
+) -> None:
+    """A backorder on a SKU with nothing to fill is queued by SQL alone (queue_line), which
+    writes the line.backordered outbox row itself: with the Allocate call's trace."""
+    _, allocation = stubs
+    trace_id = secrets.token_hex(16)
+    await allocation.Allocate(
+        alloc.AllocateRequest(
+            order_id=f"order-{uuid.uuid4().hex[:8]}",
+            line_id="l1",
+            sku=unique("QUEUED").upper(),
+            quantity=1,
+        ),
+        metadata=(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),),
+    )
+
+    def published() -> list[ReceivedSpan] | None:
+        spans = receiver.spans(trace_id)
+        return spans if any(s.kind == "PRODUCER" for s in spans) else None
+
+    spans = await _eventually(published)
+    rpc = _one(spans, kind="SERVER")
+    publish = _one(spans, kind="PRODUCER")
+    assert rpc is not None and rpc.attributes.get("rpc.method") == "Allocate"
+    assert publish is not None and "line.backordered" in publish.name
+    assert rpc in ancestors(publish, spans)
+
+
 async def test_background_loops_make_no_traces(
     receiver: OtlpReceiver | OtlpGrpcReceiver, traced: System
 ) -> None:
