@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +28,7 @@ from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from tests.e2e.conftest import System
 from tests.support.otlp import OtlpGrpcReceiver, OtlpReceiver, ReceivedSpan, ancestors
-from tests.support.processes import ServiceProcess
+from tests.support.processes import BIN, ServiceProcess, free_port
 from tests.support.servers import Vhost, database_url, drop_database, unique
 
 
@@ -275,3 +276,35 @@ async def test_tracing_off_stores_and_logs_no_trace(
         assert "tracing on" not in text
         lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         assert lines and not any("trace_id" in line or "span_id" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"), ("OTEL_TRACES_EXPORTER", "zipkin")],
+)
+def test_a_bad_tracing_variable_stops_start_up_naming_it(variable: str, value: str) -> None:
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        variable: value,
+        "ALLOCATION_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+        "ALLOCATION_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+    }
+    done = subprocess.run(
+        [str(BIN / "backorder-allocation"), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"backorder-allocation: bad setting: {variable}={value!r}: "
+        + (
+            "expected one of http/protobuf, grpc"
+            if "PROTOCOL" in variable
+            else "expected otlp, console or none"
+        )
+    ]
