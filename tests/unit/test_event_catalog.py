@@ -226,7 +226,9 @@ def test_the_amqp_properties_are_those_the_relay_sets(doc: dict[str, Any]) -> No
     assert sent.type == name and props["type"] == "full message name"
     assert sent.message_id == str(event_id) and props["message_id"] == "event_id"
     assert sent.timestamp == written and props["timestamp"] == "written at"
-    assert not sent.headers  # "The services set no headers."
+    # No headers of their own; the trace context is added by tracing, when it is on.
+    assert not sent.headers
+    assert set(trait["headers"]["properties"]) == {"traceparent", "tracestate"}
     for message in doc["components"]["messages"].values():
         assert {"$ref": "#/components/messageTraits/event"} in message["traits"]
 
