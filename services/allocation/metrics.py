@@ -34,6 +34,16 @@ WAITING_LINES_TOTAL = Gauge(
     "backorder_waiting_lines_total", "Lines with backordered units, all SKUs"
 )
 
+HELD_STOCK_EVENTS = Gauge(
+    "backorder_held_stock_events",
+    "Stock events held because they arrived ahead of a missing stock version of their SKU",
+)
+HELD_STOCK_EVENT_AGE = Gauge(
+    "backorder_held_stock_event_oldest_age_seconds",
+    "Age of the oldest held stock event (0 when none): a version that never comes (dead-"
+    "lettered) keeps its SKU's later stock events waiting",
+)
+
 
 def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
     shown: set[str] = set()
@@ -49,6 +59,12 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
                 " order by backordered_units desc, sku limit $1",
                 TOP_SKUS,
             )
+            held = await conn.fetchrow(
+                "select count(*) as events, coalesce(extract(epoch from"
+                " clock_timestamp() - min(held_at)), 0)::float8 as age from held_stock_event"
+            )
+        HELD_STOCK_EVENTS.set(held["events"])
+        HELD_STOCK_EVENT_AGE.set(held["age"])
         BACKLOG_UNITS_TOTAL.set(totals["units"])
         WAITING_LINES_TOTAL.set(totals["lines"])
         current = {row["sku"]: row["backordered_units"] for row in top}

@@ -23,6 +23,7 @@ import asyncpg
 from services.allocation.adapters.rows import sku_from
 from services.allocation.adapters.skus import TailStats
 from services.allocation.domain.model import Inbound, Line, LineStatus, Sku
+from services.common import tracing
 from services.common.errors import FailedPrecondition
 from services.common.outbox import NOTIFY_CHANNEL, OutgoingEvent
 
@@ -117,7 +118,8 @@ async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent)
     done, committed on its own. Otherwise writes nothing and says why."""
     try:
         row = await pool.fetchrow(
-            "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+            " $14, $15)",
             *new,
             event.event_id,
             event.exchange,
@@ -125,6 +127,7 @@ async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent)
             event.message.DESCRIPTOR.full_name,
             event.message.SerializeToString(),
             NOTIFY_CHANNEL,
+            tracing.current_context(),
         )
     except asyncpg.PostgresError as exc:
         refusal = _cap_refusal(exc, new)

@@ -92,7 +92,7 @@ create or replace function queue_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
     p_allow_partial boolean, p_customer_id text, p_locations text[],
     p_event_id uuid, p_exchange text, p_routing_key text, p_message_type text,
-    p_event_body bytea, p_notify_channel text,
+    p_event_body bytea, p_notify_channel text, p_trace_context jsonb,
     out outcome text, out line_key bigint, out placed_at timestamptz,
     out queue_position bigint)
 language plpgsql as $$
@@ -117,9 +117,10 @@ begin
     select * into placed from place_line(p_order_id, p_line_id, p_sku, p_quantity, p_priority,
                                          p_allow_partial, p_customer_id, p_locations,
                                          s.lines_placed);
-    insert into outbox (event_id, exchange, routing_key, message_type, sku, body, late_fields)
+    insert into outbox (event_id, exchange, routing_key, message_type, sku, body, late_fields,
+                        trace_context)
     values (p_event_id, p_exchange, p_routing_key, p_message_type, p_sku, p_event_body,
-            jsonb_build_object('queue_position', placed.lines_through));
+            jsonb_build_object('queue_position', placed.lines_through), p_trace_context);
     perform pg_notify(p_notify_channel, '');
     outcome := 'QUEUED';
     line_key := placed.line_key;
