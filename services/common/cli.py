@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.common import amqp, db, logs, paging
+from services.common import amqp, db, logs, paging, tracing
 from services.common.runtime import InsecureBindRefused, check_bind
 from services.common.settings import ServiceSettings, SettingsError, redact_url
 
@@ -64,6 +64,12 @@ def main(
         print(f"backorder-{service}: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(service, settings.log_level)
+    if args.command == "serve":
+        try:
+            tracing.configure(service)
+        except SettingsError as exc:
+            print(f"backorder-{service}: bad setting: {exc}", file=sys.stderr)
+            return 2
 
     try:
         if args.command == "migrate":
@@ -98,6 +104,8 @@ def main(
     except (OSError, ConnectionError) as exc:
         print(f"backorder-{service}: cannot start: {exc}", file=sys.stderr)
         return 1
+    finally:
+        tracing.shutdown()
 
 
 async def _migrate_and_run(

@@ -18,6 +18,7 @@ from services.allocation.adapters import inbound as inbound_db
 from services.allocation.adapters import skus as skus_db
 from services.allocation.adapters import stock_order as order_db
 from services.allocation.domain.fill import DEFAULT_LOCATION
+from services.allocation.domain.model import Sku
 from services.allocation.handlers.locked_sku import fill_sku, refresh_etas, shrink
 from services.common import validation
 from services.common.errors import InvalidArgument
@@ -40,14 +41,7 @@ async def _apply_received(uow: UnitOfWork, event: inventory_events.StockReceived
     location_id = _location(event.location_id)
     await skus_db.ensure_location(uow.conn, location_id)
     sku = await skus_db.change_totals(uow.conn, event.sku, at={location_id: (event.quantity, 0)})
-    _, sku = await fill_sku(
-        uow,
-        sku,
-        cause="stock.received",
-        cause_event_id=parse_event_id(event.event_id),
-        cause_occurred_at=_occurred_at(event),
-    )
-    await refresh_etas(uow, sku)
+    await _fill(uow, sku, "stock.received", event)
 
 
 async def stock_adjusted(pool: asyncpg.Pool, event: inventory_events.StockAdjusted) -> None:
@@ -74,16 +68,7 @@ async def _apply_adjusted(uow: UnitOfWork, event: inventory_events.StockAdjusted
         sku = await skus_db.change_totals(uow.conn, event.sku, at={location_id: (event.delta, 0)})
     else:
         sku = await shrink(uow, sku, -event.delta, event_id, location_id)
-    # After shrinkage too: a line that lost units here may take free units at its other
-    # locations at once (with one location this finds nothing free and returns).
-    _, sku = await fill_sku(
-        uow,
-        sku,
-        cause="stock.adjusted",
-        cause_event_id=event_id,
-        cause_occurred_at=_occurred_at(event),
-    )
-    await refresh_etas(uow, sku)
+    await _fill(uow, sku, "stock.adjusted", event)
 
 
 async def stock_issued(pool: asyncpg.Pool, event: inventory_events.StockIssued) -> None:
@@ -151,15 +136,7 @@ async def _apply_transferred(uow: UnitOfWork, event: inventory_events.StockTrans
         sku = await skus_db.change_totals(
             uow.conn, event.sku, at={destination: (event.quantity, 0)}
         )
-    # In transit too: lines revoked at the source may take free units elsewhere.
-    _, sku = await fill_sku(
-        uow,
-        sku,
-        cause="stock.transferred",
-        cause_event_id=event_id,
-        cause_occurred_at=_occurred_at(event),
-    )
-    await refresh_etas(uow, sku)
+    await _fill(uow, sku, "stock.transferred", event)
 
 
 async def location_updated(pool: asyncpg.Pool, event: inventory_events.LocationUpdated) -> None:
@@ -242,6 +219,20 @@ async def _apply_in_order(uow: UnitOfWork, routing_key: str, event: StockEvent) 
         await _apply(uow, _KINDS[key].FromString(body))
         version += 1
     await order_db.set_applied_version(conn, event.sku, version)
+
+
+async def _fill(uow: UnitOfWork, sku: Sku, cause: str, event: StockEvent) -> None:
+    """The fill and the ETAs after a stock event: after shrinkage too, since a line that
+    lost units at one location may take free units at another at once (with one location
+    this finds nothing free and returns)."""
+    _, sku = await fill_sku(
+        uow,
+        sku,
+        cause=cause,
+        cause_event_id=parse_event_id(event.event_id),
+        cause_occurred_at=_occurred_at(event),
+    )
+    await refresh_etas(uow, sku)
 
 
 async def _apply(uow: UnitOfWork, event: StockEvent) -> None:
