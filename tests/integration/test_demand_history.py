@@ -65,6 +65,15 @@ async def test_refused_lines_write_no_demand(allocation_pool: asyncpg.Pool) -> N
     assert await history(pool, sku) == {}
 
 
+async def test_lines_over_a_customer_cap_write_no_demand(allocation_pool: asyncpg.Pool) -> None:
+    pool, sku = allocation_pool, unique("CAPPED")
+    await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, max_units_per_customer=3))
+    await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", sku, 2, customer_id="c1"))
+    with pytest.raises(FailedPrecondition):
+        await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", sku, 2, customer_id="c1"))
+    assert await history(pool, sku) == {await today(pool): (2, 0, 0)}
+
+
 async def test_cancelled_units_are_recorded_and_demand_stays(allocation_pool: asyncpg.Pool) -> None:
     pool, sku, order = allocation_pool, unique("CANCEL"), unique("o")
     await receive(pool, sku, 2)
