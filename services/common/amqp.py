@@ -84,6 +84,7 @@ PUBLISHED_EVENTS: dict[str, dict[str, type[Message]]] = {
         "line.eta_changed": allocation_events.LineEtaChanged,
         "line.cancelled": allocation_events.LineCancelled,
         "line.fulfilled": allocation_events.LineFulfilled,
+        "sku.reorder_suggested": allocation_events.SkuReorderSuggested,
     },
 }
 
