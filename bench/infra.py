@@ -126,6 +126,8 @@ class Environment:
             "ALLOCATION_DATABASE_URL": database_url(self.allocation_db),
             "AMQP_URL": self.amqp_url,
             "LOG_LEVEL": "WARNING",
+            # As compose runs it: the planning worker apart from serve (not measured here).
+            "PLANNING_WORKER": "off",
         }
         self.inventory = Service("inventory", env, self.log_dir / "inventory.log")
         self.allocation = Service("allocation", env, self.log_dir / "allocation.log")
