@@ -18,6 +18,7 @@ published (exchange, routing key), from which queue it died and why.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ PUBLISH_TIMEOUT = 10.0
 # Messages one listing reads at most: a dead-letter queue longer than this is listed as its
 # first MAX_SCAN messages (replay or purge some to see the rest).
 MAX_SCAN = 10_000
+# How long a listing waits for the letters it read to be counted in their queue again.
+RETURN_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ async def list_dead_letters(
             return []  # the passive declare closed the channel: nothing dead-lettered yet
         # Closing the channel returns every unacked message to the queue.
         await channel.close()
+        await _back_in_queue(connection, dead_letter_queue, len(found))
     finally:
         await connection.close()
     found.sort(key=lambda letter: letter.position)
@@ -173,6 +177,26 @@ async def replay(
         return ReplayResult(replayed, kept)
     finally:
         await connection.close()
+
+
+async def _back_in_queue(
+    connection: aio_pika.abc.AbstractConnection, queue_name: str, count: int
+) -> None:
+    """Waits (briefly) until the `count` letters a reader returned are counted in the queue
+    again: the broker requeues them after the channel closed, and a listing that came right
+    after would otherwise miss them (a page token's next page, one call later)."""
+    if not count:
+        return
+    channel = await connection.channel()
+    try:
+        deadline = asyncio.get_running_loop().time() + RETURN_WAIT
+        while asyncio.get_running_loop().time() < deadline:
+            queue = await channel.declare_queue(queue_name, passive=True)
+            if (queue.declaration_result.message_count or 0) >= count:
+                return
+            await asyncio.sleep(0.01)
+    finally:
+        await channel.close()
 
 
 async def _take(
