@@ -22,10 +22,13 @@ SCOPES = {
     _SERVICE + "ListLines": READ,
     _SERVICE + "GetSkuSummary": READ,
     _SERVICE + "ListReservations": READ,
+    _SERVICE + "GetOrder": READ,
     _SERVICE + "Allocate": WRITE,
     _SERVICE + "CancelLine": WRITE,
     _SERVICE + "FulfillLine": WRITE,
     _SERVICE + "SetPriority": WRITE,
+    _SERVICE + "AllocateOrder": WRITE,
+    _SERVICE + "CancelOrder": WRITE,
     _SERVICE + "SetSkuPolicy": ADMIN,
 }
 declare_scopes(SCOPES)
