@@ -9,7 +9,7 @@ from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc, events_
 from services.allocation import handlers
 from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import LineStatus, Reservation
-from services.allocation.handlers import LineView, SkuSummary
+from services.allocation.handlers import LineView, OrderView, SkuSummary
 from services.common.errors import InvalidArgument
 from services.common.security import ADMIN, READ, WRITE, declare_scopes
 from services.common.timestamps import to_proto
@@ -81,6 +81,23 @@ def line_proto(view: LineView) -> allocation_pb2.Line:
             )
             for a in view.allocations
         ],
+    )
+
+
+def order_proto(view: OrderView) -> allocation_pb2.Order:
+    order = view.order
+    eta, eta_known = view.eta
+    return allocation_pb2.Order(
+        order_id=order.order_id,
+        priority=order.priority,
+        customer_id=order.customer_id,
+        ship_complete=order.ship_complete,
+        status=allocation_pb2.OrderStatus.Value(f"ORDER_STATUS_{view.status}"),
+        lines=[line_proto(v) for v in view.lines],
+        estimated_fill_at=to_proto(eta) if eta is not None else None,
+        eta_known=eta_known,
+        placed_at=to_proto(order.placed_at),
+        version=order.version,
     )
 
 
@@ -288,6 +305,44 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
         return allocation_pb2.ListReservationsResponse(
             reservations=[reservation_proto(r) for r in page.items],
             next_page_token=page.next_page_token,
+        )
+
+    async def AllocateOrder(
+        self, request: allocation_pb2.AllocateOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.AllocateOrderResponse:
+        view, _ = await handlers.allocate_order(
+            self._pool,
+            handlers.AllocateOrder(
+                order_id=request.order_id,
+                priority=request.priority,
+                customer_id=request.customer_id,
+                ship_complete=request.ship_complete,
+                lines=tuple(
+                    handlers.OrderLine(
+                        line_id=line.line_id,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        allow_partial=line.allow_partial,
+                        locations=tuple(line.locations),
+                    )
+                    for line in request.lines
+                ),
+            ),
+        )
+        return allocation_pb2.AllocateOrderResponse(order=order_proto(view))
+
+    async def GetOrder(
+        self, request: allocation_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.GetOrderResponse:
+        view = await handlers.get_order(self._pool, request.order_id)
+        return allocation_pb2.GetOrderResponse(order=order_proto(view))
+
+    async def CancelOrder(
+        self, request: allocation_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.CancelOrderResponse:
+        cancelled = await handlers.cancel_order(self._pool, request.order_id)
+        return allocation_pb2.CancelOrderResponse(
+            order=order_proto(cancelled.view), released_quantity=cancelled.released
         )
 
 

@@ -8,7 +8,13 @@
 - events: the events published (allocation.events)
 """
 
-from services.allocation.handlers.commands import Allocate, FulfillLine, SetSkuPolicy
+from services.allocation.handlers.commands import (
+    Allocate,
+    AllocateOrder,
+    FulfillLine,
+    OrderLine,
+    SetSkuPolicy,
+)
 from services.allocation.handlers.events import status_from_proto, status_proto
 from services.allocation.handlers.inventory_events import (
     inbound_updated,
@@ -29,6 +35,13 @@ from services.allocation.handlers.lines import (
     list_lines,
     set_priority,
 )
+from services.allocation.handlers.orders import (
+    OrderCancelled,
+    OrderView,
+    allocate_order,
+    cancel_order,
+    get_order,
+)
 from services.allocation.handlers.skus import (
     SkuSummary,
     get_sku_summary,
@@ -38,16 +51,23 @@ from services.allocation.handlers.skus import (
 
 __all__ = [
     "Allocate",
+    "AllocateOrder",
     "Cancelled",
     "FulfillLine",
     "LineView",
+    "OrderCancelled",
+    "OrderLine",
+    "OrderView",
     "Placed",
     "SetSkuPolicy",
     "SkuSummary",
     "allocate",
+    "allocate_order",
     "cancel_line",
+    "cancel_order",
     "fulfill_line",
     "get_line",
+    "get_order",
     "get_sku_summary",
     "inbound_updated",
     "list_lines",

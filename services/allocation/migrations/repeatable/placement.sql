@@ -83,7 +83,12 @@ begin
     -- written here, not even the SKU row (the call may be refused). A line committed after
     -- this check makes the insert fail on the unique key: the caller then takes the full
     -- path too.
-    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id) then
+    -- An order_id of AllocateOrder (customer_order, migration 0009) is never Allocate's: the
+    -- full path refuses it. The order's advisory lock orders this against an AllocateOrder
+    -- of the same order_id that has not committed yet.
+    perform pg_advisory_xact_lock(order_lock_key(p_order_id));
+    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
+       or exists (select 1 from customer_order o where o.order_id = p_order_id) then
         outcome := 'PLACED_BEFORE';
         return;
     end if;

@@ -1,0 +1,211 @@
+"""Orders (docs/spec.md §10) against the real allocation process: AllocateOrder places every
+line or none, is idempotent on order_id, never shares an order_id with Allocate; GetOrder's
+status and ETA; CancelOrder; SetPriority on an order's line. Stock reaches the service as
+inventory events published into RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from backorder.allocation.v1 import allocation_pb2 as alloc
+from backorder.allocation.v1 import events_pb2 as alloc_events
+from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
+from tests.e2e.conftest import System, rows_mentioning
+from tests.e2e.test_allocation_rpcs import line, place, rpc_error, stocked, summary, until
+from tests.e2e.test_bad_input import field_violations
+from tests.support.inventory_feed import InventoryFeed
+from tests.support.servers import Vhost, unique
+
+S = alloc_events.LineStatus
+OS = alloc.OrderStatus
+
+
+@pytest.fixture(scope="module")
+async def feed(system: System, vhost: Vhost) -> AsyncIterator[InventoryFeed]:
+    opened = await InventoryFeed(vhost.url).open()
+    yield opened
+    await opened.close()
+
+
+def order_request(
+    order_id: str,
+    *lines: tuple[str, str, int],
+    priority: int = 0,
+    customer_id: str = "",
+    ship_complete: bool = False,
+    partial: bool = False,
+) -> alloc.AllocateOrderRequest:
+    return alloc.AllocateOrderRequest(
+        order_id=order_id,
+        priority=priority,
+        customer_id=customer_id,
+        ship_complete=ship_complete,
+        lines=[
+            alloc.OrderLineRequest(line_id=lid, sku=sku, quantity=qty, allow_partial=partial)
+            for lid, sku, qty in lines
+        ],
+    )
+
+
+async def fresh_stock(
+    stub: AllocationServiceStub, feed: InventoryFeed, sku: str, units: int
+) -> None:
+    """Receives the first `units` of a SKU the service has not seen, and waits for them."""
+    await feed.received(sku, units)
+
+    async def arrived() -> bool:
+        try:
+            now = await summary(stub, sku)
+        except grpc.aio.AioRpcError:
+            return False
+        return now.free_units + now.reserved_units == units
+
+    await until(arrived)
+
+
+async def get_order(stub: AllocationServiceStub, order_id: str) -> alloc.Order:
+    return (await stub.GetOrder(alloc.GetOrderRequest(order_id=order_id))).order
+
+
+async def test_an_order_places_every_line_in_request_order_with_one_placed_at(
+    allocation: AllocationServiceStub, feed: InventoryFeed
+) -> None:
+    a, b, order = unique("OA"), unique("OB"), unique("ord")
+    await fresh_stock(allocation, feed, a, 5)
+    reply = await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 3), ("l2", b, 2), ("l3", a, 4), customer_id="c1")
+    )
+    o = reply.order
+    assert [x.line_id for x in o.lines] == ["l1", "l2", "l3"]
+    assert {x.placed_at.ToDatetime() for x in o.lines} == {o.placed_at.ToDatetime()}
+    # l1 took 3 of a's 5; l3 (whole-only, 4) waits behind nothing but the 2 left; l2 waits.
+    assert [(x.status, x.reserved_quantity) for x in o.lines] == [
+        (S.LINE_STATUS_RESERVED, 3),
+        (S.LINE_STATUS_BACKORDERED, 0),
+        (S.LINE_STATUS_BACKORDERED, 0),
+    ]
+    assert o.status == OS.ORDER_STATUS_PARTIALLY_RESERVED
+    assert (o.customer_id, o.ship_complete, o.version) == ("c1", False, 1)
+    assert (await get_order(allocation, order)) == o
+    listed = await allocation.ListLines(alloc.ListLinesRequest(order_id=order))
+    assert [x.line_id for x in listed.lines] == ["l1", "l2", "l3"]
+
+    # Units for b and a complete it.
+    await stocked(allocation, feed, b, 2, reserved=2)
+    await stocked(allocation, feed, a, 2, reserved=4)
+    assert (await get_order(allocation, order)).status == OS.ORDER_STATUS_READY
+    for lid, qty in (("l1", 3), ("l2", 2), ("l3", 4)):
+        await allocation.FulfillLine(
+            alloc.FulfillLineRequest(
+                order_id=order, line_id=lid, fulfillment_id=f"{order}-{lid}", quantity=qty
+            )
+        )
+        status = (await get_order(allocation, order)).status
+        assert status == (
+            OS.ORDER_STATUS_FULFILLED if lid == "l3" else OS.ORDER_STATUS_PARTIALLY_FULFILLED
+        )
+
+
+async def test_a_bad_line_refuses_the_whole_order_and_writes_nothing(
+    allocation: AllocationServiceStub, system: System
+) -> None:
+    sku, order = unique("OBAD"), unique("ordbad")
+    cases = {
+        "lines[1].quantity": order_request(order, ("l1", sku, 1), ("l2", sku, 0)),
+        "lines[2].sku": order_request(order, ("l1", sku, 1), ("l2", sku, 1), ("l3", "bad sku", 1)),
+        "lines[1].line_id": order_request(order, ("l1", sku, 1), ("l1", sku, 2)),
+        "lines[0].allow_partial": order_request(
+            order, ("l1", sku, 1), ship_complete=True, partial=True
+        ),
+        "lines": order_request(order),
+        "priority": order_request(order, ("l1", sku, 1), priority=10),
+    }
+    for field, request in cases.items():
+        error = await rpc_error(allocation.AllocateOrder(request))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field_violations(error) == [field]
+    too_many = order_request(order, *[(f"l{i}", sku, 1) for i in range(501)])
+    error = await rpc_error(allocation.AllocateOrder(too_many))
+    assert field_violations(error) == ["lines"]
+    # A line its SKU's policy refuses (no backorders) refuses the order: nothing written.
+    strict = unique("ONOBO")
+    await allocation.SetSkuPolicy(alloc.SetSkuPolicyRequest(sku=strict, backorders_accepted=False))
+    error = await rpc_error(
+        allocation.AllocateOrder(order_request(order, ("l1", sku, 1), ("l2", strict, 1)))
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert await rows_mentioning(system.allocation_db, order) == {}
+    assert (await rpc_error(get_order(allocation, order))).code() == grpc.StatusCode.NOT_FOUND
+    # Not even the SKU was created.
+    assert (await rpc_error(summary(allocation, sku))).code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_allocate_order_is_idempotent_and_order_ids_are_not_shared(
+    allocation: AllocationServiceStub,
+) -> None:
+    a, b, order = unique("OI"), unique("OJ"), unique("ordi")
+    first = await allocation.AllocateOrder(order_request(order, ("l1", a, 1), ("l2", b, 2)))
+    # The same lines in another order: a repeat, answered with the current state.
+    again = await allocation.AllocateOrder(order_request(order, ("l2", b, 2), ("l1", a, 1)))
+    assert again.order == first.order
+    assert (await summary(allocation, a)).waiting_lines == 1
+    for other in (
+        order_request(order, ("l1", a, 1), ("l2", b, 3)),
+        order_request(order, ("l1", a, 1)),
+        order_request(order, ("l1", a, 1), ("l2", b, 2), priority=5),
+    ):
+        error = await rpc_error(allocation.AllocateOrder(other))
+        assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    # Allocate cannot add a line to an order, nor AllocateOrder reuse Allocate's order_id.
+    error = await rpc_error(place(allocation, order, "l3", a, 1))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    error = await rpc_error(place(allocation, order, "l1", a, 1))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    single = unique("single")
+    await place(allocation, single, "x", a, 1)
+    error = await rpc_error(allocation.AllocateOrder(order_request(single, ("y", a, 1))))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert (await summary(allocation, a)).waiting_lines == 2
+
+
+async def test_cancel_order_cancels_every_open_line_and_is_idempotent(
+    allocation: AllocationServiceStub, feed: InventoryFeed
+) -> None:
+    a, b, order, behind = unique("OC"), unique("OD"), unique("ordc"), unique("behind")
+    await fresh_stock(allocation, feed, a, 3)
+    await allocation.AllocateOrder(order_request(order, ("l1", a, 3), ("l2", b, 1)))
+    await place(allocation, behind, "x", a, 2)
+    reply = await allocation.CancelOrder(alloc.CancelOrderRequest(order_id=order))
+    assert reply.released_quantity == 3
+    assert reply.order.status == OS.ORDER_STATUS_CANCELLED
+    assert {x.status for x in reply.order.lines} == {S.LINE_STATUS_CANCELLED}
+    # The freed units went to the next line of a.
+    assert (await line(allocation, behind, "x")).status == S.LINE_STATUS_RESERVED
+    again = await allocation.CancelOrder(alloc.CancelOrderRequest(order_id=order))
+    assert (again.released_quantity, again.order.status) == (0, OS.ORDER_STATUS_CANCELLED)
+    assert again.order.version == reply.order.version
+    assert (await summary(allocation, b)).waiting_lines == 0
+    missing = await rpc_error(allocation.CancelOrder(alloc.CancelOrderRequest(order_id="nope")))
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_set_priority_on_a_line_of_an_order_sets_the_orders_priority(
+    allocation: AllocationServiceStub, feed: InventoryFeed
+) -> None:
+    a, b, order, ahead = unique("OP"), unique("OQ"), unique("ordp"), unique("ahead")
+    await place(allocation, ahead, "x", b, 1, priority=3)
+    await allocation.AllocateOrder(order_request(order, ("l1", a, 1), ("l2", b, 1)))
+    reply = await allocation.SetPriority(
+        alloc.SetPriorityRequest(order_id=order, line_id="l1", priority=7)
+    )
+    assert reply.line.priority == 7
+    o = await get_order(allocation, order)
+    assert o.priority == 7
+    assert [x.priority for x in o.lines] == [7, 7]
+    # l2 now ranks ahead of the priority-3 line of b: one unit of b goes to it.
+    await stocked(allocation, feed, b, 1, reserved=1)
+    assert (await line(allocation, order, "l2")).status == S.LINE_STATUS_RESERVED
+    assert (await line(allocation, ahead, "x")).status == S.LINE_STATUS_BACKORDERED
