@@ -13,7 +13,7 @@ import pytest
 from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
-from tests.e2e.conftest import System, rows_mentioning
+from tests.e2e.conftest import EventTap, System, rows_mentioning
 from tests.e2e.test_allocation_rpcs import line, place, rpc_error, stocked, summary, until
 from tests.e2e.test_bad_input import field_violations
 from tests.support.inventory_feed import InventoryFeed
@@ -209,3 +209,103 @@ async def test_set_priority_on_a_line_of_an_order_sets_the_orders_priority(
     await stocked(allocation, feed, b, 1, reserved=1)
     assert (await line(allocation, order, "l2")).status == S.LINE_STATUS_RESERVED
     assert (await line(allocation, ahead, "x")).status == S.LINE_STATUS_BACKORDERED
+
+
+# --- ship-complete ----------------------------------------------------------------------------
+
+
+async def test_a_ship_complete_order_is_reserved_in_full_at_once_by_receipts(
+    allocation: AllocationServiceStub, feed: InventoryFeed, allocation_events: EventTap
+) -> None:
+    a, b, order, later = unique("SA"), unique("SB"), unique("ship"), unique("later")
+    await fresh_stock(allocation, feed, a, 2)
+    reply = await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 3), ("l2", b, 2), ship_complete=True, customer_id="c")
+    )
+    o = reply.order
+    assert (o.status, o.ship_complete) == (OS.ORDER_STATUS_WAITING, True)
+    assert [x.reserved_quantity for x in o.lines] == [0, 0]
+    # A lower-ranked plain line of b is served while the order waits (the trade-off); the
+    # order's line never blocks it, even under STRICT.
+    await place(allocation, later, "x", b, 1)
+    await stocked(allocation, feed, b, 1, reserved=1)
+    assert (await line(allocation, later, "x")).status == S.LINE_STATUS_RESERVED
+    # Refused before the order is ready.
+    early = await rpc_error(
+        allocation.FulfillLine(
+            alloc.FulfillLineRequest(
+                order_id=order, line_id="l1", fulfillment_id=unique("f"), quantity=1
+            )
+        )
+    )
+    assert early.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # a has 3 of 3 now, b 1 of 2: nothing is taken.
+    await feed.received(a, 1)
+    await until(lambda: _free(allocation, a, 3))
+    now = await get_order(allocation, order)
+    assert now.status == OS.ORDER_STATUS_WAITING
+    assert [x.reserved_quantity for x in now.lines] == [0, 0]
+    # b's missing units complete it: every line reserved in full at once.
+    await feed.received(b, 2)
+
+    async def ready() -> alloc.Order | None:
+        now = await get_order(allocation, order)
+        return now if now.status == OS.ORDER_STATUS_READY else None
+
+    done = await until(ready)
+    assert [(x.status, x.reserved_quantity) for x in done.lines] == [
+        (S.LINE_STATUS_RESERVED, 3),
+        (S.LINE_STATUS_RESERVED, 2),
+    ]
+    assert done.version == 2
+    assert (await summary(allocation, a)).free_units == 0
+    assert (await summary(allocation, b)).free_units == 0
+
+    def mine(m: object) -> bool:
+        return order.encode() in getattr(m, "body", b"") and getattr(m, "routing_key", "") in (
+            "line.reserved",
+            "order.ready",
+        )
+
+    got = await allocation_events.collect(mine, 3)
+    assert sorted(str(m.routing_key) for m in got) == [
+        "line.reserved",
+        "line.reserved",
+        "order.ready",
+    ]
+    assert got[-1].routing_key == "order.ready"
+    body = alloc_events.OrderReady.FromString(got[-1].body)
+    assert (body.order_id, body.line_count, body.reserved_quantity, body.version) == (
+        order,
+        2,
+        5,
+        2,
+    )
+    assert got[-1].type == "backorder.allocation.v1.OrderReady"
+    # Now it ships.
+    shipped = await allocation.FulfillLine(
+        alloc.FulfillLineRequest(
+            order_id=order, line_id="l1", fulfillment_id=unique("f"), quantity=3
+        )
+    )
+    assert shipped.line.status == S.LINE_STATUS_FULFILLED
+    assert (await get_order(allocation, order)).status == OS.ORDER_STATUS_PARTIALLY_FULFILLED
+
+
+async def _free(stub: AllocationServiceStub, sku: str, units: int) -> bool:
+    return (await summary(stub, sku)).free_units == units
+
+
+async def test_a_ship_complete_order_completes_at_once_when_stock_is_there(
+    allocation: AllocationServiceStub, feed: InventoryFeed
+) -> None:
+    a, order = unique("SN"), unique("shipnow")
+    await fresh_stock(allocation, feed, a, 4)
+    reply = await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 1), ("l2", a, 3), ship_complete=True)
+    )
+    assert reply.order.status == OS.ORDER_STATUS_READY
+    assert [x.reserved_quantity for x in reply.order.lines] == [1, 3]
+    cancelled = await allocation.CancelOrder(alloc.CancelOrderRequest(order_id=order))
+    assert cancelled.released_quantity == 4
+    assert (await summary(allocation, a)).free_units == 4

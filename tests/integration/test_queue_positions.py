@@ -214,6 +214,7 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
                 "0005_queue_line.sql",
                 "0006_placement_late_fields.sql",
                 "0007_locations.sql",
+                "0009_orders.sql",
                 "repeatable/allocations.sql",
                 "repeatable/placement.sql",
                 "repeatable/queue_buckets.sql",

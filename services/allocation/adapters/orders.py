@@ -104,6 +104,9 @@ async def set_priority(conn: asyncpg.Connection, order_id: str, priority: int) -
     await conn.execute(
         "update customer_order set priority = $2 where order_id = $1", order_id, priority
     )
+    await conn.execute(
+        "update order_waiting_sku set priority = $2 where order_id = $1", order_id, priority
+    )
 
 
 async def bump_version(conn: asyncpg.Connection, order_id: str) -> int:

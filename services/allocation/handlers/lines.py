@@ -80,13 +80,15 @@ def order_id_taken(order_id: str, owner: str, caller: str) -> AlreadyExists:
     )
 
 
-async def place_new_line(uow: UnitOfWork, cmd: Allocate, *, cause: str) -> Placed:
+async def place_new_line(
+    uow: UnitOfWork, cmd: Allocate, *, cause: str, held_for_order: bool = False
+) -> Placed:
     """Places new line `cmd`, whose SKU this transaction has locked: queues it through
     `place_line` (adapters/placement.py), runs the SKU's fill watching it, refuses it if
     the SKU's policy does, and writes its line.backordered event if units still wait. The
     one placement path of Allocate and AllocateOrder."""
     conn = uow.conn
-    new = await placement_db.insert_line(conn, cmd.request())
+    new = await placement_db.insert_line(conn, cmd.request(), held_for_order=held_for_order)
     line, sku = new.line, new.sku
     mine, sku = await fill_sku(uow, sku, cause=cause, cause_event_id=None, watch=line.key)
     if mine is not None:
@@ -97,7 +99,8 @@ async def place_new_line(uow: UnitOfWork, cmd: Allocate, *, cause: str) -> Place
             status=mine.status,
             eta=None if mine.backordered == 0 else line.eta,
         )
-    _check_backorders_allowed(cmd, line, sku, mine.reserved_now if mine else 0)
+    if not held_for_order:  # a ship-complete order checks its lines once it tried to complete
+        check_backorders_allowed(cmd, line, sku, mine.reserved_now if mine else 0)
     position = 0
     if line.backordered:
         # A new line is the last of its priority band: its place and the units ahead of
@@ -113,7 +116,7 @@ async def place_new_line(uow: UnitOfWork, cmd: Allocate, *, cause: str) -> Place
     return Placed(view, mine.reserved_now if mine else 0, False)
 
 
-def _check_backorders_allowed(cmd: Allocate, line: Line, sku: Sku, reserved_now: int) -> None:
+def check_backorders_allowed(cmd: Allocate, line: Line, sku: Sku, reserved_now: int) -> None:
     if line.backordered and not sku.backorders_accepted:
         raise FailedPrecondition(
             f"sku {cmd.sku!r} accepts no backorders and only {reserved_now}"

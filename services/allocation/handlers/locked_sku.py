@@ -34,7 +34,7 @@ from services.allocation.domain.fill import (
 )
 from services.allocation.domain.model import Inbound, Line, Sku
 from services.allocation.domain.shrinkage import revoke
-from services.allocation.handlers import events
+from services.allocation.handlers import events, ship_complete
 from services.common.unit_of_work import UnitOfWork
 
 # The ETA walk covers at most this many waiting lines of a SKU (in rank order); lines
@@ -46,6 +46,32 @@ Bands = dict[int, tuple[int, int]]
 
 
 async def fill_sku(
+    uow: UnitOfWork,
+    sku: Sku,
+    *,
+    cause: str,
+    cause_event_id: uuid.UUID | None,
+    cause_occurred_at: datetime | None = None,
+    watch: int | None = None,
+) -> tuple[FilledLine | None, Sku]:
+    """The SKU's fill (`_fill_queue`), then the completion step of the ship-complete orders
+    waiting on it, offered the free units the fill left (docs/spec.md §10)."""
+    mine, sku = await _fill_queue(
+        uow,
+        sku,
+        cause=cause,
+        cause_event_id=cause_event_id,
+        cause_occurred_at=cause_occurred_at,
+        watch=watch,
+    )
+    if sku.free_units > 0 and sku.waiting_lines > 0:
+        sku = await ship_complete.complete_waiting_orders(
+            uow, sku, cause=cause, cause_event_id=cause_event_id
+        )
+    return mine, sku
+
+
+async def _fill_queue(
     uow: UnitOfWork,
     sku: Sku,
     *,

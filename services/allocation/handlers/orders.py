@@ -15,6 +15,7 @@ from services.allocation.adapters import orders as orders_db
 from services.allocation.adapters import skus as skus_db
 from services.allocation.adapters.orders import OrderRow
 from services.allocation.domain.model import Line, LineStatus
+from services.allocation.handlers import ship_complete
 from services.allocation.handlers.commands import AllocateOrder
 from services.allocation.handlers.lines import (
     LineView,
@@ -23,7 +24,7 @@ from services.allocation.handlers.lines import (
     place_new_line,
 )
 from services.common import validation
-from services.common.errors import AlreadyExists, NotFound
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.common.unit_of_work import UnitOfWork, transaction
 
 
@@ -120,19 +121,47 @@ async def allocate_order(pool: asyncpg.Pool, cmd: AllocateOrder) -> tuple[OrderV
             len(cmd.lines),
         )
         for line in cmd.line_commands():
-            await place_new_line(uow, line, cause="AllocateOrder")
+            await place_new_line(uow, line, cause="AllocateOrder", held_for_order=cmd.ship_complete)
         await orders_db.set_lines_placed_at(conn, cmd.order_id, order.placed_at)
+        if cmd.ship_complete:
+            await ship_complete.start_waiting(uow, cmd.order_id)
+            done = await ship_complete.try_complete(
+                uow, cmd.order_id, cause="AllocateOrder", cause_event_id=None
+            )
+            if not done:
+                await _check_ship_complete_may_wait(uow, cmd)
+        order = await orders_db.find_order(conn, cmd.order_id) or order
         return await _view(conn, order), False
 
     return await transaction(pool, work)
 
 
+async def _check_ship_complete_may_wait(uow: UnitOfWork, cmd: AllocateOrder) -> None:
+    """A ship-complete order that could not complete at once waits: each SKU's policy must
+    accept its lines as backorders."""
+    for i, line in enumerate(cmd.lines):
+        sku = await skus_db.get_sku(uow.conn, line.sku)
+        assert sku is not None
+        if not sku.backorders_accepted:
+            raise FailedPrecondition(
+                f"lines[{i}]: sku {line.sku!r} accepts no backorders and the ship-complete "
+                f"order {cmd.order_id!r} cannot be reserved in full now"
+            )
+        if sku.backorder_limit and sku.backordered_units > sku.backorder_limit:
+            raise FailedPrecondition(
+                f"lines[{i}]: sku {line.sku!r} would have {sku.backordered_units} units "
+                f"backordered, over its limit of {sku.backorder_limit}"
+            )
+
+
 async def get_order(pool: asyncpg.Pool, order_id: str) -> OrderView:
     validation.identifier(order_id, "order_id")
-    order = await orders_db.find_order(pool, order_id)
-    if order is None:
-        raise order_not_found(order_id)
-    return await _view(pool, order)
+    # One snapshot: the order's row and its lines as of the same moment.
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        order = await orders_db.find_order(conn, order_id)
+        if order is None:
+            raise order_not_found(order_id)
+        return await _view(conn, order)
 
 
 @dataclass(frozen=True)
@@ -160,6 +189,7 @@ async def cancel_order(pool: asyncpg.Pool, order_id: str) -> OrderCancelled:
             if line.cancelled or line.shipped:
                 continue
             released += (await cancel_locked_line(uow, line, cause="CancelOrder")).released
+        await ship_complete.stop_waiting(uow, order_id)
         if released or any(not r[0].cancelled and not r[0].shipped for r in rows):
             await orders_db.bump_version(conn, order_id)
         order = await orders_db.find_order(conn, order_id)

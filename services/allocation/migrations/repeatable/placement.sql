@@ -25,17 +25,24 @@ $$;
 -- counters follow by trigger. Returns the line's key and placed_at, the queue seen from its
 -- band once it is in (waiting lines and units at its priority or higher, waiting lines
 -- below) and the SKU row after.
+-- `p_held_for_order`: a line of a ship-complete order (migration 0009), which the SKU's fill
+-- passes over.
+drop function if exists place_line(text, text, text, bigint, smallint, boolean, text, text[],
+                                   bigint);
 create or replace function place_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
     p_allow_partial boolean, p_customer_id text, p_locations text[], s_lines_placed bigint,
+    p_held_for_order boolean default false,
     out line_key bigint, out placed_at timestamptz, out lines_through bigint,
     out units_through bigint, out lines_below bigint, out sku_after sku)
 language plpgsql as $$
 begin
     insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                      customer_id, locations, placed_at, placed_priority, sku_seq)
+                      customer_id, locations, placed_at, placed_priority, sku_seq,
+                      held_for_order)
     values (p_order_id, p_line_id, p_sku, p_quantity, p_priority, p_allow_partial,
-            p_customer_id, p_locations, clock_timestamp(), p_priority, s_lines_placed + 1)
+            p_customer_id, p_locations, clock_timestamp(), p_priority, s_lines_placed + 1,
+            p_held_for_order)
     returning line.id, line.placed_at into line_key, placed_at;
     insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
     values (p_sku, p_priority, 1, p_quantity)
