@@ -309,3 +309,53 @@ async def test_a_ship_complete_order_completes_at_once_when_stock_is_there(
     cancelled = await allocation.CancelOrder(alloc.CancelOrderRequest(order_id=order))
     assert cancelled.released_quantity == 4
     assert (await summary(allocation, a)).free_units == 4
+
+
+async def test_shrinkage_returns_a_ready_ship_complete_order_to_waiting(
+    allocation: AllocationServiceStub, feed: InventoryFeed, allocation_events: EventTap
+) -> None:
+    a, b, order, other = unique("SR"), unique("SS"), unique("shrunk"), unique("other")
+    await fresh_stock(allocation, feed, a, 2)
+    await fresh_stock(allocation, feed, b, 3)
+    ready = await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 2), ("l2", b, 3), ship_complete=True)
+    )
+    assert ready.order.status == OS.ORDER_STATUS_READY
+    # A plain line waits for b behind the order.
+    await place(allocation, other, "x", b, 3)
+    # One unit of a is lost: the order lets go of everything it holds, in one transaction;
+    # b's freed units go to the waiting plain line.
+    await feed.adjusted(a, -1)
+
+    async def waiting() -> alloc.Order | None:
+        now = await get_order(allocation, order)
+        return now if now.status == OS.ORDER_STATUS_WAITING else None
+
+    now = await until(waiting)
+    assert [(x.reserved_quantity, x.backordered_quantity) for x in now.lines] == [(0, 2), (0, 3)]
+    assert now.version == 3  # placed, ready, waiting
+    assert (await line(allocation, other, "x")).status == S.LINE_STATUS_RESERVED
+    a_now = await summary(allocation, a)
+    assert (a_now.free_units, a_now.reserved_units) == (1, 0)
+
+    def mine(m: object) -> bool:
+        return order.encode() in getattr(m, "body", b"") and getattr(m, "routing_key", "") in (
+            "line.revoked",
+            "order.waiting",
+        )
+
+    # The unit shrinkage took, then the rest of l1 and all of l2 given back: 4 units freed.
+    got = await allocation_events.collect(mine, 4)
+    assert [m.routing_key for m in got][-1] == "order.waiting"
+    body = alloc_events.OrderWaiting.FromString(got[-1].body)
+    assert (body.order_id, body.released_quantity, body.version) == (order, 4, 3)
+    # Units for a make it whole again once b has enough free.
+    await feed.received(a, 1)
+    await feed.received(b, 3)
+
+    async def again() -> alloc.Order | None:
+        now = await get_order(allocation, order)
+        return now if now.status == OS.ORDER_STATUS_READY else None
+
+    done = await until(again)
+    assert [x.reserved_quantity for x in done.lines] == [2, 3]

@@ -176,6 +176,19 @@ async def complete_waiting_orders(
     return now
 
 
+async def orders_of(uow: UnitOfWork, keys: list[int]) -> list[str]:
+    """The ship-complete orders of lines `keys` (lines shrinkage took units back from), in
+    sorted order."""
+    if not keys:
+        return []
+    rows = await uow.conn.fetch(
+        """select distinct order_id from line where id = any($1::bigint[]) and held_for_order
+           order by order_id""",
+        keys,
+    )
+    return [r["order_id"] for r in rows]
+
+
 async def start_waiting(uow: UnitOfWork, order_id: str) -> None:
     """Enters the order in the index of waiting ship-complete orders, under every SKU of its
     open lines."""
