@@ -34,9 +34,17 @@ WAITING_LINES_TOTAL = Gauge(
     "backorder_waiting_lines_total", "Lines with backordered units, all SKUs"
 )
 
+SHIP_COMPLETE_OLDEST_WAIT = Gauge(
+    "backorder_ship_complete_oldest_wait_seconds",
+    f"Age of the oldest waiting ship-complete order per SKU (the {TOP_SKUS} SKUs where it is "
+    "oldest)",
+    ["sku"],
+)
+
 
 def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
     shown: set[str] = set()
+    shown_waits: set[str] = set()
 
     async def sample() -> None:
         async with pool.acquire() as conn:
@@ -49,6 +57,18 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
                 " order by backordered_units desc, sku limit $1",
                 TOP_SKUS,
             )
+            waits = await conn.fetch(
+                "select sku, extract(epoch from clock_timestamp() - min(waiting_since))::float8"
+                " as age from order_waiting_sku group by sku order by age desc, sku limit $1",
+                TOP_SKUS,
+            )
+        oldest = {row["sku"]: row["age"] for row in waits}
+        for sku, age in oldest.items():
+            SHIP_COMPLETE_OLDEST_WAIT.labels(sku).set(age)
+        for sku in shown_waits - set(oldest):
+            SHIP_COMPLETE_OLDEST_WAIT.remove(sku)
+        shown_waits.clear()
+        shown_waits.update(oldest)
         BACKLOG_UNITS_TOTAL.set(totals["units"])
         WAITING_LINES_TOTAL.set(totals["lines"])
         current = {row["sku"]: row["backordered_units"] for row in top}

@@ -16,6 +16,7 @@ from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from tests.e2e.conftest import EventTap, System, rows_mentioning
 from tests.e2e.test_allocation_rpcs import line, place, rpc_error, stocked, summary, until
 from tests.e2e.test_bad_input import field_violations
+from tests.e2e.test_metrics import value, wait_for_metrics
 from tests.support.inventory_feed import InventoryFeed
 from tests.support.servers import Vhost, unique
 
@@ -359,3 +360,22 @@ async def test_shrinkage_returns_a_ready_ship_complete_order_to_waiting(
 
     done = await until(again)
     assert [x.reserved_quantity for x in done.lines] == [2, 3]
+
+
+async def test_the_age_of_the_oldest_waiting_ship_complete_order_is_a_metric(
+    allocation: AllocationServiceStub, system: System
+) -> None:
+    a, order = unique("SM"), unique("metric")
+    await allocation.AllocateOrder(order_request(order, ("l1", a, 1), ship_complete=True))
+    name = "backorder_ship_complete_oldest_wait_seconds"
+    await wait_for_metrics(
+        system.allocation.metrics_addr,
+        lambda s: (value(s, name, sku=a) or 0) > 0,
+        "the waiting ship-complete order's age",
+    )
+    await allocation.CancelOrder(alloc.CancelOrderRequest(order_id=order))
+    await wait_for_metrics(
+        system.allocation.metrics_addr,
+        lambda s: value(s, name, sku=a) is None,
+        "the cancelled order's SKU leaving the gauge",
+    )
