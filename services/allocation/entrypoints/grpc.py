@@ -87,13 +87,22 @@ def line_proto(view: LineView) -> allocation_pb2.Line:
 def order_proto(view: OrderView) -> allocation_pb2.Order:
     order = view.order
     eta, eta_known = view.eta
+    lines = [line_proto(v) for v in view.lines]
+    if order.ship_complete:
+        # Its lines ship together: each waiting line shows the order's (latest) ETA.
+        for line in lines:
+            if line.backordered_quantity > 0:
+                line.eta_known = eta_known
+                line.ClearField("estimated_fill_at")
+                if eta is not None:
+                    line.estimated_fill_at.CopyFrom(to_proto(eta))
     return allocation_pb2.Order(
         order_id=order.order_id,
         priority=order.priority,
         customer_id=order.customer_id,
         ship_complete=order.ship_complete,
         status=allocation_pb2.OrderStatus.Value(f"ORDER_STATUS_{view.status}"),
-        lines=[line_proto(v) for v in view.lines],
+        lines=lines,
         estimated_fill_at=to_proto(eta) if eta is not None else None,
         eta_known=eta_known,
         placed_at=to_proto(order.placed_at),

@@ -55,8 +55,9 @@ async def fill_sku(
     cause_occurred_at: datetime | None = None,
     watch: int | None = None,
 ) -> tuple[FilledLine | None, Sku]:
-    """The SKU's fill (`_fill_queue`), then the completion step of the ship-complete orders
-    waiting on it, offered the free units the fill left (docs/spec.md §10)."""
+    """The SKU's fill (`_fill_queue`); then, once the transaction committed, the completion
+    step of the ship-complete orders waiting on it, offered the free units the fill left
+    (docs/spec.md §10; ship_complete.complete_after_commit)."""
     mine, sku = await _fill_queue(
         uow,
         sku,
@@ -66,9 +67,7 @@ async def fill_sku(
         watch=watch,
     )
     if sku.free_units > 0 and sku.waiting_lines > 0:
-        sku = await ship_complete.complete_waiting_orders(
-            uow, sku, cause=cause, cause_event_id=cause_event_id
-        )
+        ship_complete.complete_after_commit(uow, sku.sku, cause, cause_event_id)
     return mine, sku
 
 

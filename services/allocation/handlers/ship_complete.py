@@ -2,7 +2,7 @@
 SKU's own fill passes over them (domain/fill.py, `held`); this completion step reserves
 every line of an order in full at once, with all the order's SKUs locked in sorted order,
 taking only free units no higher-ranked waiting line of that SKU could take. It runs when a
-SKU gains free units (after its fill), for the orders waiting on that SKU (the index
+SKU gains free units (after its fill commits), for the orders waiting on that SKU (the index
 `order_waiting_sku`, best-ranked order first: never a scan of all orders)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.allocation.v1 import events_pb2
@@ -22,7 +23,7 @@ from services.allocation.domain.model import Line, Sku
 from services.allocation.handlers import events
 from services.common.amqp import ALLOCATION_EXCHANGE
 from services.common.outbox import OutgoingEvent
-from services.common.unit_of_work import UnitOfWork
+from services.common.unit_of_work import UnitOfWork, transaction
 
 # Waiting orders tried per SKU per fill: bounds the work one receipt does.
 ORDERS_PER_FILL = 50
@@ -148,32 +149,33 @@ async def _line_count(uow: UnitOfWork, order_id: str) -> int:
     )
 
 
-async def complete_waiting_orders(
-    uow: UnitOfWork, sku: Sku, *, cause: str, cause_event_id: uuid.UUID | None
-) -> Sku:
-    """After `sku`'s fill: offers its free units to the ship-complete orders waiting on it,
-    best-ranked first. Returns the SKU's counters after."""
-    if sku.free_units <= 0:
-        return sku
-    rows = await uow.conn.fetch(
-        """select order_id from order_waiting_sku where sku = $1
-           order by priority desc, placed_at, order_id limit $2""",
-        sku.sku,
-        ORDERS_PER_FILL,
-    )
-    changed = False
-    for row in rows:
-        if await try_complete(uow, row["order_id"], cause=cause, cause_event_id=cause_event_id):
-            changed = True
-            now = await skus_db.get_sku(uow.conn, sku.sku)
-            assert now is not None
-            if now.free_units <= 0:
-                return now
-    if not changed:
-        return sku
-    now = await skus_db.get_sku(uow.conn, sku.sku)
-    assert now is not None
-    return now
+def complete_after_commit(
+    uow: UnitOfWork, sku: str, cause: str, cause_event_id: uuid.UUID | None
+) -> None:
+    """Once `uow` committed with free units of `sku` left after its fill: offers them to the
+    ship-complete orders waiting on it, best-ranked first, each in a transaction of its own
+    that locks the order's SKUs in sorted order before any other (so completion steps never
+    wait on locks out of order). A crash between the commit and this leaves the order to the
+    next change of one of its SKUs."""
+
+    async def complete(pool: asyncpg.Pool) -> None:
+        rows = await pool.fetch(
+            """select order_id from order_waiting_sku where sku = $1
+               order by priority desc, placed_at, order_id limit $2""",
+            sku,
+            ORDERS_PER_FILL,
+        )
+        for row in rows:
+            free = await pool.fetchval("select free_units from sku where sku = $1", sku)
+            if not free:
+                return
+
+            async def work(uow: UnitOfWork, order_id: str = row["order_id"]) -> bool:
+                return await try_complete(uow, order_id, cause=cause, cause_event_id=cause_event_id)
+
+            await transaction(pool, work)
+
+    uow.follow_up(f"complete:{sku}", complete)
 
 
 async def orders_of(uow: UnitOfWork, keys: list[int]) -> list[str]:
