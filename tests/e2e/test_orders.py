@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import grpc
 import pytest
 
@@ -17,8 +18,9 @@ from tests.e2e.conftest import EventTap, System, rows_mentioning
 from tests.e2e.test_allocation_rpcs import line, place, rpc_error, stocked, summary, until
 from tests.e2e.test_bad_input import field_violations
 from tests.e2e.test_metrics import value, wait_for_metrics
+from tests.support.books import check_allocation
 from tests.support.inventory_feed import InventoryFeed
-from tests.support.servers import Vhost, unique
+from tests.support.servers import Vhost, database_url, unique
 
 S = alloc_events.LineStatus
 OS = alloc.OrderStatus
@@ -379,3 +381,26 @@ async def test_the_age_of_the_oldest_waiting_ship_complete_order_is_a_metric(
         lambda s: value(s, name, sku=a) is None,
         "the cancelled order's SKU leaving the gauge",
     )
+
+
+async def test_cancelling_the_line_a_ship_complete_order_lacks_completes_it(
+    allocation: AllocationServiceStub, feed: InventoryFeed, system: System
+) -> None:
+    a, b, order = unique("SX"), unique("SY"), unique("shipcut")
+    await fresh_stock(allocation, feed, a, 2)
+    await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 2), ("l2", b, 5), ship_complete=True)
+    )
+    await allocation.CancelLine(alloc.CancelLineRequest(order_id=order, line_id="l2"))
+
+    async def ready() -> alloc.Order | None:
+        now = await get_order(allocation, order)
+        return now if now.status == OS.ORDER_STATUS_READY else None
+
+    done = await until(ready)
+    assert [x.reserved_quantity for x in done.lines] == [2, 0]
+    conn = await asyncpg.connect(database_url(system.allocation_db))
+    try:
+        assert await check_allocation(conn) > 0
+    finally:
+        await conn.close()

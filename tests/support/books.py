@@ -59,8 +59,10 @@ async def check_allocation(conn: asyncpg.Connection) -> int:
     # §10), and it is in the index of waiting orders exactly while one of them waits.
     torn = await conn.fetch(
         """select o.order_id,
-                  bool_and(l.backordered = 0) filter (where not l.cancelled) as whole,
-                  bool_and(l.reserved = 0) filter (where not l.cancelled) as empty,
+                  coalesce(bool_and(l.backordered = 0) filter (where not l.cancelled), true)
+                      as whole,
+                  coalesce(bool_and(l.reserved = 0) filter (where not l.cancelled), true)
+                      as empty,
                   bool_or(l.backordered > 0) as waits,
                   exists (select 1 from order_waiting_sku w where w.order_id = o.order_id)
                       as indexed

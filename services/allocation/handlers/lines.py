@@ -15,7 +15,7 @@ from services.allocation.adapters import skus as skus_db
 from services.allocation.adapters.lines import Allocation
 from services.allocation.domain.fill import DEFAULT_LOCATION
 from services.allocation.domain.model import Line, LineStatus, Sku
-from services.allocation.handlers import events
+from services.allocation.handlers import events, ship_complete
 from services.allocation.handlers.commands import (
     Allocate,
     FulfillLine,
@@ -214,7 +214,11 @@ async def cancel_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> Cancel
                 f"line ({order_id!r}, {line_id!r}) is fulfilled: every unit was shipped, "
                 "nothing is left to cancel"
             )
-        return await cancel_locked_line(uow, line, cause="CancelLine")
+        cancelled = await cancel_locked_line(uow, line, cause="CancelLine")
+        order = await orders_db.find_order(uow.conn, order_id)
+        if order is not None and order.ship_complete:
+            await ship_complete.line_cancelled(uow, order_id)
+        return cancelled
 
     return await transaction(pool, work)
 

@@ -178,6 +178,27 @@ def complete_after_commit(
     uow.follow_up(f"complete:{sku}", complete)
 
 
+async def line_cancelled(uow: UnitOfWork, order_id: str) -> None:
+    """A line of ship-complete order `order_id` was cancelled on its own: the index keeps
+    only the SKUs the order still waits for, and, once the transaction committed, the order
+    is tried again (the cancelled line may have been all it lacked)."""
+    await uow.conn.execute(
+        """delete from order_waiting_sku w where w.order_id = $1
+           and not exists (select 1 from line l
+                           where l.order_id = w.order_id and l.sku = w.sku
+                             and l.held_for_order and not l.cancelled and l.backordered > 0)""",
+        order_id,
+    )
+
+    async def complete(pool: asyncpg.Pool) -> None:
+        async def work(uow: UnitOfWork) -> bool:
+            return await try_complete(uow, order_id, cause="CancelLine", cause_event_id=None)
+
+        await transaction(pool, work)
+
+    uow.follow_up(f"order:{order_id}", complete)
+
+
 async def orders_of(uow: UnitOfWork, keys: list[int]) -> list[str]:
     """The ship-complete orders of lines `keys` (lines shrinkage took units back from), in
     sorted order."""
