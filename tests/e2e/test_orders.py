@@ -242,6 +242,7 @@ async def test_a_ship_complete_order_is_reserved_in_full_at_once_by_receipts(
         )
     )
     assert early.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not ready" in (early.details() or "")
     # a has 3 of 3 now, b 1 of 2: nothing is taken.
     await feed.received(a, 1)
     await until(lambda: _free(allocation, a, 3))

@@ -260,6 +260,12 @@ async def fulfill_line(pool: asyncpg.Pool, cmd: FulfillLine) -> LineView:
             )
         location_id, reserved = await _shipping_from(uow, cmd, line)
         if cmd.quantity > reserved:
+            order = await orders_db.find_order(uow.conn, cmd.order_id)
+            if order is not None and order.ship_complete and line.backordered > 0:
+                raise FailedPrecondition(
+                    f"order {cmd.order_id!r} ships complete and is not ready: its lines hold "
+                    "units only once every one of them can be reserved in full"
+                )
             at = f" at {location_id!r}" if cmd.location_id else ""
             raise FailedPrecondition(
                 f"line ({cmd.order_id!r}, {cmd.line_id!r}) has {reserved} units reserved{at}; "
