@@ -12,7 +12,7 @@ from typing import Any
 
 from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.inventory.v1 import inventory_pb2 as inv
-from bench import workload
+from bench import peer, workload
 from bench.context import Bench
 from bench.measure import Load, RssSampler
 from bench.report import Figure
@@ -225,6 +225,12 @@ async def growth_rows(bench: Bench) -> None:
             flush=True,
         )
     bench.results.details["growth"] = {"sizes": series}
+    variant = f"P{uuid.uuid4().hex[:6]}"
+    await peer.place_backorders(bench.raw_pool, variant, sizes.drain_lines)
+    filled, peer_s = await peer.process_backorders(bench.raw_pool, variant, sizes.drain_lines)
+    assert filled == sizes.drain_lines, f"the peer filled {filled} of {sizes.drain_lines}"
+    print(f"  Spree/Solidus process_backorders of {filled:,} units: {peer_s:.2f} s", flush=True)
+    bench.results.details["peer_process_backorders_s"] = peer_s
     located_s = await _drain_locations(bench, sizes.drain_lines)
     print(f"  drain over {LOCATIONS} locations: {located_s:.2f} s", flush=True)
     bench.results.details["drain_locations_s"] = located_s
@@ -244,6 +250,20 @@ async def growth_rows(bench: Bench) -> None:
             raw_rate,
             "one set-based SQL",
             passed=rate >= 50_000 and rate >= 0.5 * raw_rate,
+        )
+    )
+
+    peer_rate = sizes.drain_lines / peer_s
+    add(
+        Figure(
+            "drain",
+            f"the same drain against the Spree/Solidus fill ({sizes.drain_lines:,} units)",
+            rate,
+            "/s",
+            "≥ 10x the peer (issue 16)",
+            peer_rate,
+            "process_backorders, per unit",
+            passed=rate >= 10 * peer_rate,
         )
     )
 

@@ -96,3 +96,60 @@ ensure_servers() {
   ensure_postgres
   ensure_rabbitmq
 }
+
+# Tools from npm, pinned and locked in tools/package.json and tools/package-lock.json, installed
+# into $TOOLS (git-ignored): buf (protos lint and breaking check) and @asyncapi/specs (the
+# AsyncAPI JSON schema). npm comes from the OS packages when missing.
+TOOLS=${BACKORDER_TOOLS:-$ROOT/.tools}
+BUF=$TOOLS/node_modules/.bin/buf
+ASYNCAPI_SCHEMA=$TOOLS/node_modules/@asyncapi/specs/schemas/3.0.0-without-\$id.json
+
+ensure_tools() {
+  local want hash stamp=$TOOLS/.installed
+  want=$(sed -n 's/.*"@bufbuild\/buf": "\(.*\)".*/\1/p' "$ROOT/tools/package.json")
+  hash=$(cat "$ROOT/tools/package.json" "$ROOT/tools/package-lock.json" | sha256sum | cut -c1-16)
+  if [ -x "$BUF" ] && grep -qx "$hash" "$stamp" 2>/dev/null; then return 0; fi
+  if ! command -v npm >/dev/null; then
+    say "installing npm from the OS packages"
+    apt_install nodejs npm
+  fi
+  say "installing buf $want and the AsyncAPI schemas from npm into ${TOOLS#"$ROOT"/} (tools/)"
+  mkdir -p "$TOOLS"
+  cp "$ROOT/tools/package.json" "$ROOT/tools/package-lock.json" "$TOOLS/"
+  npm ci --prefix "$TOOLS" --no-audit --no-fund --loglevel=error >/dev/null
+  [ "$("$BUF" --version)" = "$want" ] || { echo "buf $want did not install" >&2; return 1; }
+  echo "$hash" >"$stamp"
+}
+
+# The released protos that `buf breaking` compares protos/ with: a buf input, by default the
+# newest release tag (v*) of this repository. With no tag, the check is skipped, saying so.
+# Set PROTO_BREAKING_AGAINST to compare with something else, e.g. '.git#branch=main' (a
+# subdir=protos is added when the input names none).
+check_protos() {
+  ensure_tools
+  say "proto lint (buf.yaml)"
+  (cd "$ROOT" && "$BUF" lint)
+  local against=${PROTO_BREAKING_AGAINST:-} tag gitdir
+  if [ -z "$against" ]; then
+    tag=$(git -C "$ROOT" describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null || true)
+    if [ -z "$tag" ]; then
+      say "proto breaking check skipped: no release tag (v*) exists yet"
+      return 0
+    fi
+    against=".git#tag=$tag"
+  fi
+  # A worktree's .git is a file: buf reads the repository itself (branches and tags are shared).
+  gitdir=$(cd "$ROOT" && cd "$(git rev-parse --git-common-dir)" && pwd)
+  case $against in .git\#*) against="$gitdir${against#.git}" ;; esac
+  case $against in *subdir=*) ;; *'#'*) against="$against,subdir=protos" ;; *) against="$against#subdir=protos" ;; esac
+  say "proto breaking check against $against"
+  (cd "$ROOT" && "$BUF" breaking --against "$against")
+}
+
+# docs/asyncapi.yaml is a valid AsyncAPI 3.0 document (bindings included); that it says what
+# the services do is tests/unit/test_event_catalog.py's part.
+check_event_catalog() {
+  ensure_tools
+  say "event catalog (docs/asyncapi.yaml) against the AsyncAPI 3.0.0 schema"
+  "$VENV/bin/check-jsonschema" --schemafile "$ASYNCAPI_SCHEMA" "$ROOT/docs/asyncapi.yaml"
+}

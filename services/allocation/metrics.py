@@ -34,6 +34,16 @@ WAITING_LINES_TOTAL = Gauge(
     "backorder_waiting_lines_total", "Lines with backordered units, all SKUs"
 )
 
+HELD_STOCK_EVENTS = Gauge(
+    "backorder_held_stock_events",
+    "Stock events held because they arrived ahead of a missing stock version of their SKU",
+)
+HELD_STOCK_EVENT_AGE = Gauge(
+    "backorder_held_stock_event_oldest_age_seconds",
+    "Age of the oldest held stock event (0 when none): a version that never comes (dead-"
+    "lettered) keeps its SKU's later stock events waiting",
+)
+
 SHIP_COMPLETE_OLDEST_WAIT = Gauge(
     "backorder_ship_complete_oldest_wait_seconds",
     f"Age of the oldest waiting ship-complete order per SKU (the {TOP_SKUS} SKUs where it is "
@@ -57,11 +67,17 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
                 " order by backordered_units desc, sku limit $1",
                 TOP_SKUS,
             )
+            held = await conn.fetchrow(
+                "select count(*) as events, coalesce(extract(epoch from"
+                " clock_timestamp() - min(held_at)), 0)::float8 as age from held_stock_event"
+            )
             waits = await conn.fetch(
                 "select sku, extract(epoch from clock_timestamp() - min(waiting_since))::float8"
                 " as age from order_waiting_sku group by sku order by age desc, sku limit $1",
                 TOP_SKUS,
             )
+        HELD_STOCK_EVENTS.set(held["events"])
+        HELD_STOCK_EVENT_AGE.set(held["age"])
         oldest = {row["sku"]: row["age"] for row in waits}
         for sku, age in oldest.items():
             SHIP_COMPLETE_OLDEST_WAIT.labels(sku).set(age)

@@ -26,11 +26,16 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 from aiormq.exceptions import AuthenticationError
+from google.protobuf.message import Message
+
+from backorder.allocation.v1 import events_pb2 as allocation_events
+from backorder.inventory.v1 import events_pb2 as inventory_events
 
 log = logging.getLogger(__name__)
 
 INVENTORY_EXCHANGE = "inventory.events"
 ALLOCATION_EXCHANGE = "allocation.events"
+EXCHANGES = (INVENTORY_EXCHANGE, ALLOCATION_EXCHANGE)  # durable topic exchanges
 # Returns of one message to its queue before it is dead-lettered. Every return counts, a
 # consumer dying mid-message included (quorum queues, RabbitMQ 3.x): the limit stops a
 # message that crashes the process every time, not a few restarts. Messages the consumer
@@ -58,6 +63,31 @@ INVENTORY_INBOX = ContractQueue(
     "inventory.allocation-events", ALLOCATION_EXCHANGE, ("line.fulfilled",)
 )
 CONTRACT_QUEUES = (ALLOCATION_INBOX, INVENTORY_INBOX)
+
+# Every event the services publish: exchange -> routing key -> its message (docs/spec.md §4).
+# The outbox refuses any other (services.common.outbox.OutgoingEvent), and
+# tests/unit/test_event_catalog.py holds docs/asyncapi.yaml equal to this: a new event is a
+# line here and a channel, operation and message there.
+PUBLISHED_EVENTS: dict[str, dict[str, type[Message]]] = {
+    INVENTORY_EXCHANGE: {
+        "stock.received": inventory_events.StockReceived,
+        "stock.adjusted": inventory_events.StockAdjusted,
+        "stock.issued": inventory_events.StockIssued,
+        "inbound.updated": inventory_events.InboundUpdated,
+        "stock.transferred": inventory_events.StockTransferred,
+        "location.updated": inventory_events.LocationUpdated,
+    },
+    ALLOCATION_EXCHANGE: {
+        "line.backordered": allocation_events.LineBackordered,
+        "line.reserved": allocation_events.LineReserved,
+        "line.revoked": allocation_events.LineRevoked,
+        "line.eta_changed": allocation_events.LineEtaChanged,
+        "line.cancelled": allocation_events.LineCancelled,
+        "line.fulfilled": allocation_events.LineFulfilled,
+        "order.ready": allocation_events.OrderReady,
+        "order.waiting": allocation_events.OrderWaiting,
+    },
+}
 
 
 # What a broker that is away or refusing us raises: the socket (refused, reset, timed out)
@@ -147,6 +177,10 @@ class TopologyMismatch(RuntimeError):
     """A contract queue exists with arguments this release neither declares nor accepts."""
 
 
+# A dead-letter queue: where a contract queue dead-letters to (through the default exchange).
+DEAD_LETTER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+
+
 def queue_arguments(q: ContractQueue, delivery_limit: int = DELIVERY_LIMIT) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
@@ -166,11 +200,11 @@ async def declare_topology(amqp_url: str, *, connect_timeout: float = 10.0) -> N
     connection = await aio_pika.connect(amqp_url, timeout=connect_timeout)
     async with connection:
         channel = await connection.channel()
-        for exchange in (INVENTORY_EXCHANGE, ALLOCATION_EXCHANGE):
+        for exchange in EXCHANGES:
             await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         for q in CONTRACT_QUEUES:
             await channel.declare_queue(
-                q.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+                q.dead_letter_queue, durable=True, arguments=DEAD_LETTER_QUEUE_ARGUMENTS
             )
             channel, queue = await _declare_contract_queue(connection, channel, q)
             for key in q.routing_keys:

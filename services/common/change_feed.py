@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from services.common import tracing
+
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
@@ -98,6 +100,11 @@ class ChangeFeed:
 
     async def run(self) -> None:
         """Listens until `stop()`, reconnecting after a lost connection."""
+        # Its keep-alive queries are no one's request (services.common.tracing).
+        with tracing.untraced():
+            await self._run()
+
+    async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self._listen()

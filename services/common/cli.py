@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from services.common import amqp, db, logs, paging
+from services.common import amqp, db, logs, paging, tracing
 from services.common.runtime import InsecureBindRefused, check_bind
 from services.common.settings import ServiceSettings, SettingsError, redact_url
 
@@ -43,6 +43,12 @@ def main(
         print(f"backorder-{service}: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(service, settings.log_level)
+    if args.command == "serve":
+        try:
+            tracing.configure(service)
+        except SettingsError as exc:
+            print(f"backorder-{service}: bad setting: {exc}", file=sys.stderr)
+            return 2
 
     try:
         if args.command == "migrate":
@@ -71,6 +77,8 @@ def main(
     except (OSError, ConnectionError) as exc:
         print(f"backorder-{service}: cannot start: {exc}", file=sys.stderr)
         return 1
+    finally:
+        tracing.shutdown()
 
 
 async def _start_and_serve(

@@ -81,7 +81,9 @@ class DeadLetterServicer(pb_grpc.DeadLetterServiceServicer):
                 self._amqp_url,
                 self._queue,
                 select=lambda letter: request.all or letter.message_id in wanted,
-                limit=MAX_LIMIT,
+                # All: a page at a time. By id: wherever they are in the queue.
+                limit=MAX_LIMIT if request.all else dead_letters.MAX_SCAN,
+                enough=None if request.all else len(wanted),
             )
         except amqp.BROKER_ERRORS as exc:
             raise _unavailable(exc, self._amqp_url) from None

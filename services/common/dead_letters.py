@@ -137,9 +137,11 @@ async def replay(
     *,
     select: Callable[[DeadLetter], bool] = lambda _: True,
     limit: int = 1000,
+    enough: int | None = None,
 ) -> ReplayResult:
-    """Republishes the selected dead letters (up to `limit` examined) where they were first
-    published, then removes them; the others stay. Returns the replayed message ids."""
+    """Republishes the selected dead letters (up to `limit` examined, and no more once
+    `enough` were replayed) where they were first published, then removes them; the others
+    stay. Returns the replayed message ids."""
     connection = await aio_pika.connect(amqp_url, timeout=10)
     try:
         reader = await connection.channel()
@@ -151,6 +153,8 @@ async def replay(
         except aio_pika.exceptions.ChannelNotFoundEntity:
             return ReplayResult([], 0)  # not declared yet: nothing dead-lettered
         for message in waiting:
+            if enough is not None and len(replayed) >= enough:
+                break  # the rest, not looked at, are back in the queue when the channel closes
             letter = describe(message, dead_letter_queue)
             if not select(letter):
                 kept += 1

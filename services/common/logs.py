@@ -3,6 +3,10 @@
 Values that come from clients (request fields, event fields) are clipped with `clip` before
 they reach a log line: a 1 MB SKU must not make a 1 MB line. The formatter clips any other
 long extra field too, as a backstop.
+
+With tracing on (services.common.tracing), a line written inside a span carries its
+`trace_id` and `span_id` (hex, as trace backends show them); with tracing off, or outside
+any span, lines have no such fields.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+from opentelemetry import trace
+
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _RECORD_ATTRIBUTES = len(logging.makeLogRecord({}).__dict__)
 
@@ -21,6 +27,14 @@ _RECORD_ATTRIBUTES = len(logging.makeLogRecord({}).__dict__)
 CLIPPED_LENGTH = 128
 # Backstop for extra fields no one clipped (never our own long fields: none is this long).
 _LONGEST_EXTRA = 4096
+
+# Set by services.common.tracing when it is on: only then do lines look for a span.
+_trace_ids = False
+
+
+def include_trace_ids(on: bool) -> None:
+    global _trace_ids
+    _trace_ids = on
 
 
 def clip(value: str, limit: int = CLIPPED_LENGTH) -> str:
@@ -65,6 +79,11 @@ class JsonFormatter(logging.Formatter):
             else:
                 text = value if type(value) is str else str(value)
                 entry[key] = text if len(text) <= _LONGEST_EXTRA else clip(text, _LONGEST_EXTRA)
+        if _trace_ids:
+            span = trace.get_current_span().get_span_context()
+            if span.is_valid:
+                entry["trace_id"] = format(span.trace_id, "032x")
+                entry["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return self._encode(entry)
@@ -133,3 +152,10 @@ def configure(service: str, level: str) -> None:
     # aio-pika/aiormq log every reconnect attempt at length; our own lines say what matters.
     for noisy in ("aio_pika", "aiormq"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # aiormq logs a failed connection attempt as an ERROR before raising it; the caller
+    # handles it and says so (a warning while waiting for the broker, one line if refused).
+    logging.getLogger("aiormq.connection").addFilter(_not_a_failed_connect)
+
+
+def _not_a_failed_connect(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("error when creating transport")

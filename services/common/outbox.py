@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 from prometheus_client import Counter
 
-from services.common import amqp
+from services.common import amqp, tracing
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,21 @@ class OutgoingEvent:
     sku: str
     message: Message
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # The trace context of the call that emitted it (services.common.tracing): the relay
+    # publishes the event in that trace. None when tracing is off.
+    trace_context: str | None = None
+
+    def __post_init__(self) -> None:
+        # Only what the event catalog lists goes out (amqp.PUBLISHED_EVENTS, which
+        # docs/asyncapi.yaml is held equal to): subscribers bind to those keys and decode
+        # those messages.
+        known = amqp.PUBLISHED_EVENTS.get(self.exchange, {}).get(self.routing_key)
+        if type(self.message) is not known:
+            raise ValueError(
+                f"{self.message.DESCRIPTOR.full_name} on {self.exchange!r} with routing key "
+                f"{self.routing_key!r} is not in services.common.amqp.PUBLISHED_EVENTS "
+                f"(add it there and to docs/asyncapi.yaml)"
+            )
 
 
 def new_event(exchange: str, routing_key: str, message: Message) -> OutgoingEvent:
@@ -66,9 +81,10 @@ async def add_events(conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) 
     # One round trip: the insert, and the wake-up of the relay (delivered at commit).
     await conn.execute(
         """with written as (
-               insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
+               insert into outbox (event_id, exchange, routing_key, message_type, sku, body,
+                                   trace_context)
                select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-                                    $5::text[], $6::bytea[])
+                                    $5::text[], $6::bytea[], $8::jsonb[])
                returning 1)
            select pg_notify($7, '') where exists (select 1 from written)""",
         [e.event_id for e in events],
@@ -78,6 +94,7 @@ async def add_events(conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) 
         [e.sku for e in events],
         [e.message.SerializeToString() for e in events],
         NOTIFY_CHANNEL,
+        [e.trace_context for e in events],
     )
 
 
@@ -131,6 +148,11 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Runs until `stop()`; survives RabbitMQ and Postgres outages by retrying."""
+        # Its polling is no one's request; each publish runs in its row's trace instead.
+        with tracing.untraced():
+            await self._run()
+
+    async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self._run_once()
@@ -226,7 +248,7 @@ class OutboxRelay:
                     limit = room
                     columns = (
                         "id, event_id, exchange, routing_key, message_type, body, created_at, "
-                        + self._late_fields
+                        "trace_context, " + self._late_fields
                     )
                     rows = await conn.fetch(
                         f"""(select {columns}
@@ -301,17 +323,13 @@ class OutboxRelay:
         body = bytes(row["body"])
         if row["late_fields"] is not None:
             body = completed_body(row["message_type"], body, row["late_fields"])
-        message = aio_pika.Message(
-            body=body,
-            content_type=CONTENT_TYPE,
-            type=row["message_type"],
-            message_id=str(row["event_id"]),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            timestamp=created.astimezone(UTC),
-        )
-        return await exchange.publish(
-            message, row["routing_key"], mandatory=True, timeout=self._publish_timeout
-        )
+        message = amqp_message(row["message_type"], row["event_id"], body, created)
+        # In the trace of the call that wrote the row: aio-pika's instrumentation makes the
+        # publish span there and sends the context as the message's headers.
+        with tracing.continued(row["trace_context"]):
+            return await exchange.publish(
+                message, row["routing_key"], mandatory=True, timeout=self._publish_timeout
+            )
 
     async def _until_confirmed_or_woken(self, publish: asyncio.Future[object]) -> None:
         woken: asyncio.Future[object] = asyncio.ensure_future(self._wake.wait())
@@ -336,6 +354,21 @@ class OutboxRelay:
         """Waits `seconds` or for a stop; new rows do not cut it short (a backoff)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+def amqp_message(
+    message_type: str, event_id: uuid.UUID, body: bytes, created_at: datetime
+) -> aio_pika.Message:
+    """An event as it is published: its properties are the contract (docs/spec.md §4,
+    docs/asyncapi.yaml)."""
+    return aio_pika.Message(
+        body=body,
+        content_type=CONTENT_TYPE,
+        type=message_type,
+        message_id=str(event_id),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=created_at.astimezone(UTC),
+    )
 
 
 def completed_body(message_type: str, body: bytes, late_fields: str | None) -> bytes:

@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from prometheus_client import start_http_server
 
+from services.common import tracing
 from services.common.grpc_errors import ErrorInterceptor
 from services.common.metrics import Sampler, run_samplers
 from services.common.security import AuthInterceptor
@@ -78,6 +79,10 @@ async def serve(
     # The edge first (outermost): it counts and logs the token check's refusals too, and it
     # parses a body only after the check let the call through.
     interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]
+    if tracing.enabled():
+        # Outside the edge: the span covers the whole call, refusals included, the edge's
+        # access line carries its trace_id, and its aborts set the span's status.
+        interceptors.insert(0, tracing.server_interceptor())
     if security.tokens:
         interceptors.append(AuthInterceptor(security.tokens))
     server = grpc.aio.server(interceptors=interceptors)
@@ -96,7 +101,8 @@ async def serve(
     for worker in workers:
         worker.task = asyncio.create_task(worker.run(), name=worker.name)
     sampling_stop = asyncio.Event()
-    sampling = asyncio.create_task(run_samplers(samplers, sampling_stop), name="metrics")
+    with tracing.untraced():  # the task keeps the context it was created in
+        sampling = asyncio.create_task(run_samplers(samplers, sampling_stop), name="metrics")
     await server.start()
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import TypeVar
 
 import asyncpg
 
+from services.common import tracing
 from services.common.db import run_in_transaction, run_in_transaction_when_reachable
 from services.common.errors import InvalidArgument
 from services.common.outbox import OutgoingEvent, add_events
@@ -40,10 +42,16 @@ class UnitOfWork:
         self._follow_ups: dict[str, Callable[[asyncpg.Pool], Awaitable[None]]] = {}
 
     def emit(self, *events: OutgoingEvent) -> None:
-        self._events.extend(events)
+        self.emit_all(events)
 
     def emit_all(self, events: Iterable[OutgoingEvent]) -> None:
-        self._events.extend(events)
+        # With tracing on, each event keeps the trace it was emitted in (the RPC's, the
+        # consumed event's, the fill's): its publish and whatever consumes it continue it.
+        trace_context = tracing.current_context()
+        if trace_context is None:
+            self._events.extend(events)
+        else:
+            self._events.extend(replace(e, trace_context=trace_context) for e in events)
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Runs `action` once the transaction committed (never when it rolled back)."""

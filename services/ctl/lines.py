@@ -275,6 +275,12 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
         "--backorder-limit", type=int, help="max backordered units of the SKU (0: none)"
     )
     parser.add_argument(
+        "--max-units-per-customer",
+        type=int,
+        help="max open (reserved + backordered) units one customer may hold in the SKU "
+        "(0: none); a line over it, or without --customer-id, is refused",
+    )
+    parser.add_argument(
         "--location-strategy",
         choices=("fill-rank", "most-stock"),
         help="which of a line's locations give units first: by the locations' fill rank, "
@@ -284,7 +290,7 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "policy",
-    help="set a SKU's fill policy, backorder rules and location strategy",
+    help="set a SKU's fill policy, backorder rules, per-customer cap and location strategy",
     arguments=_policy_arguments,
 )
 def policy(ctx: Context, args: argparse.Namespace) -> Result:
@@ -295,6 +301,8 @@ def policy(ctx: Context, args: argparse.Namespace) -> Result:
         request.backorders_accepted = args.backorders_accepted
     if args.backorder_limit is not None:
         request.backorder_limit = args.backorder_limit
+    if args.max_units_per_customer is not None:
+        request.max_units_per_customer = args.max_units_per_customer
     if args.location_strategy:
         request.location_strategy = alloc.LocationStrategy.Value(
             "LOCATION_STRATEGY_" + args.location_strategy.upper().replace("-", "_")

@@ -40,6 +40,7 @@ def test_quick_benchmark_produces_every_row(tmp_path: Path) -> None:
     raw_names = {f["raw_name"] for f in figures if f["raw"] is not None}
     assert {"one set-based SQL", "one-round-trip SQL", "aio-pika publish+confirm"} <= raw_names
     assert "grpc.aio health check" in raw_names
+    assert "process_backorders, per unit" in raw_names  # the peer, measured beside us
     assert (tmp_path / "latest.png").stat().st_size > 0
     markdown = (tmp_path / "latest.md").read_text()
     assert all(f"| {f['name']} |" in markdown for f in figures)

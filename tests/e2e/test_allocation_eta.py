@@ -52,6 +52,14 @@ async def test_etas_follow_inbound_and_move_when_one_is_cancelled(
         placed = await place(allocation, order, line_id, sku, quantity, priority, partial)
         assert not placed.line.eta_known  # nothing expected yet
     await feed.inbound(sku, f"{sku}-po1", 5, soon, version=1)
+
+    async def first_estimated() -> dict[str, datetime | None] | None:
+        now = await etas(allocation, order)
+        return now if now["b"] is not None else None
+
+    # po2 only once po1 is applied: the consumer applies events concurrently, and po2 first
+    # would give a and b po2's date before po1's (two ETA changes more than counted below).
+    await until(first_estimated)
     await feed.inbound(sku, f"{sku}-po2", 5, later, version=1)
 
     async def estimated() -> dict[str, datetime | None] | None:

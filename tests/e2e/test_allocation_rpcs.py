@@ -421,6 +421,11 @@ BAD_REQUESTS = [
     ("SetSkuPolicy", alloc.SetSkuPolicyRequest(sku="bad/sku"), "sku"),
     ("SetSkuPolicy", alloc.SetSkuPolicyRequest(sku="OK", fill_policy=7), "fill_policy"),  # type: ignore[arg-type]
     ("SetSkuPolicy", alloc.SetSkuPolicyRequest(sku="OK", backorder_limit=-1), "backorder_limit"),
+    (
+        "SetSkuPolicy",
+        alloc.SetSkuPolicyRequest(sku="OK", max_units_per_customer=-1),
+        "max_units_per_customer",
+    ),
     ("ListReservations", alloc.ListReservationsRequest(), "sku"),
     ("ListReservations", alloc.ListReservationsRequest(sku="S", order_id="o", line_id="1"), "sku"),
     ("ListReservations", alloc.ListReservationsRequest(order_id="o"), "line_id"),

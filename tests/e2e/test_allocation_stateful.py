@@ -1,14 +1,17 @@
 """A stateful Hypothesis test: random Allocate / receive / adjust / transfer / put-location /
-cancel / fulfil / set-priority / set-policy steps against the real allocation process (stock
-events go in through RabbitMQ; locations are put through the real inventory process, whose
-location.updated the allocation process consumes), compared after every step with a small
-reference model of docs/spec.md §2 and §8: the SKU's totals and per-location figures, every
-line with its allocations per location, the decision log (ListReservations) with locations,
-and the line.* events the step published on allocation.events (no more, no fewer, none late).
+cancel / fulfil / set-priority / set-policy / set-cap steps against the real allocation
+process (stock events go in through RabbitMQ; locations are put through the real inventory
+process, whose location.updated the allocation process consumes), compared after every step
+with a small reference model of docs/spec.md §2 and §8: the SKU's totals and per-location
+figures, every line with its allocations per location, the decision log (ListReservations)
+with locations, and the line.* events the step published on allocation.events (no more, no
+fewer, none late).
 
 Each example has locations of its own (A and B put at the start with drawn ranks, C first
 heard of through a stock event unless a step puts it), lines that may ship from any or from
-named locations, both fill policies and both location strategies."""
+named locations, both fill policies and both location strategies; lines belong to a few
+customers (or none), and a per-customer cap may be set, lowered or lifted between them (the
+model predicts which lines it refuses; repeats of placed lines answer whatever the cap)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ from tests.support.servers import Vhost, database_url, unique
 
 STATUS = alloc_events.LineStatus
 POLICIES = {"STRICT": alloc.FILL_POLICY_STRICT, "SKIP": alloc.FILL_POLICY_SKIP}
+# Customers of the example's lines ("": a line without customer_id).
+CUSTOMERS = ["", "c1", "c1", "c2"]
 STRATEGIES = {
     "FILL_RANK": alloc.LOCATION_STRATEGY_FILL_RANK,
     "MOST_STOCK": alloc.LOCATION_STRATEGY_MOST_STOCK,
@@ -115,6 +120,8 @@ class AllocationMachine(RuleBasedStateMachine):
         self.expected: list[Event] = []
         self.decisions_seen = 0
         self.messages_seen = 0
+        # Every accepted Allocate request by line_id, for repeats.
+        self.calls: dict[str, alloc.AllocateRequest] = {}
 
     def _places(self) -> list[str]:
         return [DEFAULT, self.a, self.b, self.c]
@@ -139,6 +146,19 @@ class AllocationMachine(RuleBasedStateMachine):
         locations = data.draw(
             st.lists(st.sampled_from(self._places()), max_size=2, unique=True), "locations"
         )
+        customer = data.draw(st.sampled_from(CUSTOMERS), "customer")
+        self._allocate(quantity, priority, partial, locations, customer)
+
+    @precondition(lambda self: self.model.max_units_per_customer)
+    @rule(customer=st.sampled_from(CUSTOMERS[1:]), over=st.booleans(), partial=st.booleans())
+    def allocate_to_the_cap(self, customer: str, over: bool, partial: bool) -> None:
+        """A line that takes its customer exactly to the cap, or one unit over it."""
+        room = self.model.max_units_per_customer - self.model.open_units(customer)
+        self._allocate(max(room + over, 1), 0, partial, [], customer)
+
+    def _allocate(
+        self, quantity: int, priority: int, partial: bool, locations: list[str], customer: str
+    ) -> None:
         self.seq += 1
         line_id = f"l{self.seq}"
         call = alloc.AllocateRequest(
@@ -149,14 +169,34 @@ class AllocationMachine(RuleBasedStateMachine):
             priority=priority,
             allow_partial=partial,
             locations=locations,
+            customer_id=customer,
         )
         unknown = [n for n in locations if not self._known(n)]
         if unknown:
             details = self._expect(grpc.StatusCode.NOT_FOUND, self.stub.Allocate, call)
             assert f"locations[{locations.index(unknown[0])}]" in details, details
             return
+        refusal = self.model.cap_refusal(customer, quantity)
+        if refusal is not None:
+            details = self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.Allocate, call)
+            cap, held = refusal
+            assert "max_units_per_customer" in details and str(cap) in details, details
+            if customer:
+                assert f"holds {held} open units" in details, details
+            else:
+                assert "customer_id" in details, details
+            return
         reply = self.stub.Allocate(call)
-        line = ModelLine(line_id, quantity, priority, self.seq, partial, locations=tuple(locations))
+        self.calls[line_id] = call
+        line = ModelLine(
+            line_id,
+            quantity,
+            priority,
+            self.seq,
+            partial,
+            locations=tuple(locations),
+            customer=customer,
+        )
         self.model.lines[line_id] = line
         self.model.fill()
         assert (reply.line.reserved_quantity, reply.line.backordered_quantity) == (
@@ -167,6 +207,31 @@ class AllocationMachine(RuleBasedStateMachine):
         if line.backordered:
             position = [ln.line_id for ln in self.model.waiting()].index(line_id) + 1
             self.expected.append(("line.backordered", line_id, line.backordered, position))
+
+    @precondition(lambda self: self.calls)
+    @rule(data=st.data())
+    def repeat_an_allocate(self, data: st.DataObject) -> None:
+        """A repeat answers the line as it stands, whatever the cap says now; nothing
+        changes and no event is published."""
+        call = self.calls[data.draw(st.sampled_from(sorted(self.calls)), "line")]
+        ln = self.model.lines[call.line_id]
+        reply = self.stub.Allocate(call)
+        assert (
+            reply.line.reserved_quantity,
+            reply.line.fulfilled_quantity,
+            reply.line.backordered_quantity,
+            STATUS.Name(reply.line.status).removeprefix("LINE_STATUS_"),
+        ) == (ln.reserved, ln.fulfilled, ln.backordered, ln.status)
+
+    @rule(cap=st.sampled_from([0, 2, 3, 5, 8]))
+    def set_customer_cap(self, cap: int) -> None:
+        """Sets (or, 0, lifts) the cap; lines already placed stay as they are."""
+        reply = self.stub.SetSkuPolicy(
+            alloc.SetSkuPolicyRequest(sku=self.sku, max_units_per_customer=cap)
+        )
+        assert reply.summary.policy.max_units_per_customer == cap
+        self.model.max_units_per_customer = cap
+        self.model.fill()
 
     @rule(data=st.data())
     def allocate_naming_a_location_twice(self, data: st.DataObject) -> None:

@@ -301,6 +301,7 @@ def test_an_operator_works_a_backorder_through_with_the_cli(system: System) -> N
         "fill_policy": "FILL_POLICY_SKIP",
         "backorders_accepted": True,
         "backorder_limit": "10",
+        "max_units_per_customer": "0",
     }
 
     adjusted = ok(
@@ -458,6 +459,25 @@ async def test_a_replayed_dead_letter_is_applied(system: System, vhost: Vhost) -
     log = ctl(system, "--json", "reservations", "list", "--sku", sku).json_rows()
     assert [(r["quantity"], r["cause"]) for r in log] == [("2", "stock.received")]
     assert await asyncio.to_thread(dead_letters, system, event.event_id) == []
+
+
+def test_a_per_customer_cap_set_with_the_cli(system: System) -> None:
+    sku, order = unique("CAPCLI"), unique("o")
+    capped = ctl(system, "--json", "policy", sku, "--max-units-per-customer", "3")
+    assert capped.code == 0, capped.stderr
+    assert capped.json_dict()["policy"]["max_units_per_customer"] == "3"
+    placed = ctl(system, "lines", "allocate", order, "1", sku, "2", "--customer-id", "acme")
+    assert placed.code == 0, placed.stderr
+    over = ctl(system, "lines", "allocate", order, "2", sku, "2", "--customer-id", "acme")
+    assert over.code == 4 and "FAILED_PRECONDITION" in over.stderr
+    assert "max_units_per_customer of 3" in over.stderr and "holds 2" in over.stderr
+    anonymous = ctl(system, "lines", "allocate", order, "3", sku, "1")
+    assert anonymous.code == 4 and "customer_id" in anonymous.stderr
+    negative = ctl(system, "policy", sku, "--max-units-per-customer", "-1")
+    assert negative.code == 4 and "INVALID_ARGUMENT: max_units_per_customer" in negative.stderr
+    # Other policy changes keep the cap.
+    kept = ctl(system, "--json", "policy", sku, "--fill-policy", "skip")
+    assert kept.json_dict()["policy"]["max_units_per_customer"] == "3"
 
 
 def test_locations_transfers_and_per_location_stock(system: System) -> None:

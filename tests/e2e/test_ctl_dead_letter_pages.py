@@ -1,5 +1,5 @@
 """`backorderctl dead-letters list` follows pages: more dead letters than one call may serve
-(1,000) are all listed, once each."""
+(1,000) are all listed, once each; `replay` by id finds them wherever they are."""
 
 from __future__ import annotations
 
@@ -51,6 +51,16 @@ async def test_dead_letters_list_follows_pages(system: System, vhost: Vhost) -> 
         )
         assert limited.code == 0, limited.stderr
         assert len(limited.json()) == 1005  # type: ignore[arg-type]
+        # Replay by id finds letters wherever they are in the queue, not only among the
+        # first 1,000 it holds: 1,000 ids of 1,010 (the most one call takes) are all replayed.
+        wanted = ours[5:1005]
+        replay = [arg for message_id in wanted for arg in ("--message-id", message_id)]
+        replayed = await asyncio.to_thread(
+            ctl, system, "--json", "dead-letters", "replay", "inventory", *replay
+        )
+        assert replayed.code == 0, replayed.stderr
+        answer: dict[str, Any] = replayed.json()  # type: ignore[assignment]
+        assert sorted(answer["replayed_message_ids"]) == sorted(wanted)
     finally:
         # Leave the session's dead-letter queue as small as it was for the other tests.
         await asyncio.to_thread(purge, vhost)

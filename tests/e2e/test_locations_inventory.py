@@ -246,12 +246,14 @@ async def test_receipts_and_adjustments_per_location_with_totals_and_events(
     assert [m.id for m in at_north.movements] == [m.id for m in movements[:2]]
 
     events = await tap.wait_for(lambda key, e: key.startswith("stock.") and e.sku == sku, 3)
+    # Each carries the SKU's stock version: consecutive, the refused adjustment took none.
     assert [
-        (key, e.location_id, e.location_on_hand_after, e.on_hand_after) for key, e in events
+        (key, e.location_id, e.location_on_hand_after, e.on_hand_after, e.stock_version)
+        for key, e in events
     ] == [
-        ("stock.received", "default", 5, 5),
-        ("stock.received", north, 7, 12),
-        ("stock.adjusted", north, 5, 10),
+        ("stock.received", "default", 5, 5, 1),
+        ("stock.received", north, 7, 12, 2),
+        ("stock.adjusted", north, 5, 10, 3),
     ]
 
 
@@ -408,7 +410,8 @@ async def test_transfer_at_once_moves_units_with_two_movements_and_one_event(
         event.in_transit,
         event.from_on_hand_after,
         event.to_on_hand_after,
-    ) == (request.transfer_id, "default", west, "default", 4, False, 6, 4)
+        event.stock_version,  # after the receipt (1); the repeats took none
+    ) == (request.transfer_id, "default", west, "default", 4, False, 6, 4, 2)
 
 
 async def test_transfer_refusals_name_the_field_and_write_nothing(

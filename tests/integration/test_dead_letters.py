@@ -106,3 +106,22 @@ async def test_replay_republishes_each_once_with_its_properties_and_removes_it(
     assert again.replayed == [keep]
     assert await _count(own_vhost.url, DEAD) == 0
     assert [m.message_id for m in await _drain(own_vhost.url, ALLOCATION_INBOX.name)] == [keep]
+
+
+async def test_replay_by_id_finds_a_letter_past_the_first_thousand(own_vhost: Vhost) -> None:
+    """By message_id, replay looks through the whole queue (not one page of it) and stops
+    once it replayed every id asked for."""
+    ids = await _dead_letter(own_vhost.url, [b"x%d" % n for n in range(1005)])
+    wanted = {ids[2], ids[1003]}
+    result = await dead_letters.replay(
+        own_vhost.url,
+        DEAD,
+        select=lambda d: d.message_id in wanted,
+        limit=dead_letters.MAX_SCAN,
+        enough=len(wanted),
+    )
+    assert sorted(result.replayed) == sorted(wanted)
+    assert result.kept <= 1003 - 1  # looked at no further than the last wanted one
+    assert await _count(own_vhost.url, DEAD) == 1003
+    back = await _drain(own_vhost.url, ALLOCATION_INBOX.name)
+    assert sorted(m.message_id or "" for m in back) == sorted(wanted)

@@ -10,17 +10,11 @@ import aio_pika
 from google.protobuf.message import Message
 
 from backorder.inventory.v1 import events_pb2 as inv_events
-from services.common.amqp import INVENTORY_EXCHANGE
+from services.common.amqp import INVENTORY_EXCHANGE, PUBLISHED_EVENTS
 from services.common.outbox import new_event
 
-ROUTING_KEYS = {
-    inv_events.StockReceived: "stock.received",
-    inv_events.StockAdjusted: "stock.adjusted",
-    inv_events.StockIssued: "stock.issued",
-    inv_events.InboundUpdated: "inbound.updated",
-    inv_events.StockTransferred: "stock.transferred",
-    inv_events.LocationUpdated: "location.updated",
-}
+# The routing key of each inventory message, as the service publishes it.
+ROUTING_KEYS = {message: key for key, message in PUBLISHED_EVENTS[INVENTORY_EXCHANGE].items()}
 
 
 def new_inventory_event(message: Message) -> Message:

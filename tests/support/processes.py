@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,9 +21,28 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port for a server of the tests to bind, below the kernel's ephemeral range. A
+    port that bind(0) hands out comes from that range and is free again at once: the next
+    outbound connection (to Postgres, to RabbitMQ) may take it as its source port before the
+    server binds it ("Address already in use")."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(100):
+        port = rng.randrange(10_000, low) if low > 11_000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 @dataclass
@@ -41,6 +61,12 @@ class ServiceProcess:
     client: ClientSecurity = field(default_factory=ClientSecurity)
 
     def start(self, timeout: float = 60) -> None:
+        self.spawn()
+        self.wait_serving(timeout)
+
+    def spawn(self) -> None:
+        """Starts the process without waiting for it to serve: it consumes events from its
+        first moments, before a health check can tell it serves."""
         prefix = self.service.upper()
         env = {
             **os.environ,
@@ -52,7 +78,6 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             [str(BIN / f"backorder-{self.service}"), "serve"], env=env, stdout=log, stderr=log
         )
-        self.wait_serving(timeout)
 
     def wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

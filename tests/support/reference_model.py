@@ -1,6 +1,7 @@
 """The reference model of docs/spec.md §2 and §8 (the fill, cancels, fulfilments, shrinkage,
-per location) written as plainly as possible: tests replay operations through it and compare
-with the service. It shares no code with the service: it is the rules, written again.
+per location, the per-customer cap) written as plainly as possible: tests replay operations
+through it and compare with the service. It shares no code with the service: it is the
+rules, written again.
 
 Locations (docs/spec.md §8): free units are kept per location; a line may name the
 locations it may ship from (none: any active location) and holds its units per location.
@@ -42,6 +43,7 @@ class ModelLine:
     cancelled: bool = False
     # The locations the line may ship from, as placed; empty: any active location.
     locations: tuple[str, ...] = ()
+    customer: str = ""
 
     @property
     def reserved(self) -> int:
@@ -122,6 +124,7 @@ class Model:
         self.unmatched = 0
         self.policy = "STRICT"
         self.strategy = "FILL_RANK"  # or MOST_STOCK
+        self.max_units_per_customer = 0  # 0: no cap
         self.log: list[Decision] = []  # every decision, oldest first
 
     # --- one place's view (tests written before locations) ----------------------------
@@ -183,6 +186,25 @@ class Model:
         }
 
     # --- the rules ----------------------------------------------------------------------
+
+    def open_units(self, customer: str) -> int:
+        """What the customer holds open in the SKU: reserved + backordered units of its
+        lines (cancelled lines and shipped units count no more)."""
+        return sum(
+            ln.reserved + ln.backordered for ln in self.lines.values() if ln.customer == customer
+        )
+
+    def cap_refusal(self, customer: str, quantity: int) -> tuple[int, int] | None:
+        """(the cap, the customer's open units) when the per-customer cap refuses a new line
+        of `quantity` units for `customer` (a line without a customer on a capped SKU too);
+        None when the line may be placed."""
+        cap = self.max_units_per_customer
+        if not cap:
+            return None
+        held = self.open_units(customer) if customer else 0
+        if not customer or held + quantity > cap:
+            return (cap, held)
+        return None
 
     def waiting(self) -> list[ModelLine]:
         return sorted(

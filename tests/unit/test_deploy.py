@@ -68,7 +68,13 @@ SERVICES = [
 ]
 # Images not built from deploy/Dockerfile must come from Docker's official library (no
 # namespace) or from the upstream project's own namespace.
-OFFICIAL_IMAGES = {"postgres", "rabbitmq", "prom/prometheus", "grafana/grafana"}
+OFFICIAL_IMAGES = {
+    "postgres",
+    "rabbitmq",
+    "prom/prometheus",
+    "grafana/grafana",
+    "jaegertracing/jaeger",
+}
 # The metric names agreed across the team (the only ones a dashboard may query), with the
 # histograms, whose series carry _bucket/_sum/_count suffixes.
 AGREED_METRICS = {
@@ -511,7 +517,11 @@ def test_rabbitmq_publishes_amqp_for_subscribers_on_the_host() -> None:
 def test_observability_profile_runs_prometheus_and_grafana_and_scrapes_both_services() -> None:
     services = load_compose()["services"]
     profiled = {name: svc["profiles"] for name, svc in services.items() if "profiles" in svc}
-    assert profiled == {"prometheus": ["observability"], "grafana": ["observability"]}
+    assert profiled == {
+        "prometheus": ["observability"],
+        "jaeger": ["observability"],
+        "grafana": ["observability"],
+    }
     mounts = services["prometheus"]["volumes"]
     config_mount = next(m for m in mounts if m.split(":")[1] == "/etc/prometheus/prometheus.yml")
     assert (COMPOSE_FILE.parent / config_mount.split(":")[0]).resolve() == PROMETHEUS_CONFIG
@@ -553,6 +563,24 @@ def test_grafana_is_provisioned_with_the_prometheus_datasource_and_the_dashboard
     for panel in panels:
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == datasource["uid"], panel["title"]
+
+
+def test_tracing_is_off_by_default_and_goes_to_jaeger_when_on() -> None:
+    """The services' OTEL_* settings default to off, and to the observability profile's
+    Jaeger (its OTLP/HTTP port) once OTEL_TRACES_EXPORTER=otlp; Grafana reads Jaeger."""
+    services = load_compose()["services"]
+    for svc in SERVICES:
+        env = environment(services[svc.name])
+        assert env["OTEL_TRACES_EXPORTER"] == "none"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+        assert "OTEL_SERVICE_NAME" not in env  # backorder-<service>, from the service itself
+    assert "jaeger" in services["grafana"]["depends_on"]
+    provisioning = grafana_mounts()["/etc/grafana/provisioning"]
+    datasources = yaml.safe_load((provisioning / "datasources" / "jaeger.yml").read_text())
+    [datasource] = datasources["datasources"]
+    assert datasource["type"] == "jaeger"
+    assert datasource["url"] == "http://jaeger:16686"
 
 
 def dashboard_queries() -> list[str]:

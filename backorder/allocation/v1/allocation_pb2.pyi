@@ -237,16 +237,18 @@ class SetPriorityResponse(_message.Message):
     def __init__(self, line: _Optional[_Union[Line, _Mapping]] = ...) -> None: ...
 
 class SkuPolicy(_message.Message):
-    __slots__ = ("fill_policy", "backorders_accepted", "backorder_limit", "location_strategy")
+    __slots__ = ("fill_policy", "backorders_accepted", "backorder_limit", "location_strategy", "max_units_per_customer")
     FILL_POLICY_FIELD_NUMBER: _ClassVar[int]
     BACKORDERS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     BACKORDER_LIMIT_FIELD_NUMBER: _ClassVar[int]
     LOCATION_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNITS_PER_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     fill_policy: FillPolicy
     backorders_accepted: bool
     backorder_limit: int
     location_strategy: LocationStrategy
-    def __init__(self, fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ..., location_strategy: _Optional[_Union[LocationStrategy, str]] = ...) -> None: ...
+    max_units_per_customer: int
+    def __init__(self, fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ..., location_strategy: _Optional[_Union[LocationStrategy, str]] = ..., max_units_per_customer: _Optional[int] = ...) -> None: ...
 
 class LocationSummary(_message.Message):
     __slots__ = ("location_id", "free_units", "reserved_units", "inbound_units", "active")
@@ -311,18 +313,20 @@ class GetSkuSummaryResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[SkuSummary, _Mapping]] = ...) -> None: ...
 
 class SetSkuPolicyRequest(_message.Message):
-    __slots__ = ("sku", "fill_policy", "backorders_accepted", "backorder_limit", "location_strategy")
+    __slots__ = ("sku", "fill_policy", "backorders_accepted", "backorder_limit", "location_strategy", "max_units_per_customer")
     SKU_FIELD_NUMBER: _ClassVar[int]
     FILL_POLICY_FIELD_NUMBER: _ClassVar[int]
     BACKORDERS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     BACKORDER_LIMIT_FIELD_NUMBER: _ClassVar[int]
     LOCATION_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNITS_PER_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     sku: str
     fill_policy: FillPolicy
     backorders_accepted: bool
     backorder_limit: int
     location_strategy: LocationStrategy
-    def __init__(self, sku: _Optional[str] = ..., fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ..., location_strategy: _Optional[_Union[LocationStrategy, str]] = ...) -> None: ...
+    max_units_per_customer: int
+    def __init__(self, sku: _Optional[str] = ..., fill_policy: _Optional[_Union[FillPolicy, str]] = ..., backorders_accepted: _Optional[bool] = ..., backorder_limit: _Optional[int] = ..., location_strategy: _Optional[_Union[LocationStrategy, str]] = ..., max_units_per_customer: _Optional[int] = ...) -> None: ...
 
 class SetSkuPolicyResponse(_message.Message):
     __slots__ = ("summary",)

@@ -27,7 +27,7 @@ ADJUSTMENT_REASON_RETURNED: AdjustmentReason
 ADJUSTMENT_REASON_OTHER: AdjustmentReason
 
 class StockReceived(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "receipt_id", "quantity", "on_hand_after", "inbound_id", "location_id", "location_on_hand_after")
+    __slots__ = ("event_id", "occurred_at", "sku", "receipt_id", "quantity", "on_hand_after", "inbound_id", "location_id", "location_on_hand_after", "stock_version")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class StockReceived(_message.Message):
     INBOUND_ID_FIELD_NUMBER: _ClassVar[int]
     LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     LOCATION_ON_HAND_AFTER_FIELD_NUMBER: _ClassVar[int]
+    STOCK_VERSION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     sku: str
@@ -46,10 +47,11 @@ class StockReceived(_message.Message):
     inbound_id: str
     location_id: str
     location_on_hand_after: int
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., receipt_id: _Optional[str] = ..., quantity: _Optional[int] = ..., on_hand_after: _Optional[int] = ..., inbound_id: _Optional[str] = ..., location_id: _Optional[str] = ..., location_on_hand_after: _Optional[int] = ...) -> None: ...
+    stock_version: int
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., receipt_id: _Optional[str] = ..., quantity: _Optional[int] = ..., on_hand_after: _Optional[int] = ..., inbound_id: _Optional[str] = ..., location_id: _Optional[str] = ..., location_on_hand_after: _Optional[int] = ..., stock_version: _Optional[int] = ...) -> None: ...
 
 class StockAdjusted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "adjustment_id", "delta", "reason", "on_hand_after", "note", "location_id", "location_on_hand_after")
+    __slots__ = ("event_id", "occurred_at", "sku", "adjustment_id", "delta", "reason", "on_hand_after", "note", "location_id", "location_on_hand_after", "stock_version")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +62,7 @@ class StockAdjusted(_message.Message):
     NOTE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     LOCATION_ON_HAND_AFTER_FIELD_NUMBER: _ClassVar[int]
+    STOCK_VERSION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     sku: str
@@ -70,7 +73,8 @@ class StockAdjusted(_message.Message):
     note: str
     location_id: str
     location_on_hand_after: int
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., adjustment_id: _Optional[str] = ..., delta: _Optional[int] = ..., reason: _Optional[_Union[AdjustmentReason, str]] = ..., on_hand_after: _Optional[int] = ..., note: _Optional[str] = ..., location_id: _Optional[str] = ..., location_on_hand_after: _Optional[int] = ...) -> None: ...
+    stock_version: int
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., adjustment_id: _Optional[str] = ..., delta: _Optional[int] = ..., reason: _Optional[_Union[AdjustmentReason, str]] = ..., on_hand_after: _Optional[int] = ..., note: _Optional[str] = ..., location_id: _Optional[str] = ..., location_on_hand_after: _Optional[int] = ..., stock_version: _Optional[int] = ...) -> None: ...
 
 class StockIssued(_message.Message):
     __slots__ = ("event_id", "occurred_at", "sku", "fulfillment_id", "order_id", "line_id", "quantity", "on_hand_after", "shortfall", "location_id")
@@ -121,7 +125,7 @@ class InboundUpdated(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., inbound_id: _Optional[str] = ..., open_quantity: _Optional[int] = ..., expected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancelled: _Optional[bool] = ..., version: _Optional[int] = ..., location_id: _Optional[str] = ..., from_location_id: _Optional[str] = ...) -> None: ...
 
 class StockTransferred(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "sku", "transfer_id", "from_location_id", "to_location_id", "quantity", "in_transit", "expected_at", "from_on_hand_after", "to_on_hand_after", "location_id")
+    __slots__ = ("event_id", "occurred_at", "sku", "transfer_id", "from_location_id", "to_location_id", "quantity", "in_transit", "expected_at", "from_on_hand_after", "to_on_hand_after", "location_id", "stock_version")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +138,7 @@ class StockTransferred(_message.Message):
     FROM_ON_HAND_AFTER_FIELD_NUMBER: _ClassVar[int]
     TO_ON_HAND_AFTER_FIELD_NUMBER: _ClassVar[int]
     LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STOCK_VERSION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     sku: str
@@ -146,7 +151,8 @@ class StockTransferred(_message.Message):
     from_on_hand_after: int
     to_on_hand_after: int
     location_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., transfer_id: _Optional[str] = ..., from_location_id: _Optional[str] = ..., to_location_id: _Optional[str] = ..., quantity: _Optional[int] = ..., in_transit: _Optional[bool] = ..., expected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_on_hand_after: _Optional[int] = ..., to_on_hand_after: _Optional[int] = ..., location_id: _Optional[str] = ...) -> None: ...
+    stock_version: int
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., transfer_id: _Optional[str] = ..., from_location_id: _Optional[str] = ..., to_location_id: _Optional[str] = ..., quantity: _Optional[int] = ..., in_transit: _Optional[bool] = ..., expected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_on_hand_after: _Optional[int] = ..., to_on_hand_after: _Optional[int] = ..., location_id: _Optional[str] = ..., stock_version: _Optional[int] = ...) -> None: ...
 
 class LocationUpdated(_message.Message):
     __slots__ = ("event_id", "occurred_at", "sku", "location_id", "name", "fill_rank", "active", "version")

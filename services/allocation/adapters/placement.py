@@ -6,6 +6,9 @@ Two paths use it. `queue_line` is Allocate's common case in one round trip: the 
 nothing for the fill, its policy or the ETA walk to decide (the guard
 `line_needs_the_fill`), so the line is only queued, with its line.backordered event.
 Otherwise `insert_line` places it inside the service's transaction, and the fill runs.
+
+Both refuse a line that a per-customer cap forbids (`place_line` checks it, docs/spec.md
+§2) with `CustomerCapExceeded`, having written nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ import asyncpg
 from services.allocation.adapters.rows import sku_from
 from services.allocation.adapters.skus import TailStats
 from services.allocation.domain.model import Inbound, Line, LineStatus, Sku
+from services.common import tracing
+from services.common.errors import FailedPrecondition
 from services.common.outbox import NOTIFY_CHANNEL, OutgoingEvent
+
+# What `place_line` raises when a per-customer cap refuses the line.
+CAP_SQLSTATE = "BOCAP"
 
 
 class LineRequest(NamedTuple):
@@ -35,6 +43,37 @@ class LineRequest(NamedTuple):
     allow_partial: bool
     customer_id: str
     locations: list[str] | None = None  # None: any active location
+
+
+class CustomerCapExceeded(FailedPrecondition):
+    """The SKU caps the open units per customer and the line would break the cap (or names
+    no customer)."""
+
+    reason = "CUSTOMER_CAP_EXCEEDED"
+
+    def __init__(self, new: LineRequest, cap: int, held: int) -> None:
+        if new.customer_id:
+            message = (
+                f"customer {new.customer_id!r} holds {held} open units of sku {new.sku!r} "
+                f"(reserved + backordered); {new.quantity} more would exceed the sku's "
+                f"max_units_per_customer of {cap}"
+            )
+        else:
+            message = (
+                f"sku {new.sku!r} caps open units per customer at {cap} "
+                "(max_units_per_customer): a line of it needs a customer_id"
+            )
+        super().__init__(message, resource_type="sku", resource_name=new.sku)
+        self.cap = cap
+        self.held = held
+
+
+def _cap_refusal(exc: asyncpg.PostgresError, new: LineRequest) -> CustomerCapExceeded | None:
+    """The refusal `exc` stands for, if `place_line` raised it for the cap."""
+    if getattr(exc, "sqlstate", None) != CAP_SQLSTATE:
+        return None
+    cap, held = (int(n) for n in str(getattr(exc, "detail", "")).split())
+    return CustomerCapExceeded(new, cap, held)
 
 
 class Outcome(StrEnum):
@@ -77,16 +116,24 @@ async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent)
     """Queues line `new` and writes `event` (its line.backordered, without the queue
     position, which the relay sets from the outbox row) if nothing but queueing is to be
     done, committed on its own. Otherwise writes nothing and says why."""
-    row = await pool.fetchrow(
-        "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        *new,
-        event.event_id,
-        event.exchange,
-        event.routing_key,
-        event.message.DESCRIPTOR.full_name,
-        event.message.SerializeToString(),
-        NOTIFY_CHANNEL,
-    )
+    try:
+        row = await pool.fetchrow(
+            "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+            " $14, $15)",
+            *new,
+            event.event_id,
+            event.exchange,
+            event.routing_key,
+            event.message.DESCRIPTOR.full_name,
+            event.message.SerializeToString(),
+            NOTIFY_CHANNEL,
+            tracing.current_context(),
+        )
+    except asyncpg.PostgresError as exc:
+        refusal = _cap_refusal(exc, new)
+        if refusal is None:
+            raise
+        raise refusal from None
     outcome = Outcome(row["outcome"])
     if outcome is not Outcome.QUEUED:
         return Queued(outcome)
@@ -111,20 +158,28 @@ async def insert_line(
     says: the caller runs the fill next. One round trip: the counters after it and the
     SKU's open inbound come back with it. `held_for_order`: a line of a ship-complete
     order, which the SKU's fill passes over."""
-    row = await conn.fetchrow(
-        """select p.line_key, p.placed_at, p.lines_through, p.units_through, p.lines_below,
-                  (p.sku_after).*, i.*
-           from place_line($1, $2, $3, $4, $5, $6, $7, $8,
-                           (select lines_placed from sku where sku = $3), $9) p,
-                (select array_agg(inbound_id order by expected_at, inbound_id) as inbound_ids,
-                        array_agg(open_quantity order by expected_at, inbound_id)
-                            as inbound_quantities,
-                        array_agg(expected_at order by expected_at, inbound_id) as inbound_at
-                 from inbound
-                 where sku = $3 and open_quantity > 0 and not cancelled) i""",
-        *new,
-        held_for_order,
-    )
+    try:
+        row = await conn.fetchrow(
+            """select p.line_key, p.placed_at, p.lines_through, p.units_through, p.lines_below,
+                      (p.sku_after).*, i.*
+               from place_line($1, $2, $3, $4, $5, $6, $7, $8,
+                               (select lines_placed from sku where sku = $3), $9) p,
+                    (select array_agg(inbound_id order by expected_at, inbound_id)
+                                as inbound_ids,
+                            array_agg(open_quantity order by expected_at, inbound_id)
+                                as inbound_quantities,
+                            array_agg(expected_at order by expected_at, inbound_id)
+                                as inbound_at
+                     from inbound
+                     where sku = $3 and open_quantity > 0 and not cancelled) i""",
+            *new,
+            held_for_order,
+        )
+    except asyncpg.PostgresError as exc:
+        refusal = _cap_refusal(exc, new)
+        if refusal is None:
+            raise
+        raise refusal from None
     inbound = [
         Inbound(*i)
         for i in zip(

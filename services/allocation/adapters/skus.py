@@ -137,12 +137,14 @@ async def set_policy(
     backorders_accepted: bool | None,
     backorder_limit: int | None,
     location_strategy: LocationStrategy | None = None,
+    max_units_per_customer: int | None = None,
 ) -> Sku:
     row = await conn.fetchrow(
         f"""update sku set fill_policy = coalesce($2, fill_policy),
                 backorders_accepted = coalesce($3, backorders_accepted),
                 backorder_limit = coalesce($4, backorder_limit),
                 location_strategy = coalesce($5, location_strategy),
+                max_units_per_customer = coalesce($6, max_units_per_customer),
                 updated_at = clock_timestamp()
             where sku = $1 returning {SKU_COLUMNS}""",
         sku,
@@ -150,6 +152,7 @@ async def set_policy(
         backorders_accepted,
         backorder_limit,
         location_strategy.value if location_strategy else None,
+        max_units_per_customer,
     )
     return sku_from(row)
 

@@ -50,6 +50,7 @@ class Sku:
     waiting_lines: int
     unmatched_shrinkage_units: int
     location_strategy: LocationStrategy
+    max_units_per_customer: int = 0  # 0: no cap (docs/spec.md §2, per-customer cap)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ def summary_proto(summary: SkuSummary) -> allocation_pb2.SkuSummary:
             backorders_accepted=sku.backorders_accepted,
             backorder_limit=sku.backorder_limit,
             location_strategy=_STRATEGY_PROTO[sku.location_strategy],
+            max_units_per_customer=sku.max_units_per_customer,
         ),
         unmatched_shrinkage_units=sku.unmatched_shrinkage_units,
         locations=[
@@ -296,6 +297,11 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
                     request.backorder_limit if request.HasField("backorder_limit") else None
                 ),
                 location_strategy=_location_strategy(request.location_strategy),
+                max_units_per_customer=(
+                    request.max_units_per_customer
+                    if request.HasField("max_units_per_customer")
+                    else None
+                ),
             ),
         )
         return allocation_pb2.SetSkuPolicyResponse(summary=summary_proto(summary))

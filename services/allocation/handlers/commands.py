@@ -13,6 +13,7 @@ from services.common import validation
 from services.common.errors import InvalidArgument, NotFound
 
 MAX_BACKORDER_LIMIT = 1_000_000_000_000
+MAX_UNITS_PER_CUSTOMER = 1_000_000_000_000
 
 
 class OrderOfRecord(Protocol):
@@ -139,6 +140,7 @@ class SetSkuPolicy:
     backorders_accepted: bool | None = None
     backorder_limit: int | None = None
     location_strategy: LocationStrategy | None = None
+    max_units_per_customer: int | None = None  # None keeps it; 0: no cap
 
     def validated(self) -> SetSkuPolicy:
         validation.sku(self.sku)
@@ -147,6 +149,12 @@ class SetSkuPolicy:
             raise InvalidArgument(
                 "backorder_limit",
                 f"is {limit}; it must be from 0 (no limit) to {MAX_BACKORDER_LIMIT:,}",
+            )
+        cap = self.max_units_per_customer
+        if cap is not None and not 0 <= cap <= MAX_UNITS_PER_CUSTOMER:
+            raise InvalidArgument(
+                "max_units_per_customer",
+                f"is {cap}; it must be from 0 (no cap) to {MAX_UNITS_PER_CUSTOMER:,}",
             )
         return self
 

@@ -140,6 +140,11 @@ async def _queue_only(pool: asyncpg.Pool, cmd: Allocate) -> Placed | None:
         # The same (order_id, line_id) committed meanwhile for another SKU: the full path
         # finds it and answers.
         return None
+    except placement_db.CustomerCapExceeded:
+        # Refused, nothing written; but the key may have been committed meanwhile by a
+        # repeat of this call, which the cap then counted: the full path tells the two apart
+        # under the SKU's lock.
+        return None
     if queued.line is None:
         return None
     return Placed(LineView(queued.line, queued.queue_position), 0, False)

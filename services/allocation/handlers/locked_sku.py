@@ -36,6 +36,7 @@ from services.allocation.domain.fill import (
 from services.allocation.domain.model import Inbound, Line, Sku
 from services.allocation.domain.shrinkage import Revocation, revoke
 from services.allocation.handlers import events, ship_complete
+from services.common import tracing
 from services.common.unit_of_work import UnitOfWork
 
 # The ETA walk covers at most this many waiting lines of a SKU (in rank order); lines
@@ -87,6 +88,20 @@ async def _fill_queue(
     key is `watch`, if any, and the SKU's counters after the fill."""
     if sku.free_units <= 0 or sku.waiting_lines == 0:
         return None, sku
+    # A span of its own (with tracing on): its queries and the line.reserved events it
+    # emits are its children, in the trace of the RPC or event that caused it.
+    with tracing.span("fill", {"backorder.sku": sku.sku, "backorder.cause": cause}):
+        return await _fill_locked(uow, sku, cause, cause_event_id, cause_occurred_at, watch)
+
+
+async def _fill_locked(
+    uow: UnitOfWork,
+    sku: Sku,
+    cause: str,
+    cause_event_id: uuid.UUID | None,
+    cause_occurred_at: datetime | None,
+    watch: int | None,
+) -> tuple[FilledLine | None, Sku]:
     places = await skus_db.free_at(uow.conn, sku.sku)
     if not places:
         return None, sku  # the free units are at inactive locations: they promise nothing

@@ -50,6 +50,7 @@ async def set_sku_policy(pool: asyncpg.Pool, cmd: SetSkuPolicy) -> SkuSummary:
             backorders_accepted=cmd.backorders_accepted,
             backorder_limit=cmd.backorder_limit,
             location_strategy=cmd.location_strategy,
+            max_units_per_customer=cmd.max_units_per_customer,
         )
         _, sku = await fill_sku(uow, sku, cause="SetSkuPolicy", cause_event_id=None)
         await refresh_etas(uow, sku)

@@ -172,6 +172,17 @@ async def lock_stock(conn: asyncpg.Connection, sku: str) -> Stock:
     return Stock(**row)
 
 
+async def next_stock_version(conn: asyncpg.Connection, sku: str) -> int:
+    """Bumps and returns the SKU's stock version, which its next stock.received,
+    stock.adjusted or stock.transferred event carries (docs/spec.md §4); the caller holds
+    the SKU's row lock, so versions follow the order changes are applied in."""
+    version: int = await conn.fetchval(
+        "update stock set stock_version = stock_version + 1 where sku = $1 returning stock_version",
+        sku,
+    )
+    return version
+
+
 class OnHand(NamedTuple):
     """On hand right after a change: at the location, and the SKU's total."""
 

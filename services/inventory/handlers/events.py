@@ -10,7 +10,9 @@ from services.common.timestamps import to_proto
 from services.inventory.domain.model import Inbound, Location, Movement
 
 
-def received_event(movement: Movement, location_on_hand_after: int) -> OutgoingEvent:
+def received_event(
+    movement: Movement, location_on_hand_after: int, stock_version: int
+) -> OutgoingEvent:
     return new_event(
         EXCHANGE,
         "stock.received",
@@ -23,11 +25,14 @@ def received_event(movement: Movement, location_on_hand_after: int) -> OutgoingE
             inbound_id=movement.inbound_id,
             location_id=movement.location_id,
             location_on_hand_after=location_on_hand_after,
+            stock_version=stock_version,
         ),
     )
 
 
-def adjusted_event(movement: Movement, reason: int, location_on_hand_after: int) -> OutgoingEvent:
+def adjusted_event(
+    movement: Movement, reason: int, location_on_hand_after: int, stock_version: int
+) -> OutgoingEvent:
     return new_event(
         EXCHANGE,
         "stock.adjusted",
@@ -41,6 +46,7 @@ def adjusted_event(movement: Movement, reason: int, location_on_hand_after: int)
             note=movement.note,
             location_id=movement.location_id,
             location_on_hand_after=location_on_hand_after,
+            stock_version=stock_version,
         ),
     )
 
@@ -88,6 +94,7 @@ def transferred_event(
     in_transit: Inbound | None,
     from_on_hand_after: int,
     to_on_hand_after: int,
+    stock_version: int,
 ) -> OutgoingEvent:
     message = events_pb2.StockTransferred(
         occurred_at=to_proto(out.created_at),
@@ -100,6 +107,7 @@ def transferred_event(
         from_on_hand_after=from_on_hand_after,
         to_on_hand_after=to_on_hand_after,
         location_id=out.location_id,
+        stock_version=stock_version,
     )
     if in_transit is not None:
         message.expected_at.CopyFrom(to_proto(in_transit.expected_at))

@@ -126,7 +126,8 @@ async def receive_stock(pool: asyncpg.Pool, cmd: ReceiveStock) -> Receipt:
             location_id=location,
             other_location_id=from_location,
         )
-        uow.emit(events.received_event(movement, on_hand.here))
+        version = await db.next_stock_version(conn, cmd.sku)
+        uow.emit(events.received_event(movement, on_hand.here, version))
         inbound = None
         if cmd.inbound_id:
             # Over-receipt of a purchase order is allowed (the units are on the shelf); open
@@ -198,7 +199,8 @@ async def adjust_stock(pool: asyncpg.Pool, cmd: AdjustStock) -> Adjustment:
             note=cmd.note,
             location_id=cmd.location,
         )
-        uow.emit(events.adjusted_event(movement, cmd.reason, on_hand.here))
+        version = await db.next_stock_version(conn, cmd.sku)
+        uow.emit(events.adjusted_event(movement, cmd.reason, on_hand.here, version))
         stock = await db.get_stock(conn, cmd.sku)
         assert stock is not None
         await db.notify_stock_changed(
@@ -299,6 +301,7 @@ async def transfer_stock(pool: asyncpg.Pool, cmd: TransferStock) -> Transfer:
                 in_transit=inbound,
                 from_on_hand_after=source.here,
                 to_on_hand_after=to_after,
+                stock_version=await db.next_stock_version(conn, cmd.sku),
             )
         )
         if inbound is not None:

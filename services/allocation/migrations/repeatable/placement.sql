@@ -25,6 +25,11 @@ $$;
 -- counters follow by trigger. Returns the line's key and placed_at, the queue seen from its
 -- band once it is in (waiting lines and units at its priority or higher, waiting lines
 -- below) and the SKU row after.
+-- When the SKU caps the open units per customer (migration 0010), the line is checked
+-- first: one without a customer, or one that would take its customer's open units
+-- (reserved + backordered, all its lines of the SKU) over the cap, raises SQLSTATE 'BOCAP'
+-- (detail: the cap and the customer's current units, space-separated) before anything is
+-- written; the caller's statement or transaction then writes nothing.
 -- `p_held_for_order`: a line of a ship-complete order (migration 0009), which the SKU's fill
 -- passes over.
 drop function if exists place_line(text, text, text, bigint, smallint, boolean, text, text[],
@@ -36,7 +41,23 @@ create or replace function place_line(
     out line_key bigint, out placed_at timestamptz, out lines_through bigint,
     out units_through bigint, out lines_below bigint, out sku_after sku)
 language plpgsql as $$
+declare
+    cap bigint;
+    held bigint := 0;
 begin
+    select s.max_units_per_customer into cap from sku s where s.sku = p_sku;
+    if cap > 0 then
+        if p_customer_id <> '' then
+            select coalesce(sum(l.reserved + l.backordered), 0) into held
+            from line l
+            where l.sku = p_sku and l.customer_id = p_customer_id
+              and l.reserved + l.backordered > 0;
+        end if;
+        if p_customer_id = '' or held + p_quantity > cap then
+            raise exception 'customer cap of sku % exceeded', p_sku
+                using errcode = 'BOCAP', detail = cap || ' ' || held;
+        end if;
+    end if;
     insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
                       customer_id, locations, placed_at, placed_priority, sku_seq,
                       held_for_order)
@@ -78,7 +99,7 @@ create or replace function queue_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
     p_allow_partial boolean, p_customer_id text, p_locations text[],
     p_event_id uuid, p_exchange text, p_routing_key text, p_message_type text,
-    p_event_body bytea, p_notify_channel text,
+    p_event_body bytea, p_notify_channel text, p_trace_context jsonb,
     out outcome text, out line_key bigint, out placed_at timestamptz,
     out queue_position bigint)
 language plpgsql as $$
@@ -108,9 +129,10 @@ begin
     select * into placed from place_line(p_order_id, p_line_id, p_sku, p_quantity, p_priority,
                                          p_allow_partial, p_customer_id, p_locations,
                                          s.lines_placed);
-    insert into outbox (event_id, exchange, routing_key, message_type, sku, body, late_fields)
+    insert into outbox (event_id, exchange, routing_key, message_type, sku, body, late_fields,
+                        trace_context)
     values (p_event_id, p_exchange, p_routing_key, p_message_type, p_sku, p_event_body,
-            jsonb_build_object('queue_position', placed.lines_through));
+            jsonb_build_object('queue_position', placed.lines_through), p_trace_context);
     perform pg_notify(p_notify_channel, '');
     outcome := 'QUEUED';
     line_key := placed.line_key;
