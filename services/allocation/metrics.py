@@ -44,9 +44,17 @@ HELD_STOCK_EVENT_AGE = Gauge(
     "lettered) keeps its SKU's later stock events waiting",
 )
 
+SHIP_COMPLETE_OLDEST_WAIT = Gauge(
+    "backorder_ship_complete_oldest_wait_seconds",
+    f"Age of the oldest waiting ship-complete order per SKU (the {TOP_SKUS} SKUs where it is "
+    "oldest)",
+    ["sku"],
+)
+
 
 def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
     shown: set[str] = set()
+    shown_waits: set[str] = set()
 
     async def sample() -> None:
         async with pool.acquire() as conn:
@@ -63,8 +71,20 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
                 "select count(*) as events, coalesce(extract(epoch from"
                 " clock_timestamp() - min(held_at)), 0)::float8 as age from held_stock_event"
             )
+            waits = await conn.fetch(
+                "select sku, extract(epoch from clock_timestamp() - min(waiting_since))::float8"
+                " as age from order_waiting_sku group by sku order by age desc, sku limit $1",
+                TOP_SKUS,
+            )
         HELD_STOCK_EVENTS.set(held["events"])
         HELD_STOCK_EVENT_AGE.set(held["age"])
+        oldest = {row["sku"]: row["age"] for row in waits}
+        for sku, age in oldest.items():
+            SHIP_COMPLETE_OLDEST_WAIT.labels(sku).set(age)
+        for sku in shown_waits - set(oldest):
+            SHIP_COMPLETE_OLDEST_WAIT.remove(sku)
+        shown_waits.clear()
+        shown_waits.update(oldest)
         BACKLOG_UNITS_TOTAL.set(totals["units"])
         WAITING_LINES_TOTAL.set(totals["lines"])
         current = {row["sku"]: row["backordered_units"] for row in top}

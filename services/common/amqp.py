@@ -85,6 +85,8 @@ PUBLISHED_EVENTS: dict[str, dict[str, type[Message]]] = {
         "line.cancelled": allocation_events.LineCancelled,
         "line.fulfilled": allocation_events.LineFulfilled,
         "sku.reorder_suggested": allocation_events.SkuReorderSuggested,
+        "order.ready": allocation_events.OrderReady,
+        "order.waiting": allocation_events.OrderWaiting,
     },
 }
 

@@ -9,6 +9,7 @@ to do once the transaction committed (metrics, log lines about what happened).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -21,7 +22,12 @@ from services.common.db import run_in_transaction, run_in_transaction_when_reach
 from services.common.errors import InvalidArgument
 from services.common.outbox import OutgoingEvent, add_events
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+# Runs of a use case when Postgres rolls it back to break a deadlock.
+DEADLOCK_ATTEMPTS = 5
 L = TypeVar("L")
 
 
@@ -33,6 +39,7 @@ class UnitOfWork:
         self.conn = conn
         self._events: list[OutgoingEvent] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._follow_ups: dict[str, Callable[[asyncpg.Pool], Awaitable[None]]] = {}
 
     def emit(self, *events: OutgoingEvent) -> None:
         self.emit_all(events)
@@ -55,6 +62,19 @@ class UnitOfWork:
         for action in self._after_commit:
             action()
 
+    def follow_up(self, key: str, action: Callable[[asyncpg.Pool], Awaitable[None]]) -> None:
+        """Runs `action` once the transaction committed, in transactions of its own (one per
+        `key`: a second with the same key is dropped). A follow-up that fails is logged; the
+        committed work stands."""
+        self._follow_ups.setdefault(key, action)
+
+    async def run_follow_ups(self, pool: asyncpg.Pool) -> None:
+        for key, action in self._follow_ups.items():
+            try:
+                await action(pool)
+            except Exception:
+                log.exception("follow-up failed", extra={"follow_up": key})
+
     async def flush(self) -> None:
         """Writes the events emitted so far to the outbox now (in this transaction), so a
         long use case (a fill of any length) keeps no more than a chunk's events in memory."""
@@ -69,7 +89,8 @@ async def transaction(
     wait_out_outage: bool = False,
 ) -> T:
     """Runs `work` in one transaction (retried on a lost idempotency race: a unique
-    violation), writes its events to the outbox in it, then runs its after-commit work.
+    violation; and on a deadlock Postgres broke), writes its events to the outbox in it,
+    then runs its after-commit work and its follow-ups.
     `wait_out_outage`: for a consumed event, waits while the database is unreachable (an
     RPC fails fast with UNAVAILABLE instead)."""
     done: UnitOfWork | None = None
@@ -83,9 +104,18 @@ async def transaction(
         return result
 
     run = run_in_transaction_when_reachable if wait_out_outage else run_in_transaction
-    result = await run(pool, attempt)
+    for tries in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            result = await run(pool, attempt)
+            break
+        except asyncpg.DeadlockDetectedError:
+            # Postgres broke a lock cycle by rolling this attempt back (an order's SKUs
+            # locked out of order by shrinkage, docs/spec.md §10): run it again from the top.
+            if tries == DEADLOCK_ATTEMPTS:
+                raise
     assert done is not None
     done.committed()
+    await done.run_follow_ups(pool)
     return result
 
 

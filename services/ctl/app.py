@@ -342,6 +342,7 @@ HELP_ORDER = (
     "inbound",
     "locations",
     "lines",
+    "orders",
     "reservations",
     "summary",
     "policy",

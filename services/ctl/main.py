@@ -8,6 +8,7 @@ from collections.abc import Sequence
 # Importing the command modules registers their commands (the order is the order in --help).
 from services.ctl import commands as _commands  # noqa: F401
 from services.ctl import lines as _lines  # noqa: F401
+from services.ctl import orders as _orders  # noqa: F401
 from services.ctl import plan as _plan  # noqa: F401
 from services.ctl import stock as _stock  # noqa: F401
 from services.ctl.app import main as run

@@ -94,7 +94,8 @@ async def allocation(system: System) -> AsyncIterator[allocation_pb2_grpc.Alloca
 
 
 class EventTap:
-    """A queue of our own bound to allocation.events: what a subscribing service receives."""
+    """A queue of our own bound to allocation.events (line.# and order.#): what a subscribing
+    service receives."""
 
     def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
         self._queue = queue
@@ -147,4 +148,5 @@ async def allocation_events(system: System, vhost: Vhost) -> AsyncIterator[Event
         )
         queue = await channel.declare_queue(unique("tap"), exclusive=True)
         await queue.bind(exchange, "line.#")
+        await queue.bind(exchange, "order.#")
         yield EventTap(queue)

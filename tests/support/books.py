@@ -55,6 +55,24 @@ async def check_allocation(conn: asyncpg.Connection) -> int:
     )
     assert not buckets, f"bucket counters disagree with the waiting lines: {buckets}"
     checks += 1
+    # A ship-complete order's lines are all reserved in full or none holds units (docs/spec.md
+    # §10), and it is in the index of waiting orders exactly while one of them waits.
+    torn = await conn.fetch(
+        """select o.order_id,
+                  coalesce(bool_and(l.backordered = 0) filter (where not l.cancelled), true)
+                      as whole,
+                  coalesce(bool_and(l.reserved = 0) filter (where not l.cancelled), true)
+                      as empty,
+                  bool_or(l.backordered > 0) as waits,
+                  exists (select 1 from order_waiting_sku w where w.order_id = o.order_id)
+                      as indexed
+           from customer_order o join line l using (order_id)
+           where o.ship_complete group by o.order_id"""
+    )
+    for order in torn:
+        assert order["whole"] or order["empty"], f"ship-complete order torn: {dict(order)}"
+        assert bool(order["waits"]) == order["indexed"], dict(order)
+    checks += 1
     # The decision log explains every live line's units: fills minus revocations.
     unexplained = await conn.fetch(
         """select l.id, l.reserved, l.fulfilled,

@@ -54,6 +54,16 @@ class ForecastMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FORECAST_METHOD_CROSTON_SBA: _ClassVar[ForecastMethod]
     FORECAST_METHOD_TSB: _ClassVar[ForecastMethod]
     FORECAST_METHOD_NONE: _ClassVar[ForecastMethod]
+
+class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_STATUS_UNSPECIFIED: _ClassVar[OrderStatus]
+    ORDER_STATUS_WAITING: _ClassVar[OrderStatus]
+    ORDER_STATUS_PARTIALLY_RESERVED: _ClassVar[OrderStatus]
+    ORDER_STATUS_READY: _ClassVar[OrderStatus]
+    ORDER_STATUS_PARTIALLY_FULFILLED: _ClassVar[OrderStatus]
+    ORDER_STATUS_FULFILLED: _ClassVar[OrderStatus]
+    ORDER_STATUS_CANCELLED: _ClassVar[OrderStatus]
 ALLOCATION_OUTCOME_UNSPECIFIED: AllocationOutcome
 ALLOCATION_OUTCOME_RESERVED: AllocationOutcome
 ALLOCATION_OUTCOME_PARTIALLY_RESERVED: AllocationOutcome
@@ -80,6 +90,13 @@ FORECAST_METHOD_SES: ForecastMethod
 FORECAST_METHOD_CROSTON_SBA: ForecastMethod
 FORECAST_METHOD_TSB: ForecastMethod
 FORECAST_METHOD_NONE: ForecastMethod
+ORDER_STATUS_UNSPECIFIED: OrderStatus
+ORDER_STATUS_WAITING: OrderStatus
+ORDER_STATUS_PARTIALLY_RESERVED: OrderStatus
+ORDER_STATUS_READY: OrderStatus
+ORDER_STATUS_PARTIALLY_FULFILLED: OrderStatus
+ORDER_STATUS_FULFILLED: OrderStatus
+ORDER_STATUS_CANCELLED: OrderStatus
 
 class Line(_message.Message):
     __slots__ = ("order_id", "line_id", "sku", "quantity", "priority", "allow_partial", "status", "reserved_quantity", "fulfilled_quantity", "backordered_quantity", "queue_position", "estimated_fill_at", "eta_known", "placed_at", "customer_id", "locations", "allocations")
@@ -516,3 +533,87 @@ class ListReorderSuggestionsResponse(_message.Message):
     suggestions: _containers.RepeatedCompositeFieldContainer[Replenishment]
     next_page_token: str
     def __init__(self, suggestions: _Optional[_Iterable[_Union[Replenishment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Order(_message.Message):
+    __slots__ = ("order_id", "priority", "customer_id", "ship_complete", "status", "lines", "estimated_fill_at", "eta_known", "placed_at", "version")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    SHIP_COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FILL_AT_FIELD_NUMBER: _ClassVar[int]
+    ETA_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    PLACED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    priority: int
+    customer_id: str
+    ship_complete: bool
+    status: OrderStatus
+    lines: _containers.RepeatedCompositeFieldContainer[Line]
+    estimated_fill_at: _timestamp_pb2.Timestamp
+    eta_known: bool
+    placed_at: _timestamp_pb2.Timestamp
+    version: int
+    def __init__(self, order_id: _Optional[str] = ..., priority: _Optional[int] = ..., customer_id: _Optional[str] = ..., ship_complete: _Optional[bool] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ..., estimated_fill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_known: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class OrderLineRequest(_message.Message):
+    __slots__ = ("line_id", "sku", "quantity", "allow_partial", "locations")
+    LINE_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    line_id: str
+    sku: str
+    quantity: int
+    allow_partial: bool
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., locations: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AllocateOrderRequest(_message.Message):
+    __slots__ = ("order_id", "priority", "customer_id", "ship_complete", "lines")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    SHIP_COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    priority: int
+    customer_id: str
+    ship_complete: bool
+    lines: _containers.RepeatedCompositeFieldContainer[OrderLineRequest]
+    def __init__(self, order_id: _Optional[str] = ..., priority: _Optional[int] = ..., customer_id: _Optional[str] = ..., ship_complete: _Optional[bool] = ..., lines: _Optional[_Iterable[_Union[OrderLineRequest, _Mapping]]] = ...) -> None: ...
+
+class AllocateOrderResponse(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: Order
+    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class GetOrderRequest(_message.Message):
+    __slots__ = ("order_id",)
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
+class GetOrderResponse(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: Order
+    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class CancelOrderRequest(_message.Message):
+    __slots__ = ("order_id",)
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
+class CancelOrderResponse(_message.Message):
+    __slots__ = ("order", "released_quantity")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    order: Order
+    released_quantity: int
+    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ..., released_quantity: _Optional[int] = ...) -> None: ...

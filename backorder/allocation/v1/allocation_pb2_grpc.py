@@ -100,6 +100,21 @@ class AllocationServiceStub:
                 request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsRequest.SerializeToString,
                 response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsResponse.FromString,
                 _registered_method=True)
+        self.AllocateOrder = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/AllocateOrder',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.AllocateOrderRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.AllocateOrderResponse.FromString,
+                _registered_method=True)
+        self.GetOrder = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/GetOrder',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetOrderRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetOrderResponse.FromString,
+                _registered_method=True)
+        self.CancelOrder = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/CancelOrder',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -206,6 +221,29 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AllocateOrder(self, request, context):
+        """Places every line of an order in one call: all accepted or none (docs/spec.md §10).
+        Idempotent on order_id (lines compared as a set); an order_id belongs to AllocateOrder
+        or to Allocate, never both.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrder(self, request, context):
+        """Reads an order placed by AllocateOrder. NOT_FOUND if it was never placed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOrder(self, request, context):
+        """Cancels every open line of an order. Repeating it answers with the cancelled order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -273,6 +311,21 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.ListReorderSuggestions,
                     request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsRequest.FromString,
                     response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsResponse.SerializeToString,
+            ),
+            'AllocateOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllocateOrder,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.AllocateOrderRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.AllocateOrderResponse.SerializeToString,
+            ),
+            'GetOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrder,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetOrderRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetOrderResponse.SerializeToString,
+            ),
+            'CancelOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrder,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -627,6 +680,87 @@ class AllocationService:
             '/backorder.allocation.v1.AllocationService/ListReorderSuggestions',
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsRequest.SerializeToString,
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.ListReorderSuggestionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllocateOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/AllocateOrder',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.AllocateOrderRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.AllocateOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/GetOrder',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetOrderRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/CancelOrder',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

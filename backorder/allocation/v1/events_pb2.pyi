@@ -199,3 +199,41 @@ class SkuReorderSuggested(_message.Message):
     forecast_daily_units: float
     days_of_cover: float
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sku: _Optional[str] = ..., version: _Optional[int] = ..., available: _Optional[int] = ..., reorder_point: _Optional[float] = ..., suggested_order_quantity: _Optional[int] = ..., forecast_daily_units: _Optional[float] = ..., days_of_cover: _Optional[float] = ...) -> None: ...
+
+class OrderReady(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "order_id", "customer_id", "line_count", "reserved_quantity", "version", "cause_event_id")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    LINE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    order_id: str
+    customer_id: str
+    line_count: int
+    reserved_quantity: int
+    version: int
+    cause_event_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., line_count: _Optional[int] = ..., reserved_quantity: _Optional[int] = ..., version: _Optional[int] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
+
+class OrderWaiting(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "order_id", "customer_id", "released_quantity", "version", "cause_event_id")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    order_id: str
+    customer_id: str
+    released_quantity: int
+    version: int
+    cause_event_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., released_quantity: _Optional[int] = ..., version: _Optional[int] = ..., cause_event_id: _Optional[str] = ...) -> None: ...

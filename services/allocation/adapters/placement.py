@@ -151,16 +151,19 @@ class NewLine:
     inbound: list[Inbound]
 
 
-async def insert_line(conn: asyncpg.Connection, new: LineRequest) -> NewLine:
+async def insert_line(
+    conn: asyncpg.Connection, new: LineRequest, *, held_for_order: bool = False
+) -> NewLine:
     """Queues line `new`, whose SKU row this transaction has locked, whatever the guard
     says: the caller runs the fill next. One round trip: the counters after it and the
-    SKU's open inbound come back with it."""
+    SKU's open inbound come back with it. `held_for_order`: a line of a ship-complete
+    order, which the SKU's fill passes over."""
     try:
         row = await conn.fetchrow(
             """select p.line_key, p.placed_at, p.lines_through, p.units_through, p.lines_below,
                       (p.sku_after).*, i.*
                from place_line($1, $2, $3, $4, $5, $6, $7, $8,
-                               (select lines_placed from sku where sku = $3)) p,
+                               (select lines_placed from sku where sku = $3), $9) p,
                     (select array_agg(inbound_id order by expected_at, inbound_id)
                                 as inbound_ids,
                             array_agg(open_quantity order by expected_at, inbound_id)
@@ -170,6 +173,7 @@ async def insert_line(conn: asyncpg.Connection, new: LineRequest) -> NewLine:
                      from inbound
                      where sku = $3 and open_quantity > 0 and not cancelled) i""",
             *new,
+            held_for_order,
         )
     except asyncpg.PostgresError as exc:
         refusal = _cap_refusal(exc, new)

@@ -56,10 +56,11 @@ class QueuedLine:
     backordered: int
     allow_partial: bool
     locations: list[str] | None  # None: any active location
+    held: bool = False  # a line of a ship-complete order: the fill passes over it
 
     def waiting(self) -> WaitingLine:
         at = None if self.locations is None else frozenset(self.locations)
-        return WaitingLine(self.key, self.backordered, self.allow_partial, at)
+        return WaitingLine(self.key, self.backordered, self.allow_partial, at, self.held)
 
 
 def waiting_in_rank_order(
@@ -78,7 +79,8 @@ async def _waiting_after(
 ) -> list[QueuedLine]:
     if after is None:
         rows = await conn.fetch(
-            """select id, priority, placed_at, backordered, allow_partial, locations from line
+            """select id, priority, placed_at, backordered, allow_partial, locations,
+                      held_for_order from line
                where sku = $1 and backordered > 0
                order by priority desc, placed_at, id limit $2""",
             sku,
@@ -89,12 +91,14 @@ async def _waiting_after(
         # rank conditions and would rescan the queue from its head on every chunk (a drain
         # quadratic in its length). The rest of `after`'s band, then the lower bands.
         rows = await conn.fetch(
-            """(select id, priority, placed_at, backordered, allow_partial, locations from line
+            """(select id, priority, placed_at, backordered, allow_partial, locations,
+                      held_for_order from line
                 where sku = $1 and backordered > 0 and priority = $2
                   and (placed_at, id) > ($3, $4)
                 order by priority desc, placed_at, id limit $5)
                union all
-               (select id, priority, placed_at, backordered, allow_partial, locations from line
+               (select id, priority, placed_at, backordered, allow_partial, locations,
+                      held_for_order from line
                 where sku = $1 and backordered > 0 and priority < $2
                 order by priority desc, placed_at, id limit $5)
                order by priority desc, placed_at, id limit $5""",

@@ -45,6 +45,9 @@ class WaitingLine:
     allow_partial: bool
     # The locations the line may ship from; None: any active location.
     locations: frozenset[str] | None = None
+    # A line of a ship-complete order (docs/spec.md §10): the fill passes over it, taking
+    # nothing for it and never blocking on it; its order's completion step serves it.
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,9 @@ def fill(
         if free <= 0:
             return FillOutcome(tuple(fills), free, waiting_ahead, True, skipped)
         position = waiting_ahead + 1
+        if line.held:
+            waiting_ahead += 1
+            continue
         if line.backordered <= free:
             rule = FillRule.WHOLE_AFTER_SKIP if skipped else FillRule.WHOLE
             fills.append(Fill(line.key, line.backordered, rule, position, location))
@@ -157,7 +163,7 @@ def fill_locations(walk: LocationsWalk, waiting: Iterable[WaitingLine]) -> list[
         eligible = [loc for loc in by_rank if (at is None or loc in at) and loc not in blocked]
         available = sum(free.get(loc, 0) for loc in eligible)
         position = walk.waiting_ahead + 1
-        if available <= 0:
+        if available <= 0 or line.held:
             walk.waiting_ahead += 1
             continue
         if line.backordered <= available:

@@ -9,7 +9,7 @@ from backorder.allocation.v1 import allocation_pb2, allocation_pb2_grpc, events_
 from services.allocation import handlers
 from services.allocation.domain.fill import FillPolicy, LocationStrategy
 from services.allocation.domain.model import LineStatus, Reservation
-from services.allocation.handlers import LineView, SkuSummary
+from services.allocation.handlers import LineView, OrderView, SkuSummary
 from services.allocation.planning.advice import Advice
 from services.allocation.planning.params import PlanningParams
 from services.common.errors import InvalidArgument
@@ -24,10 +24,13 @@ SCOPES = {
     _SERVICE + "ListLines": READ,
     _SERVICE + "GetSkuSummary": READ,
     _SERVICE + "ListReservations": READ,
+    _SERVICE + "GetOrder": READ,
     _SERVICE + "Allocate": WRITE,
     _SERVICE + "CancelLine": WRITE,
     _SERVICE + "FulfillLine": WRITE,
     _SERVICE + "SetPriority": WRITE,
+    _SERVICE + "AllocateOrder": WRITE,
+    _SERVICE + "CancelOrder": WRITE,
     _SERVICE + "SetSkuPolicy": ADMIN,
     _SERVICE + "ImportDemandHistory": ADMIN,
     _SERVICE + "SetPlanningParams": ADMIN,
@@ -84,6 +87,32 @@ def line_proto(view: LineView) -> allocation_pb2.Line:
             )
             for a in view.allocations
         ],
+    )
+
+
+def order_proto(view: OrderView) -> allocation_pb2.Order:
+    order = view.order
+    eta, eta_known = view.eta
+    lines = [line_proto(v) for v in view.lines]
+    if order.ship_complete:
+        # Its lines ship together: each waiting line shows the order's (latest) ETA.
+        for line in lines:
+            if line.backordered_quantity > 0:
+                line.eta_known = eta_known
+                line.ClearField("estimated_fill_at")
+                if eta is not None:
+                    line.estimated_fill_at.CopyFrom(to_proto(eta))
+    return allocation_pb2.Order(
+        order_id=order.order_id,
+        priority=order.priority,
+        customer_id=order.customer_id,
+        ship_complete=order.ship_complete,
+        status=allocation_pb2.OrderStatus.Value(f"ORDER_STATUS_{view.status}"),
+        lines=lines,
+        estimated_fill_at=to_proto(eta) if eta is not None else None,
+        eta_known=eta_known,
+        placed_at=to_proto(order.placed_at),
+        version=order.version,
     )
 
 
@@ -386,6 +415,44 @@ def replenishment_proto(advice: Advice) -> allocation_pb2.Replenishment:
     if advice.refreshed_at is not None:
         message.refreshed_at.CopyFrom(to_proto(advice.refreshed_at))
     return message
+
+    async def AllocateOrder(
+        self, request: allocation_pb2.AllocateOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.AllocateOrderResponse:
+        view, _ = await handlers.allocate_order(
+            self._pool,
+            handlers.AllocateOrder(
+                order_id=request.order_id,
+                priority=request.priority,
+                customer_id=request.customer_id,
+                ship_complete=request.ship_complete,
+                lines=tuple(
+                    handlers.OrderLine(
+                        line_id=line.line_id,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        allow_partial=line.allow_partial,
+                        locations=tuple(line.locations),
+                    )
+                    for line in request.lines
+                ),
+            ),
+        )
+        return allocation_pb2.AllocateOrderResponse(order=order_proto(view))
+
+    async def GetOrder(
+        self, request: allocation_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.GetOrderResponse:
+        view = await handlers.get_order(self._pool, request.order_id)
+        return allocation_pb2.GetOrderResponse(order=order_proto(view))
+
+    async def CancelOrder(
+        self, request: allocation_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.CancelOrderResponse:
+        cancelled = await handlers.cancel_order(self._pool, request.order_id)
+        return allocation_pb2.CancelOrderResponse(
+            order=order_proto(cancelled.view), released_quantity=cancelled.released
+        )
 
 
 def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> list[str]:

@@ -9,7 +9,13 @@
 - planning: demand history, planning parameters, replenishment advice (docs/spec.md §9)
 """
 
-from services.allocation.handlers.commands import Allocate, FulfillLine, SetSkuPolicy
+from services.allocation.handlers.commands import (
+    Allocate,
+    AllocateOrder,
+    FulfillLine,
+    OrderLine,
+    SetSkuPolicy,
+)
 from services.allocation.handlers.events import status_from_proto, status_proto
 from services.allocation.handlers.inventory_events import (
     inbound_updated,
@@ -30,6 +36,13 @@ from services.allocation.handlers.lines import (
     list_lines,
     set_priority,
 )
+from services.allocation.handlers.orders import (
+    OrderCancelled,
+    OrderView,
+    allocate_order,
+    cancel_order,
+    get_order,
+)
 from services.allocation.handlers.planning import (
     ImportDemandHistory,
     SetPlanningParams,
@@ -48,19 +61,26 @@ from services.allocation.handlers.skus import (
 
 __all__ = [
     "Allocate",
+    "AllocateOrder",
     "Cancelled",
     "FulfillLine",
     "ImportDemandHistory",
     "LineView",
+    "OrderCancelled",
+    "OrderLine",
+    "OrderView",
     "Placed",
     "SetPlanningParams",
     "SetSkuPolicy",
     "SkuSummary",
     "allocate",
+    "allocate_order",
     "cancel_line",
+    "cancel_order",
     "check_crossings",
     "fulfill_line",
     "get_line",
+    "get_order",
     "get_replenishment",
     "get_sku_summary",
     "import_demand_history",

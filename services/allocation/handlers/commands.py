@@ -4,6 +4,7 @@ fields (InvalidArgument naming the field) before any use case touches the databa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from services.allocation.adapters.placement import LineRequest
 from services.allocation.domain.fill import FillPolicy, LocationStrategy
@@ -13,6 +14,19 @@ from services.common.errors import InvalidArgument, NotFound
 
 MAX_BACKORDER_LIMIT = 1_000_000_000_000
 MAX_UNITS_PER_CUSTOMER = 1_000_000_000_000
+
+
+class OrderOfRecord(Protocol):
+    """What a repeated AllocateOrder is compared with (adapters.orders.OrderRow)."""
+
+    @property
+    def placed_priority(self) -> int: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def ship_complete(self) -> bool: ...
+
+
 # At most this many locations in Allocate.locations.
 MAX_LINE_LOCATIONS = 100
 
@@ -143,3 +157,101 @@ class SetSkuPolicy:
                 f"is {cap}; it must be from 0 (no cap) to {MAX_UNITS_PER_CUSTOMER:,}",
             )
         return self
+
+
+# At most this many lines in one AllocateOrder.
+MAX_ORDER_LINES = 500
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One line of an AllocateOrder request."""
+
+    line_id: str
+    sku: str
+    quantity: int
+    allow_partial: bool = False
+    locations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AllocateOrder:
+    order_id: str
+    lines: tuple[OrderLine, ...]
+    priority: int = 0
+    customer_id: str = ""
+    ship_complete: bool = False
+
+    def validated(self) -> AllocateOrder:
+        validation.identifier(self.order_id, "order_id")
+        validation.priority(self.priority)
+        validation.optional_identifier(self.customer_id, "customer_id")
+        if not 1 <= len(self.lines) <= MAX_ORDER_LINES:
+            raise InvalidArgument(
+                "lines", f"has {len(self.lines)} lines; an order has 1 to {MAX_ORDER_LINES}"
+            )
+        seen: set[str] = set()
+        for i, line in enumerate(self.lines):
+            try:
+                self._command(line).validated()
+            except InvalidArgument as e:
+                raise InvalidArgument(f"lines[{i}].{e.field}", e.description) from None
+            if line.line_id in seen:
+                raise InvalidArgument(
+                    f"lines[{i}].line_id", f"{line.line_id!r} is given twice in the order"
+                )
+            seen.add(line.line_id)
+            if self.ship_complete and line.allow_partial:
+                raise InvalidArgument(
+                    f"lines[{i}].allow_partial",
+                    "must be false in a ship-complete order (its lines hold units only all "
+                    "at once)",
+                )
+        return self
+
+    def _command(self, line: OrderLine) -> Allocate:
+        return Allocate(
+            order_id=self.order_id,
+            line_id=line.line_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            priority=self.priority,
+            allow_partial=line.allow_partial,
+            customer_id=self.customer_id,
+            locations=line.locations,
+        )
+
+    def line_commands(self) -> list[Allocate]:
+        """Each line as Allocate would place it, in request order."""
+        return [self._command(line) for line in self.lines]
+
+    def check_known(self, known: set[str]) -> None:
+        """NotFound naming the first line location the service has never heard of."""
+        for i, line in enumerate(self.lines):
+            try:
+                self._command(line).check_known(known)
+            except NotFound as e:
+                raise NotFound(
+                    f"lines[{i}].{e.message}",
+                    resource_type=e.resource_type,
+                    resource_name=e.resource_name,
+                ) from None
+
+    def matches(self, order: OrderOfRecord, lines: list[Line]) -> bool:
+        """Whether this repeats the order placed before: same order fields, same lines
+        (compared as a set)."""
+        if (self.priority, self.customer_id, self.ship_complete) != (
+            order.placed_priority,
+            order.customer_id,
+            order.ship_complete,
+        ):
+            return False
+        mine = {
+            (line.line_id, line.sku, line.quantity, line.allow_partial, line.locations or None)
+            for line in self.lines
+        }
+        theirs = {
+            (line.line_id, line.sku, line.quantity, line.allow_partial, line.locations)
+            for line in lines
+        }
+        return len(lines) == len(self.lines) and mine == theirs

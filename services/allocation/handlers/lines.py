@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, replace
 import asyncpg
 
 from services.allocation.adapters import lines as lines_db
+from services.allocation.adapters import orders as orders_db
 from services.allocation.adapters import placement as placement_db
 from services.allocation.adapters import skus as skus_db
 from services.allocation.adapters.lines import Allocation
 from services.allocation.domain.fill import DEFAULT_LOCATION
 from services.allocation.domain.model import Line, LineStatus, Sku
-from services.allocation.handlers import events
+from services.allocation.handlers import events, ship_complete
 from services.allocation.handlers.commands import (
     Allocate,
     FulfillLine,
@@ -58,42 +59,64 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
         # Lock the SKU (every change of its queue holds the lock) and learn whether this
         # is a repeat, in one round trip; the lock is then held for as few as possible.
         conn = uow.conn
-        sku, placed = await skus_db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
+        await orders_db.lock_order_id(conn, cmd.order_id)
+        if await orders_db.is_order(conn, cmd.order_id):
+            raise order_id_taken(cmd.order_id, "AllocateOrder", "Allocate")
+        _, placed = await skus_db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
         if placed:
             earlier = await lines_db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
             assert earlier is not None  # lines are never deleted
             _check_repeat(cmd, earlier[0])
             return Placed(LineView(*earlier), 0, True)
-        new = await placement_db.insert_line(conn, cmd.request())
-        line, sku = new.line, new.sku
-        mine, sku = await fill_sku(uow, sku, cause="Allocate", cause_event_id=None, watch=line.key)
-        if mine is not None:
-            line = replace(
-                line,
-                reserved=mine.reserved,
-                backordered=mine.backordered,
-                status=mine.status,
-                eta=None if mine.backordered == 0 else line.eta,
-            )
-        _check_backorders_allowed(cmd, line, sku, mine.reserved_now if mine else 0)
-        position = 0
-        if line.backordered:
-            # A new line is the last of its priority band: its place and the units ahead of
-            # it come from the per-priority counters, whatever the queue's length.
-            # (Read again only if the fill moved them: free units were given out.)
-            stats = new.stats
-            if sku is not new.sku:
-                stats = await skus_db.tail_stats(conn, cmd.sku, cmd.priority)
-            position = stats.lines_through
-            line = await eta_of_new_line(uow, sku, line, stats, new.inbound)
-            uow.emit(events.backordered_event(line, position))
-        view = await _with_allocations(conn, LineView(line, position))
-        return Placed(view, mine.reserved_now if mine else 0, False)
+        return await place_new_line(uow, cmd, cause="Allocate")
 
     return await transaction(pool, work)
 
 
-def _check_backorders_allowed(cmd: Allocate, line: Line, sku: Sku, reserved_now: int) -> None:
+def order_id_taken(order_id: str, owner: str, caller: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"order_id {order_id!r} belongs to lines placed by {owner}; {caller} cannot use it "
+        "(docs/spec.md §10)"
+    )
+
+
+async def place_new_line(
+    uow: UnitOfWork, cmd: Allocate, *, cause: str, held_for_order: bool = False
+) -> Placed:
+    """Places new line `cmd`, whose SKU this transaction has locked: queues it through
+    `place_line` (adapters/placement.py), runs the SKU's fill watching it, refuses it if
+    the SKU's policy does, and writes its line.backordered event if units still wait. The
+    one placement path of Allocate and AllocateOrder."""
+    conn = uow.conn
+    new = await placement_db.insert_line(conn, cmd.request(), held_for_order=held_for_order)
+    line, sku = new.line, new.sku
+    mine, sku = await fill_sku(uow, sku, cause=cause, cause_event_id=None, watch=line.key)
+    if mine is not None:
+        line = replace(
+            line,
+            reserved=mine.reserved,
+            backordered=mine.backordered,
+            status=mine.status,
+            eta=None if mine.backordered == 0 else line.eta,
+        )
+    if not held_for_order:  # a ship-complete order checks its lines once it tried to complete
+        check_backorders_allowed(cmd, line, sku, mine.reserved_now if mine else 0)
+    position = 0
+    if line.backordered:
+        # A new line is the last of its priority band: its place and the units ahead of
+        # it come from the per-priority counters, whatever the queue's length.
+        # (Read again only if the fill moved them: free units were given out.)
+        stats = new.stats
+        if sku is not new.sku:
+            stats = await skus_db.tail_stats(conn, cmd.sku, cmd.priority)
+        position = stats.lines_through
+        line = await eta_of_new_line(uow, sku, line, stats, new.inbound)
+        uow.emit(events.backordered_event(line, position))
+    view = await _with_allocations(conn, LineView(line, position))
+    return Placed(view, mine.reserved_now if mine else 0, False)
+
+
+def check_backorders_allowed(cmd: Allocate, line: Line, sku: Sku, reserved_now: int) -> None:
     if line.backordered and not sku.backorders_accepted:
         raise FailedPrecondition(
             f"sku {cmd.sku!r} accepts no backorders and only {reserved_now}"
@@ -196,21 +219,31 @@ async def cancel_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> Cancel
                 f"line ({order_id!r}, {line_id!r}) is fulfilled: every unit was shipped, "
                 "nothing is left to cancel"
             )
-        released, waiting = line.reserved, line.backordered
-        held = await lines_db.allocations(uow.conn, line.key) if released else []
-        line = await lines_db.cancel_line(uow.conn, line.key)
-        sku = await skus_db.change_totals(
-            uow.conn,
-            line.sku,
-            at={a.location_id: (a.reserved, -a.reserved) for a in held if a.reserved},
-            bands={line.priority: (-1 if waiting else 0, -waiting)},
-        )
-        uow.emit(events.cancelled_event(line, released))
-        _, sku = await fill_sku(uow, sku, cause="CancelLine", cause_event_id=None)
-        await refresh_etas(uow, sku)
-        return Cancelled(LineView(line, 0), released)
+        cancelled = await cancel_locked_line(uow, line, cause="CancelLine")
+        order = await orders_db.find_order(uow.conn, order_id)
+        if order is not None and order.ship_complete:
+            await ship_complete.line_cancelled(uow, order_id)
+        return cancelled
 
     return await transaction(pool, work)
+
+
+async def cancel_locked_line(uow: UnitOfWork, line: Line, *, cause: str) -> Cancelled:
+    """Cancels open `line`, whose SKU this transaction has locked: its reserved units become
+    free, the SKU's queue is filled and its ETAs walked."""
+    released, waiting = line.reserved, line.backordered
+    held = await lines_db.allocations(uow.conn, line.key) if released else []
+    line = await lines_db.cancel_line(uow.conn, line.key)
+    sku = await skus_db.change_totals(
+        uow.conn,
+        line.sku,
+        at={a.location_id: (a.reserved, -a.reserved) for a in held if a.reserved},
+        bands={line.priority: (-1 if waiting else 0, -waiting)},
+    )
+    uow.emit(events.cancelled_event(line, released))
+    _, sku = await fill_sku(uow, sku, cause=cause, cause_event_id=None)
+    await refresh_etas(uow, sku)
+    return Cancelled(LineView(line, 0), released)
 
 
 async def fulfill_line(pool: asyncpg.Pool, cmd: FulfillLine) -> LineView:
@@ -232,6 +265,12 @@ async def fulfill_line(pool: asyncpg.Pool, cmd: FulfillLine) -> LineView:
             )
         location_id, reserved = await _shipping_from(uow, cmd, line)
         if cmd.quantity > reserved:
+            order = await orders_db.find_order(uow.conn, cmd.order_id)
+            if order is not None and order.ship_complete and line.backordered > 0:
+                raise FailedPrecondition(
+                    f"order {cmd.order_id!r} ships complete and is not ready: its lines hold "
+                    "units only once every one of them can be reserved in full"
+                )
             at = f" at {location_id!r}" if cmd.location_id else ""
             raise FailedPrecondition(
                 f"line ({cmd.order_id!r}, {cmd.line_id!r}) has {reserved} units reserved{at}; "
@@ -292,6 +331,9 @@ async def set_priority(pool: asyncpg.Pool, order_id: str, line_id: str, priority
 
     async def work(uow: UnitOfWork) -> LineView:
         conn = uow.conn
+        if await orders_db.is_order(conn, order_id):
+            # A line of an AllocateOrder order: the order's priority (every line's) changes.
+            return await set_order_priority(uow, order_id, line_id, priority)
         line, sku = await _locked_line(uow, order_id, line_id)
         if line.priority == priority:
             return LineView(line, await lines_db.queue_position(conn, line))
@@ -300,17 +342,56 @@ async def set_priority(pool: asyncpg.Pool, order_id: str, line_id: str, priority
                 f"line ({order_id!r}, {line_id!r}) is {line.status.lower()}; "
                 "its priority no longer matters"
             )
-        old, line = line.priority, await lines_db.set_priority(conn, line.key, priority)
-        if line.backordered:
-            bands = {old: (-1, -line.backordered), priority: (1, line.backordered)}
-            sku = await skus_db.change_totals(conn, line.sku, bands=bands)
-        _, sku = await fill_sku(uow, sku, cause="SetPriority", cause_event_id=None)
-        await refresh_etas(uow, sku)
+        await set_locked_priority(uow, line, sku, priority)
         line = await lines_db.line_by_key(conn, line.key)  # after the fill and the ETA walk
         view = LineView(line, await lines_db.queue_position(conn, line))
         return await _with_allocations(conn, view)
 
     return await transaction(pool, work)
+
+
+async def set_locked_priority(uow: UnitOfWork, line: Line, sku: Sku, priority: int) -> None:
+    """Moves open `line`, whose SKU this transaction has locked, to `priority`, then fills
+    the SKU's queue and walks its ETAs."""
+    conn = uow.conn
+    old, line = line.priority, await lines_db.set_priority(conn, line.key, priority)
+    if line.backordered:
+        bands = {old: (-1, -line.backordered), priority: (1, line.backordered)}
+        sku = await skus_db.change_totals(conn, line.sku, bands=bands)
+    _, sku = await fill_sku(uow, sku, cause="SetPriority", cause_event_id=None)
+    await refresh_etas(uow, sku)
+
+
+async def set_order_priority(
+    uow: UnitOfWork, order_id: str, line_id: str, priority: int
+) -> LineView:
+    """SetPriority on a line of an order: every open line of the order gets `priority`
+    (docs/spec.md §10), the order's SKUs locked in sorted order."""
+    conn = uow.conn
+    target = await lines_db.find_line(conn, order_id, line_id)
+    if target is None:
+        raise line_not_found(order_id, line_id)
+    rows = await orders_db.order_lines(conn, order_id)
+    locked = {s: await skus_db.lock_sku(conn, s) for s in sorted({r[0].sku for r in rows})}
+    if not any(r[0].key == target.key for r in rows):  # pragma: no cover - lines never move
+        raise line_not_found(order_id, line_id)
+    target = await lines_db.line_by_key(conn, target.key)
+    if target.priority != priority and (target.cancelled or target.shipped):
+        raise FailedPrecondition(
+            f"line ({order_id!r}, {line_id!r}) is {target.status.lower()}; "
+            "its priority no longer matters"
+        )
+    for row in rows:
+        line = await lines_db.line_by_key(conn, row[0].key)
+        if line.priority == priority or line.cancelled or line.shipped:
+            continue
+        sku = await skus_db.get_sku(conn, line.sku)
+        assert sku is not None and line.sku in locked
+        await set_locked_priority(uow, line, sku, priority)
+    await orders_db.set_priority(conn, order_id, priority)
+    line = await lines_db.line_by_key(conn, target.key)
+    view = LineView(line, await lines_db.queue_position(conn, line))
+    return await _with_allocations(conn, view)
 
 
 async def _with_allocations(conn: asyncpg.Connection, view: LineView) -> LineView:

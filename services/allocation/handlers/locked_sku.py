@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.allocation import metrics
 from services.allocation.adapters import inbound as inbound_db
 from services.allocation.adapters import lines as lines_db
+from services.allocation.adapters import orders as orders_db
 from services.allocation.adapters import queue as queue_db
 from services.allocation.adapters import skus as skus_db
 from services.allocation.adapters.queue import FilledLine, RevokedLine
@@ -33,8 +34,8 @@ from services.allocation.domain.fill import (
     fill_locations,
 )
 from services.allocation.domain.model import Inbound, Line, Sku
-from services.allocation.domain.shrinkage import revoke
-from services.allocation.handlers import events
+from services.allocation.domain.shrinkage import Revocation, revoke
+from services.allocation.handlers import events, ship_complete
 from services.common import tracing
 from services.common.unit_of_work import UnitOfWork
 
@@ -47,6 +48,31 @@ Bands = dict[int, tuple[int, int]]
 
 
 async def fill_sku(
+    uow: UnitOfWork,
+    sku: Sku,
+    *,
+    cause: str,
+    cause_event_id: uuid.UUID | None,
+    cause_occurred_at: datetime | None = None,
+    watch: int | None = None,
+) -> tuple[FilledLine | None, Sku]:
+    """The SKU's fill (`_fill_queue`); then, once the transaction committed, the completion
+    step of the ship-complete orders waiting on it, offered the free units the fill left
+    (docs/spec.md §10; ship_complete.complete_after_commit)."""
+    mine, sku = await _fill_queue(
+        uow,
+        sku,
+        cause=cause,
+        cause_event_id=cause_event_id,
+        cause_occurred_at=cause_occurred_at,
+        watch=watch,
+    )
+    if sku.free_units > 0 and sku.waiting_lines > 0:
+        ship_complete.complete_after_commit(uow, sku.sku, cause, cause_event_id)
+    return mine, sku
+
+
+async def _fill_queue(
     uow: UnitOfWork,
     sku: Sku,
     *,
@@ -202,13 +228,81 @@ async def shrink(
         bands[r.line.priority] = (lines + newly_waiting, units_waiting + r.revoked_now)
     taken_back = sum(r.revoked_now for r in revoked)
     uow.emit_all(events.revoked_event(r, cause_event_id) for r in revoked)
-    return await skus_db.change_totals(
+    after = await skus_db.change_totals(
         uow.conn,
         sku.sku,
         at={location_id: (-from_free, -taken_back)},
         unmatched_shrinkage=missing,
         bands=bands,
     )
+    orders = await ship_complete.orders_of(uow, [r.line.key for r in revoked])
+    for order_id in orders:
+        await _return_to_waiting(uow, order_id, sku.sku, cause_event_id, cause)
+    if orders:
+        now = await skus_db.get_sku(uow.conn, sku.sku)
+        assert now is not None
+        after = now
+    return after
+
+
+async def _return_to_waiting(
+    uow: UnitOfWork, order_id: str, shrunk: str, cause_event_id: uuid.UUID, cause: str
+) -> None:
+    """Shrinkage took units from a line of ready ship-complete order `order_id`: the whole
+    order waits again (docs/spec.md §10). Every unit its lines still hold is taken back
+    (a line.revoked each, the lines wait again at their rank), the order re-enters the index
+    of waiting orders with an order.waiting, and the other SKUs' freed units are offered to
+    their queues (the caller fills `shrunk`). Locks the order's other SKUs in sorted order,
+    after `shrunk`'s: a deadlock this may cause is detected by Postgres and the event's
+    handling retried (services/common/consumer.py)."""
+    conn = uow.conn
+    rows = await conn.fetch(
+        "select id, sku from line where order_id = $1 and not cancelled order by id", order_id
+    )
+    skus = {s: await skus_db.lock_sku(conn, s) for s in sorted({r["sku"] for r in rows})}
+    released = 0
+    for row in rows:
+        line = await lines_db.line_by_key(conn, row["id"])
+        if line.reserved <= 0:
+            continue
+        sku = skus[line.sku]
+        for held in await lines_db.allocations(conn, line.key):
+            if held.reserved <= 0:
+                continue
+            [r] = await queue_db.apply_revocations(
+                conn,
+                line.sku,
+                [Revocation(line.key, held.reserved)],
+                cause_event_id=cause_event_id,
+                policy=sku.fill_policy,
+                location_id=held.location_id,
+                cause=cause,
+            )
+            newly_waiting = 1 if r.line.backordered == r.revoked_now else 0
+            await skus_db.change_totals(
+                conn,
+                line.sku,
+                at={held.location_id: (r.revoked_now, -r.revoked_now)},
+                bands={line.priority: (newly_waiting, r.revoked_now)},
+            )
+            uow.emit(events.revoked_event(r, cause_event_id))
+            released += r.revoked_now
+    await ship_complete.start_waiting(uow, order_id)
+    found = await orders_db.find_order(conn, order_id)
+    assert found is not None
+    version = await orders_db.bump_version(conn, order_id)
+    uow.emit(
+        ship_complete.order_waiting_event(
+            order_id, found.customer_id, released, version, cause_event_id
+        )
+    )
+    for name in sorted(skus):
+        if name == shrunk:
+            continue
+        now = await skus_db.get_sku(conn, name)
+        assert now is not None
+        _, now = await fill_sku(uow, now, cause=cause, cause_event_id=cause_event_id)
+        await refresh_etas(uow, now)
 
 
 async def refresh_etas(uow: UnitOfWork, sku: Sku) -> None:

@@ -30,9 +30,14 @@ $$;
 -- (reserved + backordered, all its lines of the SKU) over the cap, raises SQLSTATE 'BOCAP'
 -- (detail: the cap and the customer's current units, space-separated) before anything is
 -- written; the caller's statement or transaction then writes nothing.
+-- `p_held_for_order`: a line of a ship-complete order (migration 0009), which the SKU's fill
+-- passes over.
+drop function if exists place_line(text, text, text, bigint, smallint, boolean, text, text[],
+                                   bigint);
 create or replace function place_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
     p_allow_partial boolean, p_customer_id text, p_locations text[], s_lines_placed bigint,
+    p_held_for_order boolean default false,
     out line_key bigint, out placed_at timestamptz, out lines_through bigint,
     out units_through bigint, out lines_below bigint, out sku_after sku)
 language plpgsql as $$
@@ -54,9 +59,11 @@ begin
         end if;
     end if;
     insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                      customer_id, locations, placed_at, placed_priority, sku_seq)
+                      customer_id, locations, placed_at, placed_priority, sku_seq,
+                      held_for_order)
     values (p_order_id, p_line_id, p_sku, p_quantity, p_priority, p_allow_partial,
-            p_customer_id, p_locations, clock_timestamp(), p_priority, s_lines_placed + 1)
+            p_customer_id, p_locations, clock_timestamp(), p_priority, s_lines_placed + 1,
+            p_held_for_order)
     returning line.id, line.placed_at into line_key, placed_at;
     perform record_demand_ordered(p_sku, p_quantity, placed_at);  -- planning.sql
     insert into sku_queue as q (sku, priority, waiting_lines, backordered_units)
@@ -105,7 +112,12 @@ begin
     -- written here, not even the SKU row (the call may be refused). A line committed after
     -- this check makes the insert fail on the unique key: the caller then takes the full
     -- path too.
-    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id) then
+    -- An order_id of AllocateOrder (customer_order, migration 0009) is never Allocate's: the
+    -- full path refuses it. The order's advisory lock orders this against an AllocateOrder
+    -- of the same order_id that has not committed yet.
+    perform pg_advisory_xact_lock(order_lock_key(p_order_id));
+    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
+       or exists (select 1 from customer_order o where o.order_id = p_order_id) then
         outcome := 'PLACED_BEFORE';
         return;
     end if;
