@@ -377,6 +377,44 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
             next_page_token=page.next_page_token,
         )
 
+    async def AllocateOrder(
+        self, request: allocation_pb2.AllocateOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.AllocateOrderResponse:
+        view, _ = await handlers.allocate_order(
+            self._pool,
+            handlers.AllocateOrder(
+                order_id=request.order_id,
+                priority=request.priority,
+                customer_id=request.customer_id,
+                ship_complete=request.ship_complete,
+                lines=tuple(
+                    handlers.OrderLine(
+                        line_id=line.line_id,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        allow_partial=line.allow_partial,
+                        locations=tuple(line.locations),
+                    )
+                    for line in request.lines
+                ),
+            ),
+        )
+        return allocation_pb2.AllocateOrderResponse(order=order_proto(view))
+
+    async def GetOrder(
+        self, request: allocation_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.GetOrderResponse:
+        view = await handlers.get_order(self._pool, request.order_id)
+        return allocation_pb2.GetOrderResponse(order=order_proto(view))
+
+    async def CancelOrder(
+        self, request: allocation_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.CancelOrderResponse:
+        cancelled = await handlers.cancel_order(self._pool, request.order_id)
+        return allocation_pb2.CancelOrderResponse(
+            order=order_proto(cancelled.view), released_quantity=cancelled.released
+        )
+
 
 def params_proto(params: PlanningParams) -> allocation_pb2.PlanningParams:
     return allocation_pb2.PlanningParams(
@@ -415,44 +453,6 @@ def replenishment_proto(advice: Advice) -> allocation_pb2.Replenishment:
     if advice.refreshed_at is not None:
         message.refreshed_at.CopyFrom(to_proto(advice.refreshed_at))
     return message
-
-    async def AllocateOrder(
-        self, request: allocation_pb2.AllocateOrderRequest, context: grpc.aio.ServicerContext
-    ) -> allocation_pb2.AllocateOrderResponse:
-        view, _ = await handlers.allocate_order(
-            self._pool,
-            handlers.AllocateOrder(
-                order_id=request.order_id,
-                priority=request.priority,
-                customer_id=request.customer_id,
-                ship_complete=request.ship_complete,
-                lines=tuple(
-                    handlers.OrderLine(
-                        line_id=line.line_id,
-                        sku=line.sku,
-                        quantity=line.quantity,
-                        allow_partial=line.allow_partial,
-                        locations=tuple(line.locations),
-                    )
-                    for line in request.lines
-                ),
-            ),
-        )
-        return allocation_pb2.AllocateOrderResponse(order=order_proto(view))
-
-    async def GetOrder(
-        self, request: allocation_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
-    ) -> allocation_pb2.GetOrderResponse:
-        view = await handlers.get_order(self._pool, request.order_id)
-        return allocation_pb2.GetOrderResponse(order=order_proto(view))
-
-    async def CancelOrder(
-        self, request: allocation_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext
-    ) -> allocation_pb2.CancelOrderResponse:
-        cancelled = await handlers.cancel_order(self._pool, request.order_id)
-        return allocation_pb2.CancelOrderResponse(
-            order=order_proto(cancelled.view), released_quantity=cancelled.released
-        )
 
 
 def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> list[str]:
