@@ -5,6 +5,7 @@ inventory events published into RabbitMQ."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -172,6 +173,29 @@ async def test_allocate_order_is_idempotent_and_order_ids_are_not_shared(
     error = await rpc_error(allocation.AllocateOrder(order_request(single, ("y", a, 1))))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert (await summary(allocation, a)).waiting_lines == 2
+
+
+async def test_racing_allocates_and_an_allocate_order_give_the_order_id_to_one_side(
+    allocation: AllocationServiceStub,
+) -> None:
+    """Allocates of one order's lines run side by side (they do not wait for each other);
+    an AllocateOrder of the same order_id racing them gets it only if none of them did."""
+    sku = unique("RACE")
+    for attempt in range(5):
+        order = unique(f"race{attempt}")
+        calls = [place(allocation, order, f"a{n}", sku, 1) for n in range(8)]
+        calls.insert(attempt, allocation.AllocateOrder(order_request(order, ("o1", sku, 1))))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+        assert all(e.code() == grpc.StatusCode.ALREADY_EXISTS for e in refused), refused
+        whole_order = outcomes[attempt]
+        lines = await allocation.ListLines(alloc.ListLinesRequest(order_id=order))
+        if isinstance(whole_order, grpc.aio.AioRpcError):  # Allocate had it first
+            assert len(refused) == 1
+            assert sorted(ln.line_id for ln in lines.lines) == [f"a{n}" for n in range(8)]
+        else:  # AllocateOrder had it first: every Allocate refused
+            assert len(refused) == 8
+            assert [ln.line_id for ln in lines.lines] == ["o1"]
 
 
 async def test_cancel_order_cancels_every_open_line_and_is_idempotent(

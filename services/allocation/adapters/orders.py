@@ -35,10 +35,13 @@ def _order_from(row: asyncpg.Record) -> OrderRow:
     return OrderRow(*(row[c.strip()] for c in _COLUMNS.split(",")))
 
 
-async def lock_order_id(conn: asyncpg.Connection, order_id: str) -> None:
-    """Holds order_id's advisory lock until the transaction ends: Allocate (placement.sql
-    `queue_line`, and its full path) takes it too, so an order_id goes to one of them."""
-    await conn.execute("select pg_advisory_xact_lock(order_lock_key($1))", order_id)
+async def lock_order_id(conn: asyncpg.Connection, order_id: str, *, shared: bool) -> None:
+    """Holds order_id's advisory lock until the transaction ends, so an order_id goes to
+    Allocate or to AllocateOrder: AllocateOrder takes it exclusive, Allocate (placement.sql
+    `queue_line`, and its full path) shared, so concurrent Allocates of one order's lines do
+    not wait for each other."""
+    how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await conn.execute(f"select {how}(order_lock_key($1))", order_id)
 
 
 async def order_taken_by_allocate(conn: Executor, order_id: str) -> bool:

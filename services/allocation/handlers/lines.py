@@ -59,7 +59,7 @@ async def allocate(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
         # Lock the SKU (every change of its queue holds the lock) and learn whether this
         # is a repeat, in one round trip; the lock is then held for as few as possible.
         conn = uow.conn
-        await orders_db.lock_order_id(conn, cmd.order_id)
+        await orders_db.lock_order_id(conn, cmd.order_id, shared=True)
         if await orders_db.is_order(conn, cmd.order_id):
             raise order_id_taken(cmd.order_id, "AllocateOrder", "Allocate")
         _, placed = await skus_db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)

@@ -97,7 +97,7 @@ async def allocate_order(pool: asyncpg.Pool, cmd: AllocateOrder) -> tuple[OrderV
 
     async def work(uow: UnitOfWork) -> tuple[OrderView, bool]:
         conn = uow.conn
-        await orders_db.lock_order_id(conn, cmd.order_id)
+        await orders_db.lock_order_id(conn, cmd.order_id, shared=False)
         earlier = await orders_db.find_order(conn, cmd.order_id)
         if earlier is not None:
             view = await _view(conn, earlier)

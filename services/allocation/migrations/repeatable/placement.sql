@@ -114,8 +114,10 @@ begin
     -- path too.
     -- An order_id of AllocateOrder (customer_order, migration 0009) is never Allocate's: the
     -- full path refuses it. The order's advisory lock orders this against an AllocateOrder
-    -- of the same order_id that has not committed yet.
-    perform pg_advisory_xact_lock(order_lock_key(p_order_id));
+    -- of the same order_id that has not committed yet: shared here (Allocates of one order
+    -- do not wait for each other; a line twice is the unique key's business), exclusive in
+    -- AllocateOrder.
+    perform pg_advisory_xact_lock_shared(order_lock_key(p_order_id));
     if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
        or exists (select 1 from customer_order o where o.order_id = p_order_id) then
         outcome := 'PLACED_BEFORE';
