@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,13 +35,19 @@ class System:
 
 @pytest.fixture(scope="session")
 def system(vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    logs = tmp_path_factory.mktemp("logs")
-    databases = [unique("bo_e2e_inv"), unique("bo_e2e_alloc")]
+    yield from running_system(vhost, tmp_path_factory.mktemp("logs"), "bo_e2e")
+
+
+def running_system(vhost: Vhost, logs: Path, prefix: str, **settings: str) -> Iterator[System]:
+    """Both services on fresh databases (named from `prefix`) and `vhost`, with `settings`
+    added to their environment; stopped gracefully (exit 0 asserted) and dropped after."""
+    databases = [unique(f"{prefix}_inv"), unique(f"{prefix}_alloc")]
     env = {
         "INVENTORY_DATABASE_URL": database_url(databases[0]),
         "ALLOCATION_DATABASE_URL": database_url(databases[1]),
         "AMQP_URL": vhost.url,
         "LOG_LEVEL": "INFO",
+        **settings,
     }
     inventory = ServiceProcess("inventory", env, Path(logs, "inventory.log"))
     allocation = ServiceProcess("allocation", env, Path(logs, "allocation.log"))
@@ -140,6 +147,13 @@ class EventTap:
 
 @pytest.fixture(scope="session")
 async def allocation_events(system: System, vhost: Vhost) -> AsyncIterator[EventTap]:
+    async with allocation_tap(vhost, "line.#", "order.#") as tap:
+        yield tap
+
+
+@contextlib.asynccontextmanager
+async def allocation_tap(vhost: Vhost, *keys: str) -> AsyncIterator[EventTap]:
+    """A queue of our own bound to allocation.events with `keys`, read through an EventTap."""
     connection = await aio_pika.connect_robust(vhost.url)
     async with connection:
         channel = await connection.channel()
@@ -147,6 +161,6 @@ async def allocation_events(system: System, vhost: Vhost) -> AsyncIterator[Event
             ALLOCATION_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
         queue = await channel.declare_queue(unique("tap"), exclusive=True)
-        await queue.bind(exchange, "line.#")
-        await queue.bind(exchange, "order.#")
+        for key in keys:
+            await queue.bind(exchange, key)
         yield EventTap(queue)

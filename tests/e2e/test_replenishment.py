@@ -23,8 +23,7 @@ from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from services.allocation.planning import policy
 from services.allocation.planning.params import PlanningParams
-from services.common.amqp import ALLOCATION_EXCHANGE
-from tests.e2e.conftest import EventTap, System
+from tests.e2e.conftest import EventTap, System, allocation_tap
 from tests.e2e.test_bad_input import field_violations
 from tests.support.processes import BIN
 from tests.support.servers import Vhost, database_url, unique
@@ -34,15 +33,8 @@ SERIES = [6, 4, 5, 5, 7, 3, 5, 6, 4, 5] * 3  # smooth: SES
 
 @pytest.fixture(scope="module")
 async def sku_events(system: System, vhost: Vhost) -> AsyncIterator[EventTap]:
-    connection = await aio_pika.connect_robust(vhost.url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            ALLOCATION_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(unique("tap"), exclusive=True)
-        await queue.bind(exchange, "sku.reorder_suggested")
-        yield EventTap(queue)
+    async with allocation_tap(vhost, "sku.reorder_suggested") as tap:
+        yield tap
 
 
 async def plan_once(system: System, vhost: Vhost) -> None:

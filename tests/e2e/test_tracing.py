@@ -14,8 +14,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import asyncpg
 import grpc
@@ -26,10 +24,10 @@ from backorder.allocation.v1 import allocation_pb2 as alloc
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
-from tests.e2e.conftest import System
+from tests.e2e.conftest import System, running_system
 from tests.support.otlp import OtlpGrpcReceiver, OtlpReceiver, ReceivedSpan, ancestors
-from tests.support.processes import BIN, ServiceProcess, free_port
-from tests.support.servers import Vhost, database_url, drop_database, unique
+from tests.support.processes import BIN, free_port
+from tests.support.servers import Vhost, database_url, unique
 
 
 @pytest.fixture(scope="module", params=[OtlpReceiver, OtlpGrpcReceiver], ids=["http", "grpc"])
@@ -47,30 +45,15 @@ def traced(
 ) -> Iterator[System]:
     """Both services with tracing on, exporting to `receiver` (their own vhost: no other
     module's consumers take their events)."""
-    logs = tmp_path_factory.mktemp("traced")
-    databases = [unique("bo_e2e_trace_inv"), unique("bo_e2e_trace_alloc")]
-    env = {
-        "INVENTORY_DATABASE_URL": database_url(databases[0]),
-        "ALLOCATION_DATABASE_URL": database_url(databases[1]),
-        "AMQP_URL": own_vhost.url,
-        "LOG_LEVEL": "INFO",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": receiver.protocol,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+    yield from running_system(
+        own_vhost,
+        tmp_path_factory.mktemp("traced"),
+        "bo_e2e_trace",
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL=receiver.protocol,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         # Export within a fraction of a second rather than the default 5 s.
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    inventory = ServiceProcess("inventory", env, Path(logs, "inventory.log"))
-    allocation = ServiceProcess("allocation", env, Path(logs, "allocation.log"))
-    inventory.start()
-    allocation.start()
-    yield System(inventory, allocation, *databases)
-    codes = {"inventory": inventory.stop(), "allocation": allocation.stop()}
-    with ThreadPoolExecutor(1) as pool:
-        for name in databases:
-            pool.submit(asyncio.run, drop_database(name)).result()
-    assert codes == {"inventory": 0, "allocation": 0}, (
-        f"graceful stop failed: {codes}\n{inventory.log_tail()}\n{allocation.log_tail()}"
+        OTEL_BSP_SCHEDULE_DELAY="100",
     )
 
 
