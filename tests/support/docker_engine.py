@@ -19,8 +19,9 @@ installed. So, as root:
    context filtered by deploy/Dockerfile.dockerignore. Its layer cache keeps rebuilds short.
 
 When no engine can be had (not Linux, not root and none answering, the packages cannot be
-installed, dockerd exits), `EngineUnavailable` says why: the only reason the image test may
-skip. Set BACKORDER_REQUIRE_DOCKER=1 to make that a failure instead.
+installed, dockerd exits), `EngineUnavailable` says why, and the image test fails with that
+reason: the suite runs where `scripts/test` can install and start what it needs (root, the
+OS packages), as it does for Postgres and RabbitMQ.
 """
 
 from __future__ import annotations
