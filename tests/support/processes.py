@@ -61,8 +61,21 @@ class ServiceProcess:
     client: ClientSecurity = field(default_factory=ClientSecurity)
 
     def start(self, timeout: float = 60) -> None:
-        self.spawn()
-        self.wait_serving(timeout)
+        """Starts the process and waits until it serves. At its first start only, a port
+        taken between free_port() and the process's bind (the pick cannot hold it) means new
+        ports and another try; a restart keeps its ports, which its clients dial."""
+        first = self.process is None
+        for attempt in range(3):
+            self.spawn()
+            try:
+                self.wait_serving(timeout)
+                return
+            except RuntimeError:
+                taken = "Address already in use" in self.log_tail()
+                if not (first and taken) or attempt == 2:
+                    raise
+            self.grpc_addr = f"127.0.0.1:{free_port()}"
+            self.metrics_addr = f"127.0.0.1:{free_port()}"
 
     def spawn(self) -> None:
         """Starts the process without waiting for it to serve: it consumes events from its
