@@ -122,21 +122,26 @@ ensure_tools() {
 }
 
 # The released protos that `buf breaking` compares protos/ with: a buf input, by default the
-# newest release tag (v*) of this repository. With no tag, the check is skipped, saying so.
-# Set PROTO_BREAKING_AGAINST to compare with something else, e.g. '.git#branch=main' (a
-# subdir=protos is added when the input names none).
+# newest release listed in protos/RELEASES (a version and its commit id; tags do not travel with
+# every clone, commits do). Set PROTO_BREAKING_AGAINST to compare with something else, e.g.
+# '.git#branch=main' (a subdir=protos is added when the input names none).
 check_protos() {
   ensure_tools
   say "proto lint (buf.yaml)"
   (cd "$ROOT" && "$BUF" lint)
-  local against=${PROTO_BREAKING_AGAINST:-} tag gitdir
+  local against=${PROTO_BREAKING_AGAINST:-} release commit gitdir
   if [ -z "$against" ]; then
-    tag=$(git -C "$ROOT" describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null || true)
-    if [ -z "$tag" ]; then
-      say "proto breaking check skipped: no release tag (v*) exists yet"
-      return 0
+    read -r release commit < <(grep -v '^#' "$ROOT/protos/RELEASES" | grep . | tail -n 1)
+    if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
+      if [ "$(git -C "$ROOT" rev-parse --is-shallow-repository)" = true ]; then
+        say "proto breaking check skipped: release $release ($commit) is not in this shallow clone"
+        return 0
+      fi
+      echo "protos/RELEASES names $release at $commit, which this repository does not have" >&2
+      return 1
     fi
-    against=".git#tag=$tag"
+    against=".git#ref=$commit"
+    say "proto breaking check against release $release"
   fi
   # A worktree's .git is a file: buf reads the repository itself (branches and tags are shared).
   gitdir=$(cd "$ROOT" && cd "$(git rev-parse --git-common-dir)" && pwd)
