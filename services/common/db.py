@@ -19,18 +19,29 @@ from services.common import paging
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The database did not answer (down, restarting, network cut) rather than refused the work:
-# the same work can succeed once it is back.
+# The server reached is not (or no longer) the primary: a standby that a multi-host URL's
+# target_session_attrs=read-write turned down (none of the hosts is primary, as during a
+# failover), or one that refused a write (a primary demoted under an open connection).
+NOT_PRIMARY: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+)
+
+# The database did not answer (down, restarting, failing over, network cut) rather than
+# refused the work: the same work can succeed once it is back (or a standby took over).
 DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # "terminating connection because of crash of another server process"
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     # Too many connections, out of memory or disk: the server's trouble, not the request's.
     asyncpg.exceptions.InsufficientResourcesError,
+    *NOT_PRIMARY,
 )
 
 # Postgres refused this attempt, but the same work can succeed when simply run again: it
@@ -250,6 +261,13 @@ async def run_in_transaction(
         except asyncpg.UniqueViolationError:
             if attempt == attempts:
                 raise
+        except DATABASE_UNREACHABLE:
+            # The pool's other connections are most likely to the same server (a primary
+            # that died or was demoted): they are closed as they come back, so the next
+            # calls open new ones (to the new primary, with a multi-host URL) instead of
+            # each failing once on a dead one. (Only bumps the pool's generation.)
+            await pool.expire_connections()
+            raise
     raise AssertionError("unreachable")
 
 
