@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from tests.reliability.test_outages import _settle_and_check, _start
-from tests.support.cluster import AllocationEventTap, Cluster
+from tests.support.cluster import AllocationEventTap, Cluster, until
 from tests.support.pg_cluster import TTL, PatroniCluster
 
 FIGURES: list[str] = []
@@ -129,6 +129,25 @@ async def test_primary_killed_under_load_standby_takes_over(
         checks = await _settle_and_check(cluster, load, tap)
         codes = await cluster.stop()
         assert set(codes.values()) == {0}, (codes, cluster.log_tails())
+        # The dead node comes back: Patroni rewinds it and it follows as the synchronous
+        # standby, with every acknowledged receipt (so the pair is whole for the next fault).
+        await asyncio.to_thread(patroni.spawn, old)
+        marks["restarted"] = time.monotonic()
+        await until(
+            lambda: patroni.standby() is old, 120, "the killed node rejoined as the standby"
+        )
+        marks["rejoined"] = time.monotonic()
+        rejoined = await asyncpg.connect(patroni.node_url(old, cluster.inventory_db))
+        try:
+            query = "select key from movement where kind = 'RECEIPT'"
+
+            async def has_every_receipt() -> bool:
+                keys = {r["key"] for r in await rejoined.fetch(query)}
+                return set(load.receipts) <= keys
+
+            await until(has_every_receipt, 60, "the rejoined standby has every receipt")
+        finally:
+            await rejoined.close()
     except BaseException:
         print(cluster.log_tails(), patroni.log_tails(), sep="\n")
         raise
@@ -139,11 +158,12 @@ async def test_primary_killed_under_load_standby_takes_over(
         await cluster.stop()
         await cluster.destroy()
     new = patroni.primary()
-    assert new is not None and new is not old
+    assert new is not None and new is not old and patroni.standby() is old
     FIGURES.append(
         f"primary {old.name} SIGKILLed; {new.name} promoted after "
         f"{marks['promoted'] - marks['killed']:.1f} s (Patroni TTL {TTL} s); both calls OK again "
-        f"{marks['serving'] - marks['killed']:.1f} s after the kill"
+        f"{marks['serving'] - marks['killed']:.1f} s after the kill; {old.name} restarted "
+        f"and back as the synchronous standby in {marks['rejoined'] - marks['restarted']:.1f} s"
     )
     FIGURES.append(
         f"calls: {dict(load.codes)}; refused (UNAVAILABLE) {sum(failures.values())}, retried "
