@@ -6,8 +6,9 @@ machine dies) under mixed Allocate/ReceiveStock load; Patroni promotes the stand
 Calls in between answer UNAVAILABLE, never INTERNAL, and are retried with their keys. Then,
 read from the promoted standby: every call that answered OK is there (zero acknowledged
 writes lost: commits waited for the standby), every receipt applied once, nothing
-dead-lettered, the bookkeeping invariants hold. The figures (failover time, calls refused,
-retried) are printed at the end of the run.
+dead-lettered, the bookkeeping invariants hold. Last, the killed node is started again and
+must rejoin as the synchronous standby with every acknowledged receipt. The figures
+(failover time, calls refused, retried, rejoin time) are printed at the end of the run.
 """
 
 from __future__ import annotations
