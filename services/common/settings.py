@@ -228,7 +228,9 @@ def _postgres_url(name: str, value: str) -> str:
             f"{name}: target_session_attrs={attrs[-1]!r}: expected one of "
             + ", ".join(_ALL_SESSION_ATTRS)
         )
-    if attrs and attrs[-1] not in WRITABLE_SESSION_ATTRS and len(hosts) > 1:
+    # `any` is libpq's default and harmless with one host; with several it may pick a
+    # standby, and the other values ask for one: the service could not write there.
+    if attrs and attrs[-1] not in WRITABLE_SESSION_ATTRS and (attrs[-1] != "any" or len(hosts) > 1):
         raise SettingsError(
             f"{name}: target_session_attrs={attrs[-1]!r} may pick a standby, where the "
             "service cannot write: use read-write (the default for several hosts)"

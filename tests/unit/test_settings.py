@@ -113,6 +113,10 @@ def test_database_urls_take_one_host_or_libpq_multi_host_syntax() -> None:
     assert (
         ServiceSettings.from_env("inventory", {"INVENTORY_DATABASE_URL": one}).database_url == one
     )
+    for single in ("any", "primary"):
+        url = f"postgresql://u@db/stock?target_session_attrs={single}"
+        env = {"ALLOCATION_DATABASE_URL": url}
+        assert ServiceSettings.from_env("allocation", env).database_url == url
     pair = "postgresql://u@h1:5432,h2:5433/stock?target_session_attrs=read-write"
     env = {"ALLOCATION_DATABASE_URL": pair}
     assert ServiceSettings.from_env("allocation", env).database_url == pair
@@ -129,6 +133,8 @@ def test_database_urls_take_one_host_or_libpq_multi_host_syntax() -> None:
         "postgresql://u@h1,h2/": "names no database",
         "mysql://u@h1/stock": "scheme 'mysql'",
         "postgresql://u@h1,h2/stock?target_session_attrs=standby": "cannot write",
+        "postgresql://u@h1,h2/stock?target_session_attrs=any": "may pick a standby",
+        "postgresql://u@h1/stock?target_session_attrs=read-only": "cannot write",
         "postgresql://u@h1/stock?target_session_attrs=leader": "expected one of",
     }
     for url, message in refused.items():
