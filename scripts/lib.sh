@@ -97,6 +97,15 @@ ensure_servers() {
   ensure_rabbitmq
 }
 
+# The Postgres failover tests (tests/cluster/test_postgres_failover.py) run their own primary
+# and synchronous standby under Patroni with etcd, from the OS packages; the Postgres binaries
+# are the machine's (ensure_postgres installs them). Nothing is started here: the tests do.
+ensure_failover_tools() {
+  if command -v patroni >/dev/null && command -v etcd >/dev/null; then return 0; fi
+  say "installing Patroni and etcd from the OS packages (Postgres failover tests)"
+  apt_install patroni etcd-server etcd-client
+}
+
 # Tools from npm, pinned and locked in tools/package.json and tools/package-lock.json, installed
 # into $TOOLS (git-ignored): buf (protos lint and breaking check) and @asyncapi/specs (the
 # AsyncAPI JSON schema). npm comes from the OS packages when missing.

@@ -19,18 +19,35 @@ from services.common import paging
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The database did not answer (down, restarting, network cut) rather than refused the work:
-# the same work can succeed once it is back.
+# The server reached is not (or no longer) the primary: a standby that a multi-host URL's
+# target_session_attrs=read-write turned down (none of the hosts is primary, as during a
+# failover), or one that refused a write (a primary demoted under an open connection).
+NOT_PRIMARY: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+)
+
+
+class BrokenConnection(ConnectionError):
+    """A pooled connection asyncpg can no longer use (its protocol state is broken): it was
+    dropped, and the work can be run again on another."""
+
+
+# The database did not answer (down, restarting, failing over, network cut) rather than
+# refused the work: the same work can succeed once it is back (or a standby took over).
 DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # "terminating connection because of crash of another server process"
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     # Too many connections, out of memory or disk: the server's trouble, not the request's.
     asyncpg.exceptions.InsufficientResourcesError,
+    *NOT_PRIMARY,
 )
 
 # Postgres refused this attempt, but the same work can succeed when simply run again: it
@@ -245,11 +262,35 @@ async def run_in_transaction(
     same idempotency key won the race: retrying lets `work` find what the winner wrote."""
     for attempt in range(1, attempts + 1):
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
+            async with pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        return await work(conn)
+                except asyncpg.exceptions.InternalClientError as exc:
+                    if isinstance(exc, NOT_PRIMARY):
+                        raise
+                    # asyncpg's own state of this connection is broken: "cannot switch to
+                    # state 15; another operation (2) is in progress" on BEGIN, when the
+                    # server died while an earlier call's error was still being read (seen
+                    # in the failover test; the pool's reset is a no-op, so nothing used
+                    # the connection on its release to notice). It goes; the call is
+                    # answered as a lost connection (UNAVAILABLE), to be retried.
+                    log.warning(
+                        "database connection in a broken state; dropped",
+                        extra={"error": str(exc) or type(exc).__name__},
+                    )
+                    conn.terminate()
+                    raise BrokenConnection(str(exc)) from exc
         except asyncpg.UniqueViolationError:
             if attempt == attempts:
                 raise
+        except DATABASE_UNREACHABLE:
+            # The pool's other connections are most likely to the same server (a primary
+            # that died or was demoted): they are closed as they come back, so the next
+            # calls open new ones (to the new primary, with a multi-host URL) instead of
+            # each failing once on a dead one. (Only bumps the pool's generation.)
+            await pool.expire_connections()
+            raise
     raise AssertionError("unreachable")
 
 

@@ -6,7 +6,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
 
 from services.common.security import SecurityConfigError, ServerTls, TokenTable, parse_tokens
 
@@ -197,16 +197,63 @@ def _pool_size(name: str, value: str | None) -> int:
     return int(value)
 
 
+# target_session_attrs values (libpq's, which asyncpg reads from the URL) under which every
+# connection the services open can write. Several hosts and no value: read-write is added,
+# so the services always reach the primary of a primary/standby pair.
+WRITABLE_SESSION_ATTRS = ("read-write", "primary")
+_ALL_SESSION_ATTRS = (*WRITABLE_SESSION_ATTRS, "any", "standby", "prefer-standby", "read-only")
+
+
 def _postgres_url(name: str, value: str) -> str:
+    """Checks a database URL: one host (postgresql://USER@HOST:PORT/DB) or libpq's multi-host
+    form (postgresql://USER@H1:P1,H2:P2/DB?target_session_attrs=read-write), docs/spec.md §5.
+    Returns it, with target_session_attrs=read-write added when it lists several hosts and
+    sets none."""
     parts = urlsplit(value)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
-        raise SettingsError(
-            f"{name}: expected postgresql://USER@HOST:PORT/DBNAME, got scheme {parts.scheme!r}"
-        )
+    expected = "expected postgresql://USER@HOST:PORT/DBNAME or postgresql://USER@H1:P1,H2:P2/DBNAME"
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(f"{name}: {expected}, got scheme {parts.scheme!r}")
+    hosts = postgres_hosts(parts.netloc)
+    if not hosts or any(not host for host, _ in hosts):
+        raise SettingsError(f"{name}: the URL names no host ({expected})")
+    for _, port in hosts:
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            raise SettingsError(f"{name}: the port is not a number from 1 to 65535")
     if not parts.path.strip("/"):
         raise SettingsError(f"{name}: the URL names no database (postgresql://…/DBNAME)")
-    _check_port(name, parts)
+    query = parse_qs(parts.query)
+    attrs = query.get("target_session_attrs", [])
+    if attrs and attrs[-1] not in _ALL_SESSION_ATTRS:
+        raise SettingsError(
+            f"{name}: target_session_attrs={attrs[-1]!r}: expected one of "
+            + ", ".join(_ALL_SESSION_ATTRS)
+        )
+    # `any` is libpq's default and harmless with one host; with several it may pick a
+    # standby, and the other values ask for one: the service could not write there.
+    if attrs and attrs[-1] not in WRITABLE_SESSION_ATTRS and (attrs[-1] != "any" or len(hosts) > 1):
+        raise SettingsError(
+            f"{name}: target_session_attrs={attrs[-1]!r} may pick a standby, where the "
+            "service cannot write: use read-write (the default for several hosts)"
+        )
+    if not attrs and len(hosts) > 1:
+        extra = urlencode({"target_session_attrs": "read-write"})
+        return parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra).geturl()
     return value
+
+
+def postgres_hosts(netloc: str) -> list[tuple[str, str | None]]:
+    """(host, port or None) of each host of a database URL's netloc (user info dropped):
+    `u@h1:5432,[::1]:5433,h3` gives [("h1", "5432"), ("::1", "5433"), ("h3", None)]."""
+    hosts = []
+    for item in netloc.rpartition("@")[2].split(","):
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else None
+        else:
+            host, sep, port_text = item.partition(":")
+            port = port_text if sep else None
+        hosts.append((host, port))
+    return hosts
 
 
 def _amqp_url(name: str, value: str) -> str:

@@ -35,6 +35,9 @@ from services.common.settings import ServiceSettings, SettingsError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+HA_FILE = DEPLOY / "docker-compose.ha.yml"
+PATRONI_CONFIG = DEPLOY / "patroni" / "patroni.yml"
+RABBITMQ_CLUSTER_CONF = DEPLOY / "rabbitmq" / "cluster.conf"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus.yml"
@@ -160,10 +163,12 @@ def strings_in(node: Any) -> list[str]:
     return [node] if isinstance(node, str) else []
 
 
-def referenced_variables() -> dict[str, set[str]]:
-    """Every ${VAR} the compose file uses, with the operators it is used with ('' = bare)."""
+def referenced_variables(*files: Path) -> dict[str, set[str]]:
+    """Every ${VAR} the compose files (default: the main one) use, with the operators they
+    are used with ('' = bare)."""
     found: dict[str, set[str]] = {}
-    for text in strings_in(yaml.safe_load(COMPOSE_FILE.read_text())):
+    texts = [t for f in files or (COMPOSE_FILE,) for t in strings_in(yaml.safe_load(f.read_text()))]
+    for text in texts:
         for match in _VARIABLE.finditer(text):
             if match["escaped"]:
                 continue
@@ -322,7 +327,7 @@ def test_schema_check_rejects_a_broken_compose_file(
 
 
 def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
-    used = referenced_variables()
+    used = referenced_variables(COMPOSE_FILE, HA_FILE)
     documented = read_env_file(ENV_EXAMPLE)
     assert set(used) - set(documented) == set(), "document these in deploy/.env.example"
     assert set(documented) - set(used) == set(), "deploy/.env.example lists unused variables"
@@ -332,13 +337,17 @@ def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
 
 
 def test_credentials_come_only_from_the_env_file() -> None:
-    used = referenced_variables()
-    secrets = {name for name in used if name.endswith(("PASSWORD", "USER"))}
-    assert {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"} <= secrets
+    used = referenced_variables(COMPOSE_FILE, HA_FILE)
+    secrets = {name for name in used if name.endswith(("PASSWORD", "USER", "COOKIE"))}
+    assert {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "POSTGRES_REPLICATION_PASSWORD"} <= secrets
     for name in secrets:
         # `:?` makes Compose stop with a message instead of starting with an empty password.
         assert used[name] == {":?"}, f"${{{name}}} must be required (${{{name}:?…}})"
-    for service_name, service in yaml.safe_load(COMPOSE_FILE.read_text())["services"].items():
+    services = {
+        **yaml.safe_load(COMPOSE_FILE.read_text())["services"],
+        **{f"ha {k}": v for k, v in yaml.safe_load(HA_FILE.read_text())["services"].items()},
+    }
+    for service_name, service in services.items():
         for key, value in environment(service).items():
             if re.search(r"PASS|SECRET|TOKEN", key):
                 assert "${" in value, f"{service_name}: {key} is written into the compose file"
@@ -842,3 +851,107 @@ async def test_healthcheck_rejects_a_malformed_address() -> None:
     code, output = await run_healthcheck("localhost")
     assert code == 1, "Docker reserves healthcheck exit code 2"
     assert "HOST:PORT" in output
+
+
+# --- the cluster override (docker-compose.ha.yml) ---------------------------------------------
+
+
+def load_ha() -> dict[str, Any]:
+    """docker-compose.ha.yml alone, interpolated with .env.example's values."""
+    return dict(interpolate_tree(yaml.safe_load(HA_FILE.read_text()), read_env_file(ENV_EXAMPLE)))
+
+
+def merge(base: Any, override: Any) -> Any:
+    """Compose's merge of an override file, as far as these files need it: mappings merge
+    key by key, anything else in the override replaces the base's value."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def test_ha_override_and_the_merged_stack_are_valid_against_the_compose_specification() -> None:
+    ha = load_ha()
+    assert schema_errors(ha) == []
+    assert schema_errors(merge(load_compose(), ha)) == []
+    broken = merge(load_compose(), ha)
+    broken["services"]["rabbitmq-2"]["depends_on"] = {"rabbitmq": {"condition": "up"}}
+    assert schema_errors(broken) != []
+
+
+def test_ha_services_are_pointed_at_every_broker_and_both_postgres_nodes() -> None:
+    stack = merge(load_compose(), load_ha())
+    services = stack["services"]
+    brokers = sorted(n for n in services if n.startswith("rabbitmq"))
+    nodes = sorted(n for n in services if n.startswith("postgres"))
+    assert brokers == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    assert nodes == ["postgres", "postgres-2"]
+    ours = ["inventory", "allocation", "inventory-migrate", "allocation-migrate"]
+    for name in [*ours, "allocation-planning"]:
+        env = environment(services[name])
+        amqp = [url for url in env["AMQP_URL"].split(",")]
+        assert [url.split("@")[1].split(":")[0] for url in amqp] == brokers, name
+        prefix = "INVENTORY" if name.startswith("inventory") else "ALLOCATION"
+        url = env[f"{prefix}_DATABASE_URL"]
+        assert url.split("@")[1].split("/")[0] == ",".join(f"{n}:5432" for n in nodes), name
+        assert url.endswith("?target_session_attrs=read-write"), name
+        # The services accept the URL (docs/spec.md §5) as it is written.
+        service = "inventory" if prefix == "INVENTORY" else "allocation"
+        settings = ServiceSettings.from_env(
+            service, {f"{prefix}_DATABASE_URL": url, "AMQP_URL": amqp[0]}
+        )
+        assert settings.database_url == url
+    for name in ("inventory", "allocation"):
+        needs = depends_on(services[name])
+        for node in [*brokers, *nodes]:
+            assert needs.get(node) == "service_healthy", (name, node)
+
+
+def test_ha_rabbitmq_nodes_form_one_cluster_from_the_classic_config() -> None:
+    services = merge(load_compose(), load_ha())["services"]
+    conf = dict(
+        line.split(" = ", 1)
+        for line in RABBITMQ_CLUSTER_CONF.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert conf["cluster_formation.peer_discovery_backend"] == "classic_config"
+    listed = {v for k, v in conf.items() if k.startswith("cluster_formation.classic_config.nodes")}
+    brokers = [n for n in services if n.startswith("rabbitmq")]
+    # Node names derive from the hostname: each must be fixed and listed.
+    assert listed == {f"rabbit@{services[n]['hostname']}" for n in brokers}
+    cookies = {environment(services[n])["RABBITMQ_ERLANG_COOKIE"] for n in brokers}
+    assert len(cookies) == 1 and cookies != {""}
+    for name in brokers:
+        mounts = [v.split(":") for v in services[name]["volumes"]]
+        assert any(
+            (DEPLOY / src).resolve() == RABBITMQ_CLUSTER_CONF
+            and dst.startswith("/etc/rabbitmq/conf.d/")
+            for src, dst, *_ in mounts
+        ), name
+        assert any(dst == "/var/lib/rabbitmq" for _, dst, *_ in mounts), f"{name} keeps no data"
+
+
+def test_ha_postgres_is_a_synchronous_patroni_pair_on_a_3_node_etcd() -> None:
+    services = merge(load_compose(), load_ha())["services"]
+    config = yaml.safe_load(PATRONI_CONFIG.read_text())
+    dcs = config["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True
+    assert dcs["postgresql"]["parameters"]["synchronous_commit"] == "on"
+    assert dcs["maximum_lag_on_failover"] == 0
+    etcd = sorted(n for n in services if n.startswith("etcd"))
+    assert len(etcd) == 3
+    assert sorted(h.split(":")[0] for h in config["etcd3"]["hosts"].split(",")) == etcd
+    for name in ("postgres", "postgres-2"):
+        service = services[name]
+        assert (DEPLOY / service["build"]["context"]).resolve() == PATRONI_CONFIG.parent
+        env = environment(service)
+        assert env["PATRONI_NAME"] == name
+        assert env["PATRONI_POSTGRESQL_CONNECT_ADDRESS"] == f"{name}:5432"
+        assert "PATRONI_REPLICATION_PASSWORD" in env
+    base = (PATRONI_CONFIG.parent / "Dockerfile").read_text()
+    assert f"FROM {load_compose()['services']['postgres']['image']}" in base, (
+        "the Patroni nodes run the stack's Postgres image"
+    )
+    assert config["postgresql"]["bin_dir"] == "/usr/lib/postgresql/16/bin"

@@ -53,6 +53,19 @@ def test_a_database_outage_is_unavailable_with_a_retry_delay() -> None:
     assert "RetryInfo" in found
 
 
+def test_a_failover_in_progress_is_unavailable_not_internal() -> None:
+    # No host of a multi-host URL is primary yet, or a demoted primary refused a write: the
+    # client retries and reaches the new primary.
+    for error in (
+        asyncpg.exceptions.TargetServerAttributeNotMatched("no host is read-write"),
+        asyncpg.exceptions.ReadOnlySQLTransactionError("read-only transaction"),
+        asyncpg.exceptions.CrashShutdownError("terminating connection"),
+    ):
+        status = status_for(error)
+        assert status is not None and status.code == grpc.StatusCode.UNAVAILABLE, error
+        assert details(status)["ErrorInfo"].reason == "DATABASE_UNAVAILABLE"  # type: ignore[attr-defined]
+
+
 def test_an_unavailable_dependency_has_a_retry_delay() -> None:
     status = status_for(Unavailable("RabbitMQ is not reachable; retry shortly"))
     assert status is not None and status.code == grpc.StatusCode.UNAVAILABLE

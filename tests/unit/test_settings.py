@@ -108,6 +108,40 @@ def test_db_pool_size_per_service_with_a_default() -> None:
             ServiceSettings.from_env("allocation", {"ALLOCATION_DB_POOL_SIZE": bad})
 
 
+def test_database_urls_take_one_host_or_libpq_multi_host_syntax() -> None:
+    one = "postgresql://u:pw@db:5432/stock"
+    assert (
+        ServiceSettings.from_env("inventory", {"INVENTORY_DATABASE_URL": one}).database_url == one
+    )
+    for single in ("any", "primary"):
+        url = f"postgresql://u@db/stock?target_session_attrs={single}"
+        env = {"ALLOCATION_DATABASE_URL": url}
+        assert ServiceSettings.from_env("allocation", env).database_url == url
+    pair = "postgresql://u@h1:5432,h2:5433/stock?target_session_attrs=read-write"
+    env = {"ALLOCATION_DATABASE_URL": pair}
+    assert ServiceSettings.from_env("allocation", env).database_url == pair
+    # Several hosts and no target_session_attrs: read-write, so a standby is never chosen.
+    bare = "postgresql://u@h1,[::1]:5433/stock?sslmode=disable"
+    env = {"ALLOCATION_DATABASE_URL": bare}
+    assert (
+        ServiceSettings.from_env("allocation", env).database_url
+        == f"{bare}&target_session_attrs=read-write"
+    )
+    refused = {
+        "postgresql://u@h1:5432,h2:99999/stock": "port is not a number",
+        "postgresql://u@h1:5432,:5433/stock": "names no host",
+        "postgresql://u@h1,h2/": "names no database",
+        "mysql://u@h1/stock": "scheme 'mysql'",
+        "postgresql://u@h1,h2/stock?target_session_attrs=standby": "cannot write",
+        "postgresql://u@h1,h2/stock?target_session_attrs=any": "may pick a standby",
+        "postgresql://u@h1/stock?target_session_attrs=read-only": "cannot write",
+        "postgresql://u@h1/stock?target_session_attrs=leader": "expected one of",
+    }
+    for url, message in refused.items():
+        with pytest.raises(SettingsError, match=f"ALLOCATION_DATABASE_URL: .*{message}"):
+            ServiceSettings.from_env("allocation", {"ALLOCATION_DATABASE_URL": url})
+
+
 # --- TLS files ---------------------------------------------------------------------------------
 
 
