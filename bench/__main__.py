@@ -18,14 +18,14 @@ from typing import Any
 
 import asyncpg
 
-from bench import calls, drain, events
+from bench import calls, drain, events, scaling
 from bench.context import DEFAULT, FULL, QUICK, Bench, Sizes
 from bench.infra import Environment, database_url
 from bench.measure import Profiler, summarise
 from bench.report import Results, markdown_table, plot, table
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("drain", "outbox", "allocate", "hot", "latency", "growth", "memory")
+ROWS = ("drain", "outbox", "allocate", "hot", "latency", "growth", "memory", "mixed", "scaling")
 
 # drain, growth and memory come out of the same series of drains.
 RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
@@ -33,6 +33,8 @@ RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
     ({"hot"}, "hot SKU", calls.hot_row),
     ({"outbox"}, "outbox relay + raw publish", events.outbox_row),
     ({"latency"}, "receipt → line.reserved latency", events.latency_row),
+    ({"mixed"}, "receipt → line.reserved latency while 32 callers Allocate", events.mixed_row),
+    ({"scaling"}, "Allocate on 1, 2 and 4 allocation processes", scaling.scaling_row),
     ({"drain", "growth", "memory"}, "drain, growth and memory", drain.growth_rows),
 ]
 

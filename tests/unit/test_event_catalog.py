@@ -103,7 +103,8 @@ def test_every_published_key_has_a_send_operation(doc: dict[str, Any]) -> None:
     assert sent == keys
     published = resolve(doc, doc["components"]["operationBindings"]["published"])["amqp"]
     assert published["deliveryMode"] == aio_pika.DeliveryMode.PERSISTENT.value
-    assert published["mandatory"] is True  # the relay publishes with mandatory=True
+    # The relay publishes with mandatory=False: an event no queue is bound for is dropped.
+    assert published["mandatory"] is False
 
 
 def test_every_catalog_message_is_that_message_of_the_protos(doc: dict[str, Any]) -> None:

@@ -1,0 +1,306 @@
+"""The drain's physical limit and what the service's schema costs on top of it.
+
+The drain row's raw baseline is one set-based statement on a LEAN schema — a line table with
+its key and the queue index, a reservation table and an outbox table with their keys only —
+that fills N single-unit lines of one SKU in rank order and writes one outbox row per fill
+(a uuid, the routing key and a ~120-byte body): what any design has to write for a drain,
+with nothing of ours around it. Run on the same server in the same run as the service's
+drain (in the raw baseline's database, in a schema of its own, `lean`).
+
+The schema costs come from variants of that statement, each adding one part of the service's
+schema to the previous one, on a fresh queue of the same length:
+
+1. `fill`: the lines and their reservation rows only (no events);
+2. `+ events`: one outbox row per fill, the body made in SQL — THE baseline;
+3. `+ counters`: the SKU's totals and its per-priority band counters (`sku`, `sku_queue`),
+   updated in the same statement as the service's own-schema raw fill does;
+4. `+ queue-position trigger`: the service's statement trigger that keeps the per-bucket
+   waiting-line counters (`count_queue_buckets`, migration 0004) on the lean line table;
+5. `+ other indexes`: the service's other indexes on line, reservation and outbox
+   (migrations 0001-0010);
+6. `+ foreign keys`: the service's (the reservation's line, the line's SKU);
+7. `+ bodies built in Python`: the `line.reserved` bodies built by protobuf in Python, as the
+   service does, so the fill reads the filled lines first, builds, then writes (two round
+   trips in one transaction; the time includes the building).
+
+The difference from one variant to the next is that part's cost per line.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from backorder.allocation.v1 import events_pb2
+from services.allocation.handlers.events import event_ids
+
+# Cumulative: each variant is the previous one plus this part.
+PARTS = ("fill", "events", "counters", "trigger", "indexes", "foreign_keys", "python_bodies")
+LABELS = {
+    "fill": "lean fill (lines + reservation rows, no events)",
+    "events": "+ one outbox row per fill (the baseline)",
+    "counters": "+ SKU and priority-band counters",
+    "trigger": "+ queue-position trigger",
+    "indexes": "+ the service's other indexes",
+    "foreign_keys": "+ its foreign keys",
+    "python_bodies": "+ event bodies built in Python (read, build, write)",
+}
+BASELINE = "events"
+BODY_PAD = bytes(112)  # + the 8-byte line id: a 120-byte body, the size of a line.reserved
+
+SCHEMA = """
+drop schema if exists lean cascade;
+create schema lean;
+create table lean.line (
+    id          bigserial primary key,
+    order_id    text not null,
+    line_id     text not null,
+    sku         text not null,
+    quantity    bigint not null,
+    priority    smallint not null,
+    placed_at   timestamptz not null,
+    sku_seq     bigint not null,
+    customer_id text not null default '',
+    reserved    bigint not null default 0,
+    backordered bigint not null
+);
+create index line_queue on lean.line (sku, priority desc, placed_at, id) where backordered > 0;
+create table lean.reservation (
+    id             bigserial primary key,
+    line           bigint not null,
+    sku            text not null,
+    quantity       bigint not null,
+    queue_position bigint not null,
+    created_at     timestamptz not null default clock_timestamp()
+);
+create table lean.outbox (
+    id          bigserial primary key,
+    event_id    uuid not null,
+    routing_key text not null,
+    body        bytea not null,
+    created_at  timestamptz not null default clock_timestamp(),
+    sent_at     timestamptz
+);
+"""
+
+# The service's other indexes (same definitions, migrations 0001-0010).
+INDEXES = """
+alter table lean.line add unique (order_id, line_id);
+create index on lean.line (sku, priority, sku_seq) where backordered > 0;
+create index on lean.line (sku, priority, placed_at desc, id desc) where reserved > 0;
+create index on lean.line (order_id, id);
+create index on lean.line (sku, id);
+create index on lean.line (sku, customer_id) include (reserved, backordered)
+    where reserved + backordered > 0;
+create index on lean.reservation (line, id);
+create index on lean.reservation (sku, id);
+alter table lean.outbox add unique (event_id);
+create index on lean.outbox (id) where sent_at is null;
+create index on lean.outbox (sent_at) where sent_at is not null;
+"""
+
+# Its foreign keys: every reservation row checks (and key-share locks) its line.
+FOREIGN_KEYS = """
+alter table lean.line add foreign key (sku) references public.sku (sku);
+alter table lean.reservation add foreign key (line) references lean.line (id);
+"""
+
+# The service's trigger function (public.count_queue_buckets) on the lean line table.
+TRIGGERS = """
+create trigger lean_queue_buckets_insert after insert on lean.line
+    referencing new table as new_lines
+    for each statement execute function public.count_queue_buckets();
+create trigger lean_queue_buckets_update after update on lean.line
+    referencing old table as old_lines new table as new_lines
+    for each statement execute function public.count_queue_buckets();
+"""
+
+RANKED = """
+ranked as (
+    select id, order_id, line_id, priority, backordered,
+           sum(backordered) over w as running,
+           row_number() over w as position
+    from lean.line where sku = $1 and backordered > 0
+    window w as (order by priority desc, placed_at, id))"""
+
+WRITES = """
+logged as (
+    insert into lean.reservation (line, sku, quantity, queue_position)
+    select id, $1::text, quantity, position from filled),
+updated as (
+    update lean.line l set reserved = l.reserved + f.quantity,
+                           backordered = l.backordered - f.quantity
+    from filled f where l.id = f.id)"""
+
+EVENTS_SQL = """,
+evented as (
+    insert into lean.outbox (event_id, routing_key, body)
+    select gen_random_uuid(), 'line.reserved', int8send(id) || $3 from filled)"""
+
+EVENTS_PYTHON = """,
+evented as (
+    insert into lean.outbox (event_id, routing_key, body)
+    select event_id, 'line.reserved', body from filled)"""
+
+COUNTERS = """,
+total as (select coalesce(sum(quantity), 0) as units, count(*) as lines from filled),
+banded as (
+    update public.sku_queue q set waiting_lines = q.waiting_lines - b.lines,
+                                  backordered_units = q.backordered_units - b.units
+    from (select priority, count(*) as lines, sum(quantity) as units from filled
+          group by priority) b
+    where q.sku = $1 and q.priority = b.priority),
+counted as (
+    update public.sku set free_units = free_units + $2 - t.units,
+                          reserved_units = reserved_units + t.units,
+                          backordered_units = backordered_units - t.units,
+                          waiting_lines = waiting_lines - t.lines,
+                          updated_at = clock_timestamp()
+    from total t where sku.sku = $1)"""
+
+
+def fill_statement(parts: Sequence[str]) -> str:
+    """The one set-based statement of a variant without Python-built bodies."""
+    sql = f"with {RANKED},\nfilled as (\n    select id, priority, backordered as quantity, position"
+    sql += " from ranked where running <= $2),"
+    sql += WRITES
+    if "events" in parts:
+        sql += EVENTS_SQL
+    if "counters" in parts:
+        sql += COUNTERS
+    return sql + "\nselect count(*) from filled"
+
+
+def read_statement() -> str:
+    """The first round trip of the Python-bodies variant: the lines the fill takes."""
+    return (
+        f"with {RANKED}\nselect id, order_id, line_id, priority, backordered as quantity, "
+        "position from ranked where running <= $2"
+    )
+
+
+def write_statement(parts: Sequence[str]) -> str:
+    """The second round trip of the Python-bodies variant: the writes, from arrays."""
+    sql = """with filled as (
+    select * from unnest($3::bigint[], $4::smallint[], $5::bigint[], $6::bigint[],
+                         $7::uuid[], $8::bytea[])
+        as f(id, priority, quantity, position, event_id, body)),"""
+    sql += WRITES + EVENTS_PYTHON
+    if "counters" in parts:
+        sql += COUNTERS
+    return sql + "\nselect count(*) from filled"
+
+
+def bodies(rows: Sequence[asyncpg.Record], sku: str, cause: str) -> tuple[list[Any], list[bytes]]:
+    """Event ids and `line.reserved` bodies of the filled rows, built as the service builds
+    them (services/allocation/handlers/events.py: reserved_events)."""
+    occurred_at = Timestamp()
+    occurred_at.GetCurrentTime()
+    ids = event_ids(len(rows))
+    out = []
+    for r, event_id in zip(rows, ids, strict=True):
+        message = events_pb2.LineReserved(
+            event_id=str(event_id),
+            sku=sku,
+            order_id=r["order_id"],
+            line_id=r["line_id"],
+            quantity=r["quantity"],
+            reserved_now=r["quantity"],
+            reserved_quantity=r["quantity"],
+            backordered_quantity=0,
+            status=events_pb2.LineStatus.LINE_STATUS_RESERVED,
+            reservation_id=r["position"],
+            cause_event_id=cause,
+            location_id="default",
+        )
+        message.occurred_at.CopyFrom(occurred_at)
+        out.append(message.SerializeToString())
+    return ids, out
+
+
+async def setup(conn: asyncpg.Connection, sku: str, count: int, parts: Sequence[str]) -> None:
+    """A fresh lean schema with the variant's parts and a queue of `count` single-unit lines
+    of `sku` (priorities mixed as the service's drain queue), analyzed."""
+    await conn.execute(SCHEMA)
+    # The SKU row and its band counters in the raw database's own tables (the counters part
+    # updates them, the trigger's bucket rows refer to the SKU).
+    await conn.execute(
+        """insert into public.sku (sku, backordered_units, waiting_lines, lines_placed)
+           values ($1, $2, $2, $2)""",
+        sku,
+        count,
+    )
+    await conn.execute(
+        """insert into public.sku_queue (sku, priority, waiting_lines, backordered_units)
+           select $1, (i * 7) % 10, count(*), count(*) from generate_series(1, $2::int) i
+           group by 2""",
+        sku,
+        count,
+    )
+    if "indexes" in parts:
+        await conn.execute(INDEXES)
+    if "foreign_keys" in parts:
+        await conn.execute(FOREIGN_KEYS)
+    if "trigger" in parts:
+        await conn.execute(TRIGGERS)
+    await conn.execute(
+        """insert into lean.line (order_id, line_id, sku, quantity, priority, placed_at,
+                                  sku_seq, backordered)
+           select $2 || i, '1', $1, 1, (i * 7) % 10, clock_timestamp(), i, 1
+           from generate_series(1, $3::int) i""",
+        sku,
+        f"{sku}-",
+        count,
+    )
+    await conn.execute("analyze lean.line")
+
+
+async def fill(conn: asyncpg.Connection, sku: str, count: int, parts: Sequence[str]) -> float:
+    """Runs the variant's fill of `count` units on the queue `setup` made; seconds. Checks
+    every line was filled."""
+    start = time.perf_counter()
+    async with conn.transaction():
+        if "python_bodies" in parts:
+            rows = await conn.fetch(read_statement(), sku, count)
+            ids, built = bodies(rows, sku, str(uuid.uuid4()))
+            filled = await conn.fetchval(
+                write_statement(parts),
+                sku,
+                count,
+                [r["id"] for r in rows],
+                [r["priority"] for r in rows],
+                [r["quantity"] for r in rows],
+                [r["position"] for r in rows],
+                ids,
+                built,
+            )
+        elif "events" in parts:
+            filled = await conn.fetchval(fill_statement(parts), sku, count, BODY_PAD)
+        else:
+            filled = await conn.fetchval(fill_statement(parts), sku, count)
+    seconds = time.perf_counter() - start
+    assert filled == count, f"lean fill ({parts[-1]}) filled {filled} of {count} lines"
+    return seconds
+
+
+async def variants(pool: asyncpg.Pool, count: int, repeats: int = 2) -> dict[str, float]:
+    """Seconds of each cumulative variant (PARTS order) filling `count` lines: the best of
+    `repeats` runs, each on a fresh queue."""
+    out: dict[str, float] = {}
+    async with pool.acquire() as conn:
+        try:
+            for _ in range(repeats):
+                for i, part in enumerate(PARTS):
+                    parts = PARTS[: i + 1]
+                    sku = f"LEAN{uuid.uuid4().hex[:6]}"
+                    await setup(conn, sku, count, parts)
+                    seconds = await fill(conn, sku, count, parts)
+                    out[part] = min(out.get(part, seconds), seconds)
+        finally:
+            await conn.execute("drop schema if exists lean cascade")
+    return out
