@@ -63,10 +63,11 @@ class RetryPolicy:
         """gRPC's own reconnect backoff kept within ours: a server that is back is dialled
         again before the next retry rather than minutes later."""
         most = max(1, int(self.max_backoff * 1000))
-        least = min(most, max(1, int(self.initial_backoff * 1000)))
         return [
-            ("grpc.initial_reconnect_backoff_ms", least),
-            ("grpc.min_reconnect_backoff_ms", least),
+            (
+                "grpc.initial_reconnect_backoff_ms",
+                min(most, max(1, int(self.initial_backoff * 1000))),
+            ),
             ("grpc.max_reconnect_backoff_ms", most),
         ]
 
