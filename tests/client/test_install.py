@@ -3,6 +3,7 @@ no services package, no repository on the path."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,13 @@ PROGRAM = textwrap.dedent(
 def test_pip_install_of_the_client_package_works_in_a_fresh_venv(
     secured: Secured, tmp_path: Path
 ) -> None:
+    # A copy, so the build leaves nothing behind in the checkout (build/, *.egg-info).
+    source = tmp_path / "backorder-client"
+    shutil.copytree(
+        ROOT / "clients" / "python",
+        source,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
@@ -53,7 +61,7 @@ def test_pip_install_of_the_client_package_works_in_a_fresh_venv(
             # The versions the services run with (the client's ranges admit them).
             "-c",
             str(ROOT / "requirements" / "runtime.txt"),
-            f"{ROOT / 'clients' / 'python'}[events]",
+            f"{source}[events]",
         ],
         capture_output=True,
         text=True,
