@@ -106,40 +106,11 @@ async def test_unary_calls_get_a_deadline_by_default() -> None:
     assert default == configured == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-class ReplyDroppingProxy(TcpProxy):
-    """A TcpProxy that can lose the server's replies: with `drop_replies` set, bytes from
-    the server are read and thrown away, so a request is applied and its answer never
-    arrives (the client sees UNAVAILABLE once the connection is cut)."""
-
-    drop_replies = False
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._replies(up_reader, writer), return_exceptions=True
-        )
-
-    async def _replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                if not self.drop_replies:
-                    writer.write(data)
-                    await writer.drain()
-        finally:
-            self._writers.discard(writer)
-            writer.transport.abort()
-
-
 @contextlib.asynccontextmanager
-async def behind_proxy(secured: Secured, service: str) -> AsyncIterator[ReplyDroppingProxy]:
+async def behind_proxy(secured: Secured, service: str) -> AsyncIterator[TcpProxy]:
     process = secured.inventory if service == "inventory" else secured.allocation
     host, port = process.grpc_addr.rsplit(":", 1)
-    proxy = ReplyDroppingProxy(host, int(port))
+    proxy = TcpProxy(host, int(port))
     await proxy.restore()
     try:
         yield proxy
@@ -149,7 +120,7 @@ async def behind_proxy(secured: Secured, service: str) -> AsyncIterator[ReplyDro
 
 
 async def lose_the_reply_then_recover(
-    proxy: ReplyDroppingProxy, applied: asyncio.Future[None] | asyncio.Task[bool]
+    proxy: TcpProxy, applied: asyncio.Future[None] | asyncio.Task[bool]
 ) -> None:
     """Once the service applied the request (its reply being dropped), an outage: every
     connection cut, new ones refused for a while, then the service is reachable again."""
