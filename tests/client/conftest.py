@@ -31,7 +31,18 @@ class Secured:
 
 
 @pytest.fixture(scope="session")
-def secured(vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+def client_vhost() -> Iterator[Vhost]:
+    """A vhost of their own: services sharing the session's vhost would consume the contract
+    queues of the e2e services too (each other's events, applied to the wrong databases)."""
+    v = Vhost()
+    v.create()
+    yield v
+    v.delete()
+
+
+@pytest.fixture(scope="session")
+def secured(client_vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    vhost = client_vhost
     certs = tmp_path_factory.mktemp("client-certs")
     logs = tmp_path_factory.mktemp("client-logs")
     server_ca = Authority(certs, "servers")
