@@ -6,8 +6,9 @@ needs one scope, looked up by its full method name in `METHOD_SCOPES`; a method 
 the table needs `admin`, so a new RPC is never left open by accident. Health checks need no
 token (orchestrators probe them); reflection (v1 and v1alpha) needs `read`.
 
-Clients (`backorderctl`, the container healthcheck): `ClientSecurity` makes the channel and the
-`authorization` metadata from flags or the BACKORDER_* client variables.
+Clients (`backorderctl`, the container healthcheck): `ClientSecurity`, from the client package
+(backorder.client), makes the channel and the `authorization` metadata from flags or the
+BACKORDER_* client variables.
 
 Secrets (tokens, private keys) are never put in a log line or an error message: tokens are
 referred to by position in their list, or by a short fingerprint.
@@ -21,10 +22,14 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
+
+# The client side (backorderctl, the healthcheck, the demo) is the client package's.
+from backorder.client.security import ClientSecurity as ClientSecurity
+from backorder.client.security import SecurityConfigError as SecurityConfigError
+from backorder.client.security import read_pem
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +61,6 @@ PUBLIC_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Hea
 # RFC 6750 b64token characters; at least 16 of them, so "admin" or "secret" are refused.
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]{16,}=*$")
 MIN_TOKEN_LENGTH = 16
-
-
-class SecurityConfigError(ValueError):
-    """A token list or TLS file is malformed; the message names it and never quotes a secret."""
 
 
 def declare_scopes(scopes: Mapping[str, str]) -> None:
@@ -184,17 +185,6 @@ def _no_passphrase() -> bytes:
     raise _EncryptedKey
 
 
-def read_pem(name: str, path: str, kind: str) -> bytes:
-    """The bytes of the PEM file `path` (setting `name`), checked to hold a `kind` block."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SecurityConfigError(f"{name}={path}: cannot read it ({exc.strerror})") from None
-    if f"{kind}-----".encode() not in data:
-        raise SecurityConfigError(f"{name}={path}: expected a PEM file with a {kind}")
-    return data
-
-
 # --- the server interceptor --------------------------------------------------------------------
 
 
@@ -291,90 +281,3 @@ def denying_handler(
         if getattr(handler, attribute) is not None:
             return make(deny, response_serializer=handler.response_serializer)
     raise ValueError("handler of unknown kind")
-
-
-# --- clients -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClientSecurity:
-    """How a client reaches a server: plaintext or TLS (with an optional client certificate
-    for mTLS), and the bearer token to send."""
-
-    tls: bool = False
-    ca: bytes | None = None
-    cert_chain: bytes | None = None
-    private_key: bytes | None = field(default=None, repr=False)
-    server_name: str | None = None
-    token: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_options(
-        cls,
-        *,
-        tls: bool = False,
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-        server_name: str | None = None,
-        token: str | None = None,
-        token_file: str | None = None,
-    ) -> ClientSecurity:
-        """From flags/environment; any TLS file implies TLS. Raises SecurityConfigError."""
-        if bool(cert_file) != bool(key_file):
-            raise SecurityConfigError(
-                "a client certificate needs both BACKORDER_CLIENT_CERT_FILE and "
-                "BACKORDER_CLIENT_KEY_FILE (--cert-file and --key-file)"
-            )
-        if token_file and not token:
-            try:
-                token = Path(token_file).read_text().strip()
-            except OSError as exc:
-                raise SecurityConfigError(
-                    f"BACKORDER_TOKEN_FILE={token_file}: cannot read it ({exc.strerror})"
-                ) from None
-        return cls(
-            tls=bool(tls or ca_file or cert_file),
-            ca=read_pem("BACKORDER_CA_FILE", ca_file, "CERTIFICATE") if ca_file else None,
-            cert_chain=(
-                read_pem("BACKORDER_CLIENT_CERT_FILE", cert_file, "CERTIFICATE")
-                if cert_file
-                else None
-            ),
-            private_key=(
-                read_pem("BACKORDER_CLIENT_KEY_FILE", key_file, "PRIVATE KEY") if key_file else None
-            ),
-            server_name=server_name or None,
-            token=token or None,
-        )
-
-    def channel_credentials(self) -> grpc.ChannelCredentials | None:
-        if not self.tls:
-            return None
-        return grpc.ssl_channel_credentials(
-            root_certificates=self.ca,
-            private_key=self.private_key,
-            certificate_chain=self.cert_chain,
-        )
-
-    def channel_options(self) -> list[tuple[str, Any]]:
-        if self.tls and self.server_name:
-            return [("grpc.ssl_target_name_override", self.server_name)]
-        return []
-
-    def metadata(self) -> list[tuple[str, str]]:
-        # Sent as plain metadata rather than call credentials, which gRPC refuses to send over
-        # a plaintext channel (tokens on a trusted loopback network are allowed by docs/spec.md §6).
-        return [("authorization", f"Bearer {self.token}")] if self.token else []
-
-    def channel(self, target: str) -> grpc.Channel:
-        credentials = self.channel_credentials()
-        if credentials is None:
-            return grpc.insecure_channel(target, options=self.channel_options())
-        return grpc.secure_channel(target, credentials, options=self.channel_options())
-
-    def aio_channel(self, target: str) -> grpc.aio.Channel:
-        credentials = self.channel_credentials()
-        if credentials is None:
-            return grpc.aio.insecure_channel(target, options=self.channel_options())
-        return grpc.aio.secure_channel(target, credentials, options=self.channel_options())

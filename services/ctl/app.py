@@ -25,8 +25,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from backorder.allocation.v1 import allocation_pb2_grpc
+from backorder.client import ClientSecurity, RetryPolicy, SecurityConfigError, blocking_channel
 from backorder.inventory.v1 import inventory_pb2_grpc
-from services.common.security import ClientSecurity, SecurityConfigError
 
 PROG = "backorderctl"
 
@@ -179,17 +179,24 @@ def _cell(value: Any) -> str:
 
 @dataclass
 class Context:
-    """Connections to both services, made on first use, and the per-call settings."""
+    """Connections to both services, made on first use, and the per-call settings.
+
+    The channels are the client package's (backorder.client): every call carries the token,
+    gets the deadline (`timeout`, the whole call) and is retried on UNAVAILABLE with the same
+    request, so the same idempotency key, under `retry`."""
 
     inventory_addr: str
     allocation_addr: str
     security: ClientSecurity
     timeout: float
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
 
     def channel(self, target: str) -> grpc.Channel:
         if target not in self._channels:
-            self._channels[target] = self.security.channel(target)
+            self._channels[target] = blocking_channel(
+                target, self.security, timeout=self.timeout, retry=self.retry
+            )
         return self._channels[target]
 
     def inventory(self) -> inventory_pb2_grpc.InventoryServiceStub:
@@ -199,8 +206,8 @@ class Context:
         return allocation_pb2_grpc.AllocationServiceStub(self.channel(self.allocation_addr))
 
     def call(self, method: Callable[..., Any], request: Message) -> Any:
-        """One unary RPC with the token and the deadline."""
-        return method(request, metadata=self.security.metadata(), timeout=self.timeout)
+        """One unary RPC (the channel adds the token, the deadline and the retries)."""
+        return method(request, timeout=self.timeout)
 
     def close(self) -> None:
         for channel in self._channels.values():
@@ -275,7 +282,17 @@ def _connection_options() -> argparse.ArgumentParser:
         help="name on the server certificates, if not the host [BACKORDER_TLS_SERVER_NAME]",
     )
     group.add_argument(
-        "--timeout", type=float, default=suppress, help="seconds per call (default 10)"
+        "--timeout",
+        type=float,
+        default=suppress,
+        help="seconds per call, retries included (default 10)",
+    )
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=suppress,
+        help="times a call is sent again while a service is UNAVAILABLE, with the same "
+        "idempotency key (default 4; 0: never)",
     )
     return common
 
@@ -380,8 +397,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except SecurityConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return USAGE
+    timeout, retries = getattr(args, "timeout", 10.0), getattr(args, "retries", 4)
+    if timeout <= 0 or retries < 0:
+        print(f"{PROG}: --timeout must be positive and --retries at least 0", file=sys.stderr)
+        return USAGE
     context = Context(
-        args.inventory_addr, args.allocation_addr, security, getattr(args, "timeout", 10.0)
+        args.inventory_addr,
+        args.allocation_addr,
+        security,
+        timeout,
+        RetryPolicy(attempts=retries + 1),
     )
     try:
         result = args.run(context, args)

@@ -682,7 +682,7 @@ def test_dockerfile_installs_the_project_with_its_contract() -> None:
     stages = dockerfile_stages(DOCKERFILE.read_text())
     instructions = [(k, a) for stage in stages for k, a in stage.instructions]
     copied = " ".join(a for k, a in instructions if k == "COPY")
-    for path in ("pyproject.toml", "protos/", "backorder/", "services/"):
+    for path in ("pyproject.toml", "protos/", "clients/python/backorder/", "services/"):
         assert path in copied, f"the image build must copy {path}"
     assert any(k == "RUN" and "pip install --no-deps ." in a for k, a in instructions)
 
