@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -85,7 +85,6 @@ class SkuRun:
     absolute_error: float = 0.0  # of the daily forecast against each following day's demand
     forecast_days: int = 0
     scale: float = 0.0  # seasonal naive's in-sample mean absolute error (MASE's denominator)
-    trace: list[tuple[int, float, float, float]] = field(default_factory=list)
 
     @property
     def mase(self) -> float:
@@ -99,7 +98,6 @@ def simulate_sku(
     service_level: float,
     history_days: int,
     days: int,
-    keep_trace: bool = False,
 ) -> SkuRun:
     """`history_days` of demand known before the start, then `days` simulated. The first
     lead time + review period of the simulation is not measured (the first orders have not
@@ -126,7 +124,7 @@ def simulate_sku(
 
     on_hand, backordered = 0.0, 0.0
     arriving: dict[int, float] = {}
-    cycle_ends: dict[int, int] = {}  # last day of a measured cycle -> 1
+    cycle_ends: set[int] = set()  # the last day of each measured cycle
     warm_up = lead + review
     for day in range(days):
         on_hand += arriving.pop(day, 0.0)
@@ -148,14 +146,10 @@ def simulate_sku(
                 else:
                     arriving[day + lead] = arriving.get(day + lead, 0.0) + quantity
             if day >= warm_up - lead and day + lead + review <= days:
-                cycle_ends[day + lead + review - 1] = 1
+                cycle_ends.add(day + lead + review - 1)
             horizon = demand[history_days + day : history_days + day + review]
             run.absolute_error += float(np.sum(np.abs(horizon - answer.forecast.daily_units)))
             run.forecast_days += len(horizon)
-            if keep_trace:
-                run.trace.append(
-                    (day, answer.forecast.daily_units, answer.levels.reorder_point, available)
-                )
         units = float(demand[history_days + day])
         from_stock = min(on_hand, units)
         on_hand -= from_stock
@@ -164,7 +158,7 @@ def simulate_sku(
         if day >= warm_up:
             run.demand_units += units
             run.units_from_stock += from_stock
-        if cycle_ends.pop(day, 0):
+        if day in cycle_ends:
             run.cycles += 1
             run.stockout_cycles += backordered > 0
     return run
