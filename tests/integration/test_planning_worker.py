@@ -187,17 +187,17 @@ async def test_a_failing_forecast_skips_its_sku_only(
 
     pool = allocation_pool
     odd, fine = await known_sku(pool, "ODD"), await known_sku(pool, "FINE")
-    real = worker.forecast
+    real = worker.plan
     count = {"odd": 0}
 
-    def failing_for_odd(series: list[float]) -> object:
+    def failing_for_odd(series: list[float], params: PlanningParams) -> object:
         # Which SKU a series belongs to is not passed: the odd one comes first.
         count["odd"] += 1
         if count["odd"] == 1:
             raise FloatingPointError("a series the model cannot take")
-        return real(series)
+        return real(series, params)
 
-    monkeypatch.setattr(worker, "forecast", failing_for_odd)
+    monkeypatch.setattr(worker, "plan", failing_for_odd)
     assert await refresh(pool, [odd, fine]) == 1
     assert await result(pool, odd) is None
     assert await result(pool, fine) is not None

@@ -68,6 +68,11 @@ def test_levels_by_hand() -> None:
     assert policy.z_for(0.5) == 0.0
     zero = policy.levels(0.0, 0.0, PlanningParams("S"))
     assert (zero.safety_stock, zero.reorder_point, zero.order_up_to) == (0.0, 0.0, 0.0)
+    # A forecast that runs 0.5 a day behind (bias): 0.5·9 more safety stock; one that runs
+    # ahead never makes it negative.
+    behind = policy.levels(10.0, 2.0, params, bias=0.5)
+    assert behind.safety_stock == pytest.approx(Z95 * 6 + 4.5)
+    assert policy.levels(10.0, 2.0, params, bias=-5.0).safety_stock == 0.0
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
-"""The replenishment policy (docs/spec.md §9), plain functions: with daily forecast f, lead
-time L, review period R and z for the cycle service level,
-safety stock = z·sd·√(L+R), reorder point = f·L + safety stock, order-up-to = reorder point +
-f·R, suggested order = max(0, order-up-to - available) raised to the MOQ and rounded up to a
-multiple of the pack size. (Days of cover, available / f, is computed where `available` is:
-the view planning_advice, repeatable/planning.sql.)"""
+"""The replenishment policy (docs/spec.md §9, docs/planning.md), plain functions: with daily
+forecast f, lead time L, review period R, z for the cycle service level, and the forecast's
+error over L+R days per day (standard deviation sd, mean bias: forecast.horizon_errors),
+safety stock = max(0, z·sd·√(L+R) + bias·(L+R)), reorder point = f·L + safety stock,
+order-up-to = reorder point + f·R, suggested order = max(0, order-up-to - available) raised
+to the MOQ and rounded up to a multiple of the pack size. (Days of cover, available / f, is
+computed where `available` is: the view planning_advice, repeatable/planning.sql.)"""
 
 from __future__ import annotations
 
@@ -27,9 +28,12 @@ def z_for(service_level: float) -> float:
     return NormalDist().inv_cdf(service_level)
 
 
-def levels(forecast: float, demand_std: float, params: PlanningParams) -> Levels:
+def levels(forecast: float, demand_std: float, params: PlanningParams, bias: float = 0.0) -> Levels:
     lead, review = params.lead_time_days, params.review_period_days
-    safety = z_for(params.service_level) * demand_std * math.sqrt(lead + review)
+    horizon = lead + review
+    safety = max(
+        0.0, z_for(params.service_level) * demand_std * math.sqrt(horizon) + bias * horizon
+    )
     reorder_point = forecast * lead + safety
     return Levels(safety, reorder_point, reorder_point + forecast * review)
 

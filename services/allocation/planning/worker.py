@@ -15,9 +15,8 @@ import asyncpg
 
 from services.allocation.adapters import planning as planning_db
 from services.allocation.handlers.planning import check_crossings
-from services.allocation.planning import policy
 from services.allocation.planning.advice import Result
-from services.allocation.planning.forecast import forecast
+from services.allocation.planning.plan import plan
 from services.allocation.planning.settings import PlanningSettings
 
 log = logging.getLogger(__name__)
@@ -42,21 +41,21 @@ async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
     for sku in skus:
         history = series.get(sku, [])
         try:
-            answer = forecast(history)
-            levels = policy.levels(answer.daily_units, answer.demand_std, params[sku])
+            answer = plan(history, params[sku])
         except Exception:
             log.exception("forecast failed; the SKU keeps its last result", extra={"sku": sku})
             continue
-        if not all(map(math.isfinite, (answer.demand_std, levels.order_up_to))):
+        levels = answer.levels
+        if not all(map(math.isfinite, (answer.forecast.demand_std, levels.order_up_to))):
             log.warning("forecast not finite; the SKU keeps its last result", extra={"sku": sku})
             continue
         results.append(
             Result(
                 sku=sku,
-                demand_class=answer.demand_class.value,
-                forecast_method=answer.method.value,
-                forecast_daily_units=answer.daily_units,
-                demand_std=answer.demand_std,
+                demand_class=answer.forecast.demand_class.value,
+                forecast_method=answer.forecast.method.value,
+                forecast_daily_units=answer.forecast.daily_units,
+                demand_std=answer.forecast.demand_std,
                 safety_stock=levels.safety_stock,
                 reorder_point=levels.reorder_point,
                 order_up_to=levels.order_up_to,
