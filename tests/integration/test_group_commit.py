@@ -202,3 +202,32 @@ async def test_a_refusal_by_policy_fails_only_its_call(allocation_pool: asyncpg.
     )
     assert isinstance(refused, FailedPrecondition)
     assert isinstance(placed, handlers.Placed) and placed.view.queue_position == 1
+
+
+async def test_a_refused_line_among_one_skus_full_path_lines_undoes_only_itself(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    """The lines of a SKU with free units go through the full path in one transaction; a
+    line refused there (over the backorder limit) leaves nothing behind, not even its
+    events, and the lines after it are placed as if it never came."""
+    pool, group = allocation_pool, handlers.GroupCommit()
+    sku = unique("GL")
+    await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, backorder_limit=2))
+    await handlers.stock_received(pool, receipt(sku, 1))
+    orders = [unique("l") for _ in range(3)]
+    first, over, last = await _together(
+        group,
+        pool,
+        handlers.Allocate(orders[0], "1", sku, 1),
+        handlers.Allocate(orders[1], "1", sku, 3),  # 3 backordered > limit 2
+        handlers.Allocate(orders[2], "1", sku, 2),
+    )
+    assert isinstance(first, handlers.Placed) and first.view.line.reserved == 1
+    assert isinstance(over, FailedPrecondition) and "limit of 2" in str(over)
+    assert isinstance(last, handlers.Placed)
+    assert (last.view.line.backordered, last.view.queue_position) == (2, 1)
+    summary = await handlers.get_sku_summary(pool, sku)
+    assert (summary.sku.backordered_units, summary.sku.waiting_lines) == (2, 1)
+    events = await pool.fetch("select routing_key from outbox where sku = $1 order by id", sku)
+    assert [e[0] for e in events] == ["line.reserved", "line.backordered"]
+    assert await pool.fetchval("select count(*) from line where order_id = $1", orders[1]) == 0

@@ -27,7 +27,7 @@ from services.allocation.handlers.commands import (
 )
 from services.allocation.handlers.locked_sku import eta_of_new_line, fill_sku, refresh_etas
 from services.common import paging, tracing, validation
-from services.common.errors import AlreadyExists, FailedPrecondition
+from services.common.errors import AlreadyExists, FailedPrecondition, ServiceError
 from services.common.outbox import OutgoingEvent
 from services.common.pages import Page
 from services.common.unit_of_work import UnitOfWork, look_up_or_lock, transaction
@@ -75,21 +75,43 @@ async def _allocate_alone(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
 async def _full_path(pool: asyncpg.Pool, cmd: Allocate) -> Placed:
     """A validated Allocate in one transaction of its own, whatever it needs: a repeat
     answered, a refusal, the fill, the ETA walk."""
+    return await transaction(pool, lambda uow: _place_or_repeat(uow, cmd))
 
-    async def work(uow: UnitOfWork) -> Placed:
-        # Lock the SKU (every change of its queue holds the lock) and learn whether this
-        # is a repeat, in one round trip; the lock is then held for as few as possible.
-        conn = uow.conn
-        await orders_db.lock_order_id(conn, cmd.order_id, shared=True)
-        if await orders_db.is_order(conn, cmd.order_id):
-            raise order_id_taken(cmd.order_id, "AllocateOrder", "Allocate")
-        _, placed = await skus_db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
-        if placed:
-            earlier = await lines_db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
-            assert earlier is not None  # lines are never deleted
-            _check_repeat(cmd, earlier[0])
-            return Placed(LineView(*earlier), 0, True)
-        return await place_new_line(uow, cmd, cause="Allocate")
+
+async def _place_or_repeat(uow: UnitOfWork, cmd: Allocate) -> Placed:
+    # Lock the SKU (every change of its queue holds the lock) and learn whether this
+    # is a repeat, in one round trip; the lock is then held for as few as possible.
+    conn = uow.conn
+    await orders_db.lock_order_id(conn, cmd.order_id, shared=True)
+    if await orders_db.is_order(conn, cmd.order_id):
+        raise order_id_taken(cmd.order_id, "AllocateOrder", "Allocate")
+    _, placed = await skus_db.lock_sku_for_line(conn, cmd.sku, cmd.order_id, cmd.line_id)
+    if placed:
+        earlier = await lines_db.find_line_with_position(conn, cmd.order_id, cmd.line_id)
+        assert earlier is not None  # lines are never deleted
+        _check_repeat(cmd, earlier[0])
+        return Placed(LineView(*earlier), 0, True)
+    return await place_new_line(uow, cmd, cause="Allocate")
+
+
+async def _full_paths(pool: asyncpg.Pool, cmds: list[Allocate]) -> list[Placed | ServiceError]:
+    """Validated Allocates of one SKU placed by the full path one after the other (arrival
+    order) in one transaction: the SKU is locked once for all of them. Each runs in a
+    savepoint: one refused (a policy, a cap, a key reused) rolls back its own work and
+    events only, and gets its error; the others stand."""
+
+    async def work(uow: UnitOfWork) -> list[Placed | ServiceError]:
+        answers: list[Placed | ServiceError] = []
+        for cmd in cmds:
+            await uow.flush()  # the events so far are written before the savepoint
+            mark = uow.mark()
+            try:
+                async with uow.conn.transaction():  # a savepoint
+                    answers.append(await _place_or_repeat(uow, cmd))
+            except ServiceError as refused:
+                uow.undo_since(mark)
+                answers.append(refused)
+        return answers
 
     return await transaction(pool, work)
 
@@ -123,7 +145,8 @@ class GroupCommit:
     arrived in the same turn (a lone call goes alone, on the one-call path); otherwise it
     waits for a batch to finish, never more than MAX_WAIT_S. Lines the batch statement does
     not queue (free units, inbound, a policy, a cap, a repeat) take the full path after the
-    batch committed, one at a time per SKU in arrival order; if the statement fails as a
+    batch committed: a SKU's lines one after the other in arrival order, in one
+    transaction (`_full_paths`), SKUs side by side; if the statement fails as a
     whole, every call of the batch is placed on its own. One per server (event loop)."""
 
     def __init__(self) -> None:
@@ -252,8 +275,26 @@ class GroupCommit:
             self._spawn(self._chain(chain, path))
 
     async def _chain(self, chain: list[_Call], path: _Path) -> None:
-        for call in chain:
-            await self._answer(call, path)
+        if len(chain) == 1 or path is not _full_path:
+            for call in chain:
+                await self._answer(call, path)
+            return
+        # One transaction for the SKU's lines (the hot SKU: one lock for many lines).
+        assert self._pool is not None
+        try:
+            answers = await _full_paths(self._pool, [c.cmd for c in chain])
+        except Exception:
+            # The transaction failed as a whole: each line on its own.
+            for call in chain:
+                await self._answer(call, path)
+            return
+        for call, answer in zip(chain, answers, strict=True):
+            if call.answer.done():
+                continue
+            if isinstance(answer, ServiceError):
+                call.answer.set_exception(answer)
+            else:
+                call.answer.set_result(answer)
 
     async def _answer(self, call: _Call, path: _Path) -> None:
         """Runs `path` for `call` in the caller's context and answers it."""
