@@ -244,13 +244,15 @@ class GroupCommit:
             # nothing was written; each call is placed on its own and answered.
             self._in_chains(batch, _allocate_alone)
             return
-        except BaseException as exc:  # the database is unreachable, the statement failed
+        except Exception as exc:  # the database is unreachable, the statement failed
             for call in batch:
                 if not call.answer.done():
                     call.answer.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
+        except BaseException:  # cancelled: the server is stopping
+            for call in batch:
+                call.answer.cancel()
+            raise
         rest = []
         for call, queued in zip(batch, answers, strict=True):
             if queued.line is not None:
