@@ -10,7 +10,9 @@ import asyncpg
 
 from bench import workload
 from services.allocation import handlers
+from services.allocation.adapters import placement
 from services.allocation.adapters.placement import CustomerCapExceeded
+from services.allocation.handlers import events as built_events
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from tests.integration.test_allocation_store import receipt
 from tests.integration.test_placement import COUNT, _queue_rows
@@ -231,3 +233,41 @@ async def test_a_refused_line_among_one_skus_full_path_lines_undoes_only_itself(
     events = await pool.fetch("select routing_key from outbox where sku = $1 order by id", sku)
     assert [e[0] for e in events] == ["line.reserved", "line.backordered"]
     assert await pool.fetchval("select count(*) from line where order_id = $1", orders[1]) == 0
+
+
+async def test_a_batch_that_fails_as_a_whole_answers_each_call_on_its_own(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    """A key being placed by another transaction (a replica) when the batch places it: the
+    batch's insert waits for it, and fails on the unique key once it commits. The batch
+    writes nothing then; each of its calls is placed on its own and answered."""
+    pool, group = allocation_pool, handlers.GroupCommit()
+    taken, other_sku = unique("GX"), unique("GY")
+    key, neighbour = unique("x"), unique("x")
+    request = placement.LineRequest(key, "1", taken, 1, 0, False, "")
+    async with pool.acquire() as conn:
+        elsewhere = conn.transaction()
+        await elsewhere.start()
+        await placement.queue_line(conn, request, built_events.queued_event(request))
+        batch = asyncio.ensure_future(
+            _together(
+                group,
+                pool,
+                handlers.Allocate(key, "1", other_sku, 1),
+                handlers.Allocate(neighbour, "1", other_sku, 1),
+            )
+        )
+        waiting = (
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            " and query like '%queue_lines%'"
+        )
+        while not await pool.fetchval(waiting):
+            assert not batch.done()
+            await asyncio.sleep(0.01)
+        await elsewhere.commit()
+    reused, placed = await batch
+    assert group.batches == 1
+    assert isinstance(reused, AlreadyExists)
+    assert isinstance(placed, handlers.Placed) and placed.view.queue_position == 1
+    rows = await pool.fetch("select sku from line where order_id = any($1)", [key, neighbour])
+    assert sorted(r[0] for r in rows) == sorted([taken, other_sku])
