@@ -258,8 +258,8 @@ async def test_a_batch_that_fails_as_a_whole_answers_each_call_on_its_own(
             )
         )
         waiting = (
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-            " and query like '%queue_lines%'"
+            "select count(*) from pg_stat_activity where datname = current_database()"
+            " and wait_event_type = 'Lock' and query like '%queue_lines%'"
         )
         while not await pool.fetchval(waiting):
             assert not batch.done()
