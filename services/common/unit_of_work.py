@@ -53,6 +53,20 @@ class UnitOfWork:
         else:
             self._events.extend(replace(e, trace_context=trace_context) for e in events)
 
+    def mark(self) -> tuple[int, int, int]:
+        """Where the unit of work stands, for `undo_since` (at a savepoint)."""
+        return len(self._events), len(self._after_commit), len(self._follow_ups)
+
+    def undo_since(self, mark: tuple[int, int, int]) -> None:
+        """Forgets the events, after-commit work and follow-ups added since `mark`: the
+        savepoint taken there was rolled back. (Events flushed since were written in it, so
+        they went with it; flush before taking the mark.)"""
+        events, after, follow_ups = mark
+        del self._events[events:]
+        del self._after_commit[after:]
+        for key in list(self._follow_ups)[follow_ups:]:
+            del self._follow_ups[key]
+
     def after_commit(self, action: Callable[[], None]) -> None:
         """Runs `action` once the transaction committed (never when it rolled back)."""
         self._after_commit.append(action)

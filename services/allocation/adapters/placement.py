@@ -7,12 +7,17 @@ nothing for the fill, its policy or the ETA walk to decide (the guard
 `line_needs_the_fill`), so the line is only queued, with its line.backordered event.
 Otherwise `insert_line` places it inside the service's transaction, and the fill runs.
 
+`queue_lines` is the same common case for a batch of concurrent Allocates (group commit,
+handlers/lines.py): one statement, one transaction, an outcome per line.
+
 Both refuse a line that a per-customer cap forbids (`place_line` checks it, docs/spec.md
 §2) with `CustomerCapExceeded`, having written nothing.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -138,6 +143,48 @@ async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent)
     if outcome is not Outcome.QUEUED:
         return Queued(outcome)
     return Queued(outcome, new_line(new, row["line_key"], row["placed_at"]), row["queue_position"])
+
+
+async def queue_lines(
+    pool: asyncpg.Pool,
+    lines: Sequence[LineRequest],
+    events: Sequence[OutgoingEvent],
+    trace_contexts: Sequence[str | None],
+) -> list[Queued]:
+    """Queues the lines of a batch (arrival order) whose SKU needs nothing but queueing,
+    each with its event (as for `queue_line`), in one statement committed on its own; an
+    outcome per line, in the same order. A line answered NEEDS_THE_FILL or PLACED_BEFORE
+    has nothing written. Raises (and writes nothing) when the statement fails as a whole,
+    e.g. a key committed meanwhile by another transaction."""
+    first = events[0]
+    rows = await pool.fetch(
+        "select * from queue_lines($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+        " $14, $15)",
+        [n.order_id for n in lines],
+        [n.line_id for n in lines],
+        [n.sku for n in lines],
+        [n.quantity for n in lines],
+        [n.priority for n in lines],
+        [n.allow_partial for n in lines],
+        [n.customer_id for n in lines],
+        json.dumps([n.locations for n in lines]),
+        [e.event_id for e in events],
+        first.exchange,
+        first.routing_key,
+        first.message.DESCRIPTOR.full_name,
+        [e.message.SerializeToString() for e in events],
+        NOTIFY_CHANNEL,
+        list(trace_contexts),
+    )
+    answers = []
+    for new, row in zip(lines, rows, strict=True):
+        outcome = Outcome(row["outcome"])
+        if outcome is Outcome.QUEUED:
+            line = new_line(new, row["line_key"], row["placed_at"])
+            answers.append(Queued(outcome, line, row["queue_position"]))
+        else:
+            answers.append(Queued(outcome))
+    return answers
 
 
 @dataclass(frozen=True)

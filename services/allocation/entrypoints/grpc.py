@@ -203,6 +203,8 @@ def _location_strategy(value: int) -> LocationStrategy | None:
 class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        # Concurrent Allocates are placed together (group commit, docs/performance.md).
+        self._group = handlers.GroupCommit()
 
     async def Allocate(
         self, request: allocation_pb2.AllocateRequest, context: grpc.aio.ServicerContext
@@ -219,6 +221,7 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
                 customer_id=request.customer_id,
                 locations=tuple(request.locations),
             ),
+            group=self._group,
         )
         line = placed.view.line
         if line.backordered == 0 and line.reserved + line.fulfilled == line.quantity:

@@ -27,6 +27,7 @@ from services.allocation.handlers.inventory_events import (
 )
 from services.allocation.handlers.lines import (
     Cancelled,
+    GroupCommit,
     LineView,
     Placed,
     allocate,
@@ -64,6 +65,7 @@ __all__ = [
     "AllocateOrder",
     "Cancelled",
     "FulfillLine",
+    "GroupCommit",
     "ImportDemandHistory",
     "LineView",
     "OrderCancelled",

@@ -142,3 +142,84 @@ begin
     placed_at := placed.placed_at;
     queue_position := placed.lines_through;
 end $$;
+
+-- Group commit of Allocate (services/allocation/handlers/lines.py, `GroupCommit`): the
+-- common case of many concurrent Allocates in one statement and one transaction. Row i of
+-- the arrays is call i, in arrival order. The locks come first, each kind in one fixed
+-- order so that two batches (or a batch and AllocateOrder) never wait on each other in a
+-- cycle: every order_id's advisory lock, shared, by lock key; then every SKU row (created
+-- when unknown), by sku. Then each row, in arrival order, is what `queue_line` does for
+-- one call: 'PLACED_BEFORE' when its key or order_id is taken (a repeat inside the batch
+-- included: it sees the row placed before it), 'NEEDS_THE_FILL' when the guard says more
+-- than queueing is to be done or the SKU caps units per customer (the caller's full path
+-- decides those, one line at a time, after this commits), else 'QUEUED': placed through
+-- `place_line` with its line.backordered outbox row. Once a row of a SKU is sent to the
+-- full path, every later row of that SKU is too, so a SKU's lines keep arrival order.
+-- Nothing here raises for a single row; a statement that fails (a key committed by
+-- another transaction meanwhile: unique violation) writes nothing, and the caller then
+-- answers each call on its own. The relay is woken once.
+-- `p_locations` is a JSON array with one element per row: null (any location) or an array
+-- of location ids.
+create or replace function queue_lines(
+    p_order_ids text[], p_line_ids text[], p_skus text[], p_quantities bigint[],
+    p_priorities smallint[], p_allow_partials boolean[], p_customer_ids text[],
+    p_locations jsonb, p_event_ids uuid[], p_exchange text, p_routing_key text,
+    p_message_type text, p_event_bodies bytea[], p_notify_channel text,
+    p_trace_contexts jsonb[])
+returns table (outcome text, line_key bigint, placed_at timestamptz, queue_position bigint)
+language plpgsql as $$
+declare
+    k bigint;
+    s sku%rowtype;
+    placed record;
+    locs jsonb;
+    deferred text[] := '{}';
+    queued boolean := false;
+begin
+    for k in select distinct order_lock_key(o) from unnest(p_order_ids) o order by 1 loop
+        perform pg_advisory_xact_lock_shared(k);
+    end loop;
+    insert into sku (sku) select distinct u from unnest(p_skus) u order by 1
+    on conflict (sku) do nothing;
+    perform 1 from sku where sku.sku = any(p_skus) order by sku.sku for update;
+    for i in 1 .. coalesce(array_length(p_order_ids, 1), 0) loop
+        outcome := null; line_key := null; placed_at := null; queue_position := null;
+        if p_skus[i] = any(deferred) then
+            outcome := 'NEEDS_THE_FILL';
+        elsif exists (select 1 from line l
+                      where l.order_id = p_order_ids[i] and l.line_id = p_line_ids[i])
+              or exists (select 1 from customer_order o where o.order_id = p_order_ids[i]) then
+            outcome := 'PLACED_BEFORE';
+        else
+            select * into s from sku where sku.sku = p_skus[i];
+            if s.max_units_per_customer > 0 or line_needs_the_fill(s, p_quantities[i]) then
+                deferred := deferred || p_skus[i];
+                outcome := 'NEEDS_THE_FILL';
+            end if;
+        end if;
+        if outcome is null then
+            locs := p_locations -> (i - 1);
+            select * into placed
+            from place_line(p_order_ids[i], p_line_ids[i], p_skus[i], p_quantities[i],
+                            p_priorities[i], p_allow_partials[i], p_customer_ids[i],
+                            case when locs is null or jsonb_typeof(locs) = 'null' then null
+                                 else array(select jsonb_array_elements_text(locs)) end,
+                            s.lines_placed);
+            insert into outbox (event_id, exchange, routing_key, message_type, sku, body,
+                                late_fields, trace_context)
+            values (p_event_ids[i], p_exchange, p_routing_key, p_message_type, p_skus[i],
+                    p_event_bodies[i],
+                    jsonb_build_object('queue_position', placed.lines_through),
+                    p_trace_contexts[i]);
+            queued := true;
+            outcome := 'QUEUED';
+            line_key := placed.line_key;
+            placed_at := placed.placed_at;
+            queue_position := placed.lines_through;
+        end if;
+        return next;
+    end loop;
+    if queued then
+        perform pg_notify(p_notify_channel, '');
+    end if;
+end $$;
