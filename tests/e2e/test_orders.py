@@ -321,7 +321,12 @@ async def test_a_ship_complete_order_is_reserved_in_full_at_once_by_receipts(
 
 
 async def _free(stub: AllocationServiceStub, sku: str, units: int) -> bool:
-    return (await summary(stub, sku)).free_units == units
+    try:
+        return (await summary(stub, sku)).free_units == units
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:  # not heard of yet
+            raise
+        return False
 
 
 async def test_a_ship_complete_order_completes_at_once_when_stock_is_there(
@@ -424,6 +429,66 @@ async def test_cancelling_the_line_a_ship_complete_order_lacks_completes_it(
 
     done = await until(ready)
     assert [x.reserved_quantity for x in done.lines] == [2, 0]
+    conn = await asyncpg.connect(database_url(system.allocation_db))
+    try:
+        assert await check_allocation(conn) > 0
+    finally:
+        await conn.close()
+
+
+async def test_a_higher_ranked_line_competes_only_at_its_own_locations(
+    allocation: AllocationServiceStub, feed: InventoryFeed
+) -> None:
+    """docs/spec.md §10 with §8.A: a higher-ranked waiting line that may ship only from `la`
+    does not hold back the free units at `lb` from a ship-complete order."""
+    a, la, lb = unique("SL"), unique("la"), unique("lb")
+    plain, order = unique("plain"), unique("shiploc")
+    await feed.received(a, 1, la)
+    await feed.received(a, 2, lb)
+    await until(lambda: _free(allocation, a, 3))
+    ahead = await allocation.Allocate(
+        alloc.AllocateRequest(
+            order_id=plain,
+            line_id="p",
+            sku=a,
+            quantity=5,
+            priority=5,
+            locations=[la],
+            allow_partial=True,
+        )
+    )
+    assert (ahead.line.reserved_quantity, ahead.line.backordered_quantity) == (1, 4)
+    reply = await allocation.AllocateOrder(order_request(order, ("l1", a, 2), ship_complete=True))
+    assert reply.order.status == OS.ORDER_STATUS_READY
+    [got] = reply.order.lines
+    assert [(x.location_id, x.reserved_quantity) for x in got.allocations] == [(lb, 2)]
+    # A higher-ranked line that may take from anywhere does hold them back.
+    other, waiting = unique("plain"), unique("shipwait")
+    await allocation.Allocate(
+        alloc.AllocateRequest(order_id=other, line_id="p", sku=a, quantity=3, priority=5)
+    )
+    await feed.received(a, 2, lb)
+    await until(lambda: _free(allocation, a, 2))  # too few for its 3, whole only
+    held = await allocation.AllocateOrder(order_request(waiting, ("l1", a, 2), ship_complete=True))
+    assert held.order.status == OS.ORDER_STATUS_WAITING
+
+
+async def test_a_receipt_completes_every_order_it_can_not_only_the_first_fifty(
+    allocation: AllocationServiceStub, feed: InventoryFeed, system: System
+) -> None:
+    a, b = unique("SM"), unique("SN")
+    await fresh_stock(allocation, feed, b, 120)
+    orders = [unique("many") for _ in range(120)]
+    for order in orders:
+        await allocation.AllocateOrder(
+            order_request(order, ("l1", a, 1), ("l2", b, 1), ship_complete=True)
+        )
+    assert (await summary(allocation, a)).waiting_lines == 120
+    await feed.received(a, 130)
+    await until(lambda: _free(allocation, a, 10), timeout=60)
+    statuses = {(await get_order(allocation, order)).status for order in orders}
+    assert statuses == {OS.ORDER_STATUS_READY}
+    assert (await summary(allocation, b)).free_units == 0
     conn = await asyncpg.connect(database_url(system.allocation_db))
     try:
         assert await check_allocation(conn) > 0
