@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
@@ -494,3 +495,47 @@ async def test_a_receipt_completes_every_order_it_can_not_only_the_first_fifty(
         assert await check_allocation(conn) > 0
     finally:
         await conn.close()
+
+
+async def test_each_waiting_line_of_a_ship_complete_order_shows_the_orders_eta(
+    allocation: AllocationServiceStub, feed: InventoryFeed, allocation_events: EventTap
+) -> None:
+    """docs/spec.md §10: the lines ship together, so GetLine, ListLines and line.eta_changed
+    show the latest of the order's lines' ETAs on each; a plain order's lines keep their own."""
+    a, b, order, plain = unique("SEa"), unique("SEb"), unique("shipeta"), unique("plaineta")
+    soon = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
+    later = soon + timedelta(days=14)
+    await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 2), ("l2", b, 2), ship_complete=True)
+    )
+    await allocation.AllocateOrder(order_request(plain, ("p1", a, 1), ("p2", b, 1)))
+    await feed.inbound(b, f"{b}-po", 5, later, version=1)
+
+    async def b_estimated() -> bool:
+        return (await line(allocation, plain, "p2")).eta_known
+
+    await until(b_estimated)
+    await feed.inbound(a, f"{a}-po", 5, soon, version=1)
+
+    async def a_estimated() -> alloc.Line | None:
+        now = await line(allocation, plain, "p1")
+        return now if now.eta_known else None
+
+    assert (await until(a_estimated)).estimated_fill_at.ToDatetime(tzinfo=UTC) == soon
+    for line_id in ("l1", "l2"):
+        shown = await line(allocation, order, line_id)
+        assert shown.eta_known and shown.estimated_fill_at.ToDatetime(tzinfo=UTC) == later
+    listed = await allocation.ListLines(alloc.ListLinesRequest(order_id=order))
+    assert [(x.line_id, x.estimated_fill_at.ToDatetime(tzinfo=UTC)) for x in listed.lines] == [
+        ("l1", later),
+        ("l2", later),
+    ]
+    assert (await get_order(allocation, order)).estimated_fill_at.ToDatetime(tzinfo=UTC) == later
+
+    def l1_eta(m: object) -> bool:
+        body = getattr(m, "body", b"")
+        return getattr(m, "routing_key", "") == "line.eta_changed" and order.encode() in body
+
+    got = await allocation_events.collect(l1_eta, 2)
+    by_line = {e.line_id: e for e in (alloc_events.LineEtaChanged.FromString(m.body) for m in got)}
+    assert by_line["l1"].estimated_fill_at.ToDatetime(tzinfo=UTC) == later

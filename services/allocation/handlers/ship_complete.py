@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -18,6 +19,7 @@ from services.allocation.adapters import lines as lines_db
 from services.allocation.adapters import orders as orders_db
 from services.allocation.adapters import queue as queue_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.adapters.rows import Executor
 from services.allocation.domain import completion
 from services.allocation.domain.fill import Fill, FillRule
 from services.allocation.domain.model import Line, Sku
@@ -206,6 +208,27 @@ def complete_after_commit(
             after = (last["priority"], last["placed_at"], last["order_id"])
 
     uow.follow_up(f"complete:{sku}", complete)
+
+
+async def order_etas(conn: Executor, lines: list[Line]) -> list[Line]:
+    """`lines` with each waiting line of a ship-complete order showing its order's ETA (the
+    latest of its waiting lines' own ETAs; unknown if one of theirs is: docs/spec.md §10),
+    the lines ship together. One query for the page."""
+    orders = sorted({ln.order_id for ln in lines if ln.backordered > 0})
+    if not orders:
+        return lines
+    rows = await conn.fetch(
+        """select order_id, max(eta) as latest, bool_or(eta is null) as unknown from line
+           where order_id = any($1::text[]) and held_for_order and not cancelled
+             and backordered > 0
+           group by order_id""",
+        orders,
+    )
+    eta = {r["order_id"]: None if r["unknown"] else r["latest"] for r in rows}
+    return [
+        replace(ln, eta=eta[ln.order_id]) if ln.backordered > 0 and ln.order_id in eta else ln
+        for ln in lines
+    ]
 
 
 async def line_cancelled(uow: UnitOfWork, order_id: str) -> None:
