@@ -67,7 +67,10 @@ async def fill_sku(
         cause_occurred_at=cause_occurred_at,
         watch=watch,
     )
-    if sku.free_units > 0 and sku.waiting_lines > 0:
+    # Placing a line never adds free units nor takes a line from ahead of a waiting order,
+    # so no other order can complete after it (AllocateOrder tries its own order itself).
+    placing = cause in ("Allocate", "AllocateOrder")
+    if sku.free_units > 0 and sku.waiting_lines > 0 and not placing:
         ship_complete.complete_after_commit(uow, sku.sku, cause, cause_event_id)
     return mine, sku
 
