@@ -18,14 +18,25 @@ from typing import Any
 
 import asyncpg
 
-from bench import calls, drain, events, scaling
+from bench import calls, drain, events, orders, scaling
 from bench.context import DEFAULT, FULL, QUICK, Bench, Sizes
 from bench.infra import Environment, database_url
 from bench.measure import Profiler, summarise
 from bench.report import Results, markdown_table, plot, table
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("drain", "outbox", "allocate", "hot", "latency", "growth", "memory", "mixed", "scaling")
+ROWS = (
+    "drain",
+    "outbox",
+    "allocate",
+    "hot",
+    "latency",
+    "growth",
+    "memory",
+    "mixed",
+    "scaling",
+    "orders",
+)
 
 # drain, growth and memory come out of the same series of drains.
 RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
@@ -36,6 +47,7 @@ RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
     ({"mixed"}, "receipt → line.reserved latency while 32 callers Allocate", events.mixed_row),
     ({"scaling"}, "Allocate on 1, 2 and 4 allocation processes", scaling.scaling_row),
     ({"drain", "growth", "memory"}, "drain, growth and memory", drain.growth_rows),
+    ({"orders"}, "ship-complete orders vs independent lines", orders.orders_row),
 ]
 
 

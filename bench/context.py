@@ -28,9 +28,13 @@ class Sizes:
     latency_receipts: int  # receipts at LATENCY_RATE per second
     queue_lengths: tuple[int, ...]  # growth: waiting lines per queue
     probe_calls: int  # growth: Allocate / GetLine calls per queue length
+    # orders: one receipt completes this many waiting 3-line ship-complete orders
+    ship_complete_orders: int = 10_000
 
 
-QUICK = Sizes("quick", 10_000, 5_000, 3_000, 600, 3_000, 200, (1_000, 10_000), 100)
+QUICK = Sizes(
+    "quick", 10_000, 5_000, 3_000, 600, 3_000, 200, (1_000, 10_000), 100, ship_complete_orders=300
+)
 FULL = Sizes(
     "full", 100_000, 20_000, 20_000, 3_000, 20_000, 1_000, (1_000, 10_000, 100_000, 1_000_000), 300
 )

@@ -11,7 +11,11 @@ Each example has locations of its own (A and B put at the start with drawn ranks
 heard of through a stock event unless a step puts it), lines that may ship from any or from
 named locations, both fill policies and both location strategies; lines belong to a few
 customers (or none), and a per-customer cap may be set, lowered or lifted between them (the
-model predicts which lines it refuses; repeats of placed lines answer whatever the cap)."""
+model predicts which lines it refuses; repeats of placed lines answer whatever the cap).
+Orders (docs/spec.md §10): AllocateOrder places 1-3 lines together (refused whole when the
+cap refuses one), plain or ship-complete; CancelOrder. After every step each order's
+status matches the model's, and a ship-complete order's open lines are all reserved in full
+or none holds a unit."""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from tests.e2e.conftest import System
 from tests.support.cluster import AllocationEventTap
 from tests.support.inventory_feed import InventoryFeed
-from tests.support.reference_model import DEFAULT, Model, ModelLine
+from tests.support.reference_model import DEFAULT, Model, ModelLine, ModelOrder
 from tests.support.servers import Vhost, database_url, unique
 
 STATUS = alloc_events.LineStatus
@@ -73,7 +77,10 @@ QUIET = 0.5
 
 
 def event_of(routing_key: str, body: bytes) -> tuple[str, Event]:
-    """(sku, what the model predicts of it) of one message of allocation.events."""
+    """(sku, what the model predicts of it) of one message of allocation.events; order.*
+    events are keyed by order, not SKU ("", compared by the order invariant instead)."""
+    if routing_key.startswith("order."):
+        return "", (routing_key,)
     e = EVENTS[routing_key].FromString(body)
     if isinstance(e, alloc_events.LineBackordered):
         return e.sku, (routing_key, e.line_id, e.backordered_quantity, e.queue_position)
@@ -122,6 +129,8 @@ class AllocationMachine(RuleBasedStateMachine):
         self.messages_seen = 0
         # Every accepted Allocate request by line_id, for repeats.
         self.calls: dict[str, alloc.AllocateRequest] = {}
+        # The order_id of every placed line (Allocate's: self.order).
+        self.order_of: dict[str, str] = {}
 
     def _places(self) -> list[str]:
         return [DEFAULT, self.a, self.b, self.c]
@@ -188,6 +197,7 @@ class AllocationMachine(RuleBasedStateMachine):
             return
         reply = self.stub.Allocate(call)
         self.calls[line_id] = call
+        self.order_of[line_id] = self.order
         line = ModelLine(
             line_id,
             quantity,
@@ -222,6 +232,124 @@ class AllocationMachine(RuleBasedStateMachine):
             reply.line.backordered_quantity,
             STATUS.Name(reply.line.status).removeprefix("LINE_STATUS_"),
         ) == (ln.reserved, ln.fulfilled, ln.backordered, ln.status)
+
+    @rule(
+        ship_complete=st.booleans(),
+        priority=st.integers(0, 3),
+        customer=st.sampled_from(CUSTOMERS),
+        data=st.data(),
+    )
+    def allocate_order(
+        self, ship_complete: bool, priority: int, customer: str, data: st.DataObject
+    ) -> None:
+        """AllocateOrder: 1-3 lines of the SKU placed together, accepted or refused together
+        (the cap checks each line as it is placed); a ship-complete order's lines hold units
+        only all at once."""
+        known = [n for n in self._places() if self._known(n)]
+        drawn = data.draw(
+            st.lists(
+                st.tuples(
+                    st.integers(1, 5),
+                    st.booleans() if not ship_complete else st.just(False),
+                    st.lists(st.sampled_from(known), max_size=2, unique=True),
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+            "lines",
+        )
+        self.seq += 1
+        order_id = f"{self.order}-o{self.seq}"
+        ids = [f"l{self.seq}-{i}" for i in range(len(drawn))]
+        call = alloc.AllocateOrderRequest(
+            order_id=order_id,
+            priority=priority,
+            customer_id=customer,
+            ship_complete=ship_complete,
+            lines=[
+                alloc.OrderLineRequest(
+                    line_id=line_id,
+                    sku=self.sku,
+                    quantity=quantity,
+                    allow_partial=partial,
+                    locations=locations,
+                )
+                for line_id, (quantity, partial, locations) in zip(ids, drawn, strict=True)
+            ],
+        )
+        # The cap checks each line as it is placed, the earlier lines of the order counted.
+        cap = self.model.max_units_per_customer
+        held = self.model.open_units(customer) if customer else 0
+        for quantity, _, _ in drawn:
+            if cap and (not customer or held + quantity > cap):
+                details = self._expect(
+                    grpc.StatusCode.FAILED_PRECONDITION, self.stub.AllocateOrder, call
+                )
+                assert "max_units_per_customer" in details, details
+                return
+            held += quantity
+        reply = self.stub.AllocateOrder(call)
+        first_seq = self.seq
+        order = ModelOrder(order_id, priority, first_seq, ship_complete, ids)
+        self.model.orders[order_id] = order
+        for line_id, (quantity, partial, locations) in zip(ids, drawn, strict=True):
+            self.seq += 1
+            line = ModelLine(
+                line_id,
+                quantity,
+                priority,
+                self.seq,
+                partial,
+                locations=tuple(locations),
+                customer=customer,
+                held_for=order_id if ship_complete else "",
+            )
+            self.model.lines[line_id] = line
+            self.order_of[line_id] = order_id
+            if ship_complete:
+                # Held lines take nothing in the fill; the completion step runs once all
+                # are placed.
+                position = [ln.line_id for ln in self.model.waiting()].index(line_id) + 1
+                self.expected.append(("line.backordered", line_id, quantity, position))
+                continue
+            self.model.fill()
+            if line.backordered:
+                position = [ln.line_id for ln in self.model.waiting()].index(line_id) + 1
+                self.expected.append(("line.backordered", line_id, line.backordered, position))
+        if ship_complete:
+            self.model.try_complete(order)
+            self.model.fill()
+        status = alloc.OrderStatus.Name(reply.order.status).removeprefix("ORDER_STATUS_")
+        assert status == self.model.order_status(order), reply.order
+        assert [x.line_id for x in reply.order.lines] == ids
+
+    @precondition(lambda self: self.model.orders)
+    @rule(data=st.data())
+    def cancel_order(self, data: st.DataObject) -> None:
+        order = self.model.orders[data.draw(st.sampled_from(sorted(self.model.orders)), "order")]
+        call = alloc.CancelOrderRequest(order_id=order.order_id)
+        lines = self.model.order_lines(order)
+        if lines and all(ln.status == "FULFILLED" for ln in lines):
+            return  # nothing to cancel; not what this rule is about
+        reply = self.stub.CancelOrder(call)
+        released = self.model.cancel_order(order)
+        self.expected += [("line.cancelled", line_id, n) for line_id, n in released.items()]
+        assert reply.released_quantity == sum(released.values())
+
+    @invariant()
+    def orders_match_model_and_ship_complete_is_all_or_nothing(self) -> None:
+        m = self.model
+        for order in m.orders.values():
+            lines = m.order_lines(order)
+            if order.ship_complete:
+                # Every open, unshipped line reserved in full, or none holding a unit.
+                unshipped = [ln for ln in lines if not ln.cancelled and not ln.fulfilled]
+                assert all(ln.backordered == 0 for ln in unshipped) or not any(
+                    ln.reserved for ln in unshipped
+                ), order
+            got = self.stub.GetOrder(alloc.GetOrderRequest(order_id=order.order_id)).order
+            status = alloc.OrderStatus.Name(got.status).removeprefix("ORDER_STATUS_")
+            assert (status, got.priority) == (m.order_status(order), order.priority), got
 
     @rule(cap=st.sampled_from([0, 2, 3, 5, 8]))
     def set_customer_cap(self, cap: int) -> None:
@@ -285,7 +413,7 @@ class AllocationMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         ln = self.model.lines[data.draw(st.sampled_from(sorted(self.model.lines)))]
-        call = alloc.CancelLineRequest(order_id=self.order, line_id=ln.line_id)
+        call = alloc.CancelLineRequest(order_id=self.order_of[ln.line_id], line_id=ln.line_id)
         if ln.status == "FULFILLED":
             self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.CancelLine, call)
             return
@@ -305,12 +433,16 @@ class AllocationMachine(RuleBasedStateMachine):
         held = ln.reserved_at.get(where, 0) if where else ln.reserved
         quantity = data.draw(st.integers(1, max(held, 1) + 1))
         call = alloc.FulfillLineRequest(
-            order_id=self.order,
+            order_id=self.order_of[ln.line_id],
             line_id=ln.line_id,
             fulfillment_id=f"{self.order}-f{self.seq}",
             quantity=quantity,
             location_id=where,
         )
+        if ln.held_for and ln.backordered:
+            # Before its ship-complete order is ready (docs/spec.md §10).
+            self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.FulfillLine, call)
+            return
         if self.model.fulfil_refusal(ln, quantity, where) is not None:
             self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.FulfillLine, call)
             return
@@ -322,12 +454,20 @@ class AllocationMachine(RuleBasedStateMachine):
     @rule(data=st.data(), priority=st.integers(0, 3))
     def set_priority(self, data: st.DataObject, priority: int) -> None:
         ln = self.model.lines[data.draw(st.sampled_from(sorted(self.model.lines)))]
-        call = alloc.SetPriorityRequest(order_id=self.order, line_id=ln.line_id, priority=priority)
+        order_id = self.order_of[ln.line_id]
+        call = alloc.SetPriorityRequest(order_id=order_id, line_id=ln.line_id, priority=priority)
         if ln.priority != priority and ln.status in ("CANCELLED", "FULFILLED"):
             self._expect(grpc.StatusCode.FAILED_PRECONDITION, self.stub.SetPriority, call)
             return
         self.stub.SetPriority(call)
         ln.priority = priority
+        if order_id in self.model.orders:
+            # Every open line of an order, and the order's own (docs/spec.md §10).
+            order = self.model.orders[order_id]
+            order.priority = priority
+            for other in self.model.order_lines(order):
+                if other.status not in ("CANCELLED", "FULFILLED"):
+                    other.priority = priority
         self.model.fill()
 
     @rule(

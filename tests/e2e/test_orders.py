@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
@@ -321,7 +322,12 @@ async def test_a_ship_complete_order_is_reserved_in_full_at_once_by_receipts(
 
 
 async def _free(stub: AllocationServiceStub, sku: str, units: int) -> bool:
-    return (await summary(stub, sku)).free_units == units
+    try:
+        return (await summary(stub, sku)).free_units == units
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:  # not heard of yet
+            raise
+        return False
 
 
 async def test_a_ship_complete_order_completes_at_once_when_stock_is_there(
@@ -429,3 +435,107 @@ async def test_cancelling_the_line_a_ship_complete_order_lacks_completes_it(
         assert await check_allocation(conn) > 0
     finally:
         await conn.close()
+
+
+async def test_a_higher_ranked_line_competes_only_at_its_own_locations(
+    allocation: AllocationServiceStub, feed: InventoryFeed
+) -> None:
+    """docs/spec.md §10 with §8.A: a higher-ranked waiting line that may ship only from `la`
+    does not hold back the free units at `lb` from a ship-complete order."""
+    a, la, lb = unique("SL"), unique("la"), unique("lb")
+    plain, order = unique("plain"), unique("shiploc")
+    await feed.received(a, 1, la)
+    await feed.received(a, 2, lb)
+    await until(lambda: _free(allocation, a, 3))
+    ahead = await allocation.Allocate(
+        alloc.AllocateRequest(
+            order_id=plain,
+            line_id="p",
+            sku=a,
+            quantity=5,
+            priority=5,
+            locations=[la],
+            allow_partial=True,
+        )
+    )
+    assert (ahead.line.reserved_quantity, ahead.line.backordered_quantity) == (1, 4)
+    reply = await allocation.AllocateOrder(order_request(order, ("l1", a, 2), ship_complete=True))
+    assert reply.order.status == OS.ORDER_STATUS_READY
+    [got] = reply.order.lines
+    assert [(x.location_id, x.reserved_quantity) for x in got.allocations] == [(lb, 2)]
+    # A higher-ranked line that may take from anywhere does hold them back.
+    other, waiting = unique("plain"), unique("shipwait")
+    await allocation.Allocate(
+        alloc.AllocateRequest(order_id=other, line_id="p", sku=a, quantity=3, priority=5)
+    )
+    await feed.received(a, 2, lb)
+    await until(lambda: _free(allocation, a, 2))  # too few for its 3, whole only
+    held = await allocation.AllocateOrder(order_request(waiting, ("l1", a, 2), ship_complete=True))
+    assert held.order.status == OS.ORDER_STATUS_WAITING
+
+
+async def test_a_receipt_completes_every_order_it_can_not_only_the_first_fifty(
+    allocation: AllocationServiceStub, feed: InventoryFeed, system: System
+) -> None:
+    a, b = unique("SM"), unique("SN")
+    await fresh_stock(allocation, feed, b, 120)
+    orders = [unique("many") for _ in range(120)]
+    for order in orders:
+        await allocation.AllocateOrder(
+            order_request(order, ("l1", a, 1), ("l2", b, 1), ship_complete=True)
+        )
+    assert (await summary(allocation, a)).waiting_lines == 120
+    await feed.received(a, 130)
+    await until(lambda: _free(allocation, a, 10), timeout=60)
+    statuses = {(await get_order(allocation, order)).status for order in orders}
+    assert statuses == {OS.ORDER_STATUS_READY}
+    assert (await summary(allocation, b)).free_units == 0
+    conn = await asyncpg.connect(database_url(system.allocation_db))
+    try:
+        assert await check_allocation(conn) > 0
+    finally:
+        await conn.close()
+
+
+async def test_each_waiting_line_of_a_ship_complete_order_shows_the_orders_eta(
+    allocation: AllocationServiceStub, feed: InventoryFeed, allocation_events: EventTap
+) -> None:
+    """docs/spec.md §10: the lines ship together, so GetLine, ListLines and line.eta_changed
+    show the latest of the order's lines' ETAs on each; a plain order's lines keep their own."""
+    a, b, order, plain = unique("SEa"), unique("SEb"), unique("shipeta"), unique("plaineta")
+    soon = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
+    later = soon + timedelta(days=14)
+    await allocation.AllocateOrder(
+        order_request(order, ("l1", a, 2), ("l2", b, 2), ship_complete=True)
+    )
+    await allocation.AllocateOrder(order_request(plain, ("p1", a, 1), ("p2", b, 1)))
+    await feed.inbound(b, f"{b}-po", 5, later, version=1)
+
+    async def b_estimated() -> bool:
+        return (await line(allocation, plain, "p2")).eta_known
+
+    await until(b_estimated)
+    await feed.inbound(a, f"{a}-po", 5, soon, version=1)
+
+    async def a_estimated() -> alloc.Line | None:
+        now = await line(allocation, plain, "p1")
+        return now if now.eta_known else None
+
+    assert (await until(a_estimated)).estimated_fill_at.ToDatetime(tzinfo=UTC) == soon
+    for line_id in ("l1", "l2"):
+        shown = await line(allocation, order, line_id)
+        assert shown.eta_known and shown.estimated_fill_at.ToDatetime(tzinfo=UTC) == later
+    listed = await allocation.ListLines(alloc.ListLinesRequest(order_id=order))
+    assert [(x.line_id, x.estimated_fill_at.ToDatetime(tzinfo=UTC)) for x in listed.lines] == [
+        ("l1", later),
+        ("l2", later),
+    ]
+    assert (await get_order(allocation, order)).estimated_fill_at.ToDatetime(tzinfo=UTC) == later
+
+    def l1_eta(m: object) -> bool:
+        body = getattr(m, "body", b"")
+        return getattr(m, "routing_key", "") == "line.eta_changed" and order.encode() in body
+
+    got = await allocation_events.collect(l1_eta, 2)
+    by_line = {e.line_id: e for e in (alloc_events.LineEtaChanged.FromString(m.body) for m in got)}
+    assert by_line["l1"].estimated_fill_at.ToDatetime(tzinfo=UTC) == later

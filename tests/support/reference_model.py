@@ -1,5 +1,6 @@
-"""The reference model of docs/spec.md §2 and §8 (the fill, cancels, fulfilments, shrinkage,
-per location, the per-customer cap) written as plainly as possible: tests replay operations
+"""The reference model of docs/spec.md §2, §8 and §10 (the fill, cancels, fulfilments,
+shrinkage, per location, the per-customer cap, orders and their ship-complete completion
+step) written as plainly as possible: tests replay operations
 through it and compare with the service. It shares no code with the service: it is the
 rules, written again.
 
@@ -44,6 +45,8 @@ class ModelLine:
     # The locations the line may ship from, as placed; empty: any active location.
     locations: tuple[str, ...] = ()
     customer: str = ""
+    # The ship-complete order the line belongs to (docs/spec.md §10), or "".
+    held_for: str = ""
 
     @property
     def reserved(self) -> int:
@@ -102,6 +105,17 @@ class ModelLine:
         return "PARTIALLY_RESERVED" if self.reserved else "BACKORDERED"
 
 
+@dataclass
+class ModelOrder:
+    """An order placed with AllocateOrder: its lines by line_id, in request order."""
+
+    order_id: str
+    priority: int
+    seq: int  # the placement seq of its first line
+    ship_complete: bool
+    line_ids: list[str]
+
+
 @dataclass(frozen=True)
 class Decision:
     """One entry of the decision log: units given to a line (or, REVOKED, taken back) at
@@ -126,6 +140,7 @@ class Model:
         self.strategy = "FILL_RANK"  # or MOST_STOCK
         self.max_units_per_customer = 0  # 0: no cap
         self.log: list[Decision] = []  # every decision, oldest first
+        self.orders: dict[str, ModelOrder] = {}
 
     # --- one place's view (tests written before locations) ----------------------------
 
@@ -211,7 +226,7 @@ class Model:
             (ln for ln in self.lines.values() if ln.backordered > 0), key=lambda x: x.rank
         )
 
-    def fill(self) -> None:
+    def fill(self, *, complete: bool = True) -> None:
         """One walk of the waiting lines in rank order. A line takes from its eligible active
         locations not blocked, in strategy order; under STRICT a whole-only line that does
         not fit blocks its eligible locations for the lines after it; SKIP passes over it."""
@@ -219,6 +234,9 @@ class Model:
         ahead, skipped = 0, False
         blocked: set[str] = set()
         for ln in self.waiting():
+            if ln.held_for:
+                ahead += 1  # held for its order: takes nothing here, blocks nothing
+                continue
             usable = [
                 n for n in self.eligible(ln) if n not in blocked and self.free_at.get(n, 0) > 0
             ]
@@ -249,6 +267,8 @@ class Model:
                 want -= take
             assert want == 0
             ahead += ln.backordered > 0
+        if complete:
+            self.complete()
 
     def receive(self, units: int, location_id: str = DEFAULT) -> None:
         """stock.received or a positive stock.adjusted at a location, then the fill."""
@@ -269,6 +289,7 @@ class Model:
         held = sorted(
             (ln for ln in self.lines.values() if ln.reserved_at.get(n)), key=lambda x: x.rank
         )
+        shrunk_orders: set[str] = set()
         for ln in reversed(held):
             take = min(ln.reserved_at[n], units)
             if take:
@@ -276,7 +297,19 @@ class Model:
                 ln.add(n, -take)
             units -= take
             self.supply -= take
+            if take and ln.held_for:
+                shrunk_orders.add(ln.held_for)
         self.unmatched += units
+        # A ready ship-complete order that lost units waits again: every unit its lines
+        # still hold goes back to free where it was.
+        for order_id in sorted(shrunk_orders):
+            for other in self.order_lines(self.orders[order_id]):
+                for where, held_units in sorted(other.reserved_at.items()):
+                    self.log.append(
+                        Decision(other.line_id, held_units, "REVOKED", 0, self.policy, where)
+                    )
+                    other.add(where, -held_units)
+                    self.free_at[where] = self.free_at.get(where, 0) + held_units
         if then_fill:
             self.fill()
 
@@ -286,7 +319,7 @@ class Model:
         self.shrink(units, from_location, then_fill=False)
         self.receive(units, to_location)
 
-    def cancel(self, line: ModelLine) -> int:
+    def cancel(self, line: ModelLine, *, then_complete: bool = True) -> int:
         """CancelLine: its reserved units go back to free where they were; the units
         released."""
         if line.cancelled:
@@ -296,7 +329,7 @@ class Model:
             self.free_at[n] = self.free_at.get(n, 0) + units
         line.reserved_at = {}
         line.cancelled = True
-        self.fill()
+        self.fill(complete=then_complete)
         return released
 
     def fulfil_refusal(self, line: ModelLine, units: int, location_id: str) -> str | None:
@@ -317,3 +350,112 @@ class Model:
         line.add(where, -units)
         line.fulfilled_at[where] = line.fulfilled_at.get(where, 0) + units
         return where
+
+    # --- orders (docs/spec.md §10) ------------------------------------------------------
+
+    def order_lines(self, order: ModelOrder) -> list[ModelLine]:
+        return [self.lines[line_id] for line_id in order.line_ids]
+
+    def order_status(self, order: ModelOrder) -> str:
+        lines = self.order_lines(order)
+        open_lines = [ln for ln in lines if not ln.cancelled]
+        if not open_lines:
+            return "CANCELLED"
+        if all(ln.status == "FULFILLED" for ln in open_lines):
+            return "FULFILLED"
+        if any(ln.fulfilled for ln in lines):  # a cancelled line's shipped units too
+            return "PARTIALLY_FULFILLED"
+        if not any(ln.backordered for ln in open_lines):
+            return "READY"
+        return "PARTIALLY_RESERVED" if any(ln.reserved for ln in open_lines) else "WAITING"
+
+    def cancel_order(self, order: ModelOrder) -> dict[str, int]:
+        """CancelOrder: every open line as CancelLine cancels it, in request order, in one
+        transaction (each cancel's fill in it; the completion step once it committed); the
+        units each line released."""
+        released = {}
+        for ln in self.order_lines(order):
+            if not ln.cancelled and ln.status != "FULFILLED":
+                released[ln.line_id] = self.cancel(ln, then_complete=False)
+        self.complete()
+        return released
+
+    def waiting_orders(self) -> list[ModelOrder]:
+        """Ship-complete orders with a line still waiting, best-ranked first."""
+        return sorted(
+            (
+                o
+                for o in self.orders.values()
+                if o.ship_complete and any(ln.backordered for ln in self.order_lines(o))
+            ),
+            key=lambda o: (-o.priority, o.seq),
+        )
+
+    def could_carry(self, demands: list[tuple[int, tuple[str, ...]]], free: dict[str, int]) -> int:
+        """The most of `free` that demands (units, locations they may take from; () any)
+        can take: the least cut, over every set S of places, of the units free in S plus
+        the demands that may take from somewhere outside S."""
+        places = sorted(n for n, units in free.items() if units > 0)
+        best = None
+        for mask in range(1 << len(places)):
+            inside = {n for k, n in enumerate(places) if mask >> k & 1}
+            cut = sum(free[n] for n in inside) + sum(
+                units
+                for units, where in demands
+                if any(n not in inside for n in places if not where or n in where)
+            )
+            best = cut if best is None else min(best, cut)
+        return best or 0
+
+    def complete(self) -> None:
+        """The completion step for every waiting ship-complete order, best-ranked first: its
+        waiting lines reserved in full at once, taking only free units the higher-ranked
+        waiting lines (not held for an order) could not take; else nothing."""
+        for order in self.waiting_orders():
+            if self.free <= 0:
+                return
+            self.try_complete(order)
+
+    def try_complete(self, order: ModelOrder) -> bool:
+        lines = [ln for ln in self.order_lines(order) if ln.backordered]
+        if not lines:
+            return False
+        first = min(lines, key=lambda x: x.rank)
+        ahead = [
+            (ln.backordered, ln.locations)
+            for ln in self.waiting()
+            if not ln.held_for and ln.rank < first.rank
+        ]
+        free = {
+            n: units for n, units in self.free_at.items() if units > 0 and self.locations[n].active
+        }
+        could_take = self.could_carry(ahead, free)
+        order_by = sorted(free, key=lambda n: self.locations[n].order)
+        takes: list[tuple[ModelLine, str, int]] = []
+        for index, ln in enumerate(lines):
+            need = ln.backordered
+            mine = [n for n in order_by if not ln.locations or n in ln.locations]
+            later = [(x.backordered, x.locations) for x in lines[index + 1 :]]
+            for k, n in enumerate(mine):
+                # The most this line can take here with the rest still served.
+                for x in range(min(need, free[n]), -1, -1):
+                    rest = (need - x, tuple(mine[k + 1 :]) or ("-",))
+                    demands = [*ahead, rest, *later]
+                    wanted = need - x + sum(u for u, _ in later)
+                    left = {**free, n: free[n] - x}
+                    if self.could_carry(demands, left) == could_take + wanted:
+                        break
+                else:
+                    return False
+                if x:
+                    takes.append((ln, n, x))
+                    free[n] -= x
+                    need -= x
+            if need:
+                return False
+        positions = {x.line_id: i for i, x in enumerate(self.waiting(), 1)}
+        for ln, n, x in takes:
+            self.log.append(Decision(ln.line_id, x, "WHOLE", positions[ln.line_id], self.policy, n))
+            ln.add(n, x)
+            self.free_at[n] -= x
+        return True

@@ -17,7 +17,14 @@ from services.allocation.domain.fill import (
     WaitingLine,
     fill_locations,
 )
-from tests.support.reference_model import DEFAULT, LAST_RANK, Decision, Model, ModelLine
+from tests.support.reference_model import (
+    DEFAULT,
+    LAST_RANK,
+    Decision,
+    Model,
+    ModelLine,
+    ModelOrder,
+)
 
 
 def model_with(*ranks: tuple[str, int]) -> Model:
@@ -214,3 +221,62 @@ def test_the_services_fill_over_locations_gives_what_the_model_gives(
         (int(d.line_id), d.quantity, d.rule, d.queue_position, d.location_id) for d in model.log
     ]
     assert walk.free == {n: model.free_at[n] for n in active}
+
+
+# --- ship-complete orders (docs/spec.md §10) ---------------------------------------------
+
+
+def ship_complete(model: Model, order_id: str, *lines: tuple[str, int, tuple[str, ...]]) -> None:
+    """A ship-complete order of `lines` (line_id, quantity, locations), placed as
+    AllocateOrder places it: every line first, then the completion step."""
+    seq = len(model.lines)
+    order = ModelOrder(order_id, 0, seq, True, [line_id for line_id, _, _ in lines])
+    model.orders[order_id] = order
+    for k, (line_id, quantity, where) in enumerate(lines):
+        model.lines[line_id] = ModelLine(
+            line_id, quantity, 0, seq + k, False, locations=where, held_for=order_id
+        )
+    model.try_complete(order)
+    model.fill()
+
+
+def test_a_ship_complete_order_takes_all_its_units_at_once_or_none() -> None:
+    model = Model()
+    model.free = 4
+    ship_complete(model, "o", ("a", 2, ()), ("b", 3, ()))
+    assert [ln.reserved for ln in model.lines.values()] == [0, 0]
+    later = line(model, "p", 1)  # a plain line behind it is served: the order never blocks
+    model.fill()
+    assert later.reserved == 1 and model.free == 3
+    model.receive(2)
+    assert [model.lines[x].reserved for x in "ab"] == [2, 3]
+    assert model.order_status(model.orders["o"]) == "READY"
+    assert decided(model)[-2:] == [("a", 2, "WHOLE", 1, DEFAULT), ("b", 3, "WHOLE", 2, DEFAULT)]
+
+
+def test_a_line_ahead_holds_back_only_the_units_at_its_locations() -> None:
+    model = model_with(("east", 0), ("west", 1))
+    ahead = line(model, "p", 5, "east")
+    model.receive(2, "west")
+    assert ahead.reserved == 0 and model.free_at["west"] == 2
+    ship_complete(model, "o", ("a", 2, ()))
+    assert model.lines["a"].reserved_at == {"west": 2}
+    # A line ahead that may take from anywhere holds them back.
+    other = model_with(("east", 0), ("west", 1))
+    line(other, "p", 5)
+    other.receive(2, "west")
+    ship_complete(other, "o", ("a", 2, ()))
+    assert other.lines["a"].reserved == 0
+
+
+def test_shrinkage_returns_a_ready_order_to_waiting_whole() -> None:
+    model = Model()
+    model.free = 3
+    ship_complete(model, "o", ("a", 1, ()), ("b", 2, ()))
+    assert model.order_status(model.orders["o"]) == "READY"
+    model.shrink(1)
+    # b (ranked last) lost a unit; the order gave back every unit it held.
+    assert [model.lines[x].reserved for x in "ab"] == [0, 0] and model.free == 2
+    assert model.order_status(model.orders["o"]) == "WAITING"
+    assert model.cancel_order(model.orders["o"]) == {"a": 0, "b": 0}
+    assert model.order_status(model.orders["o"]) == "CANCELLED"

@@ -404,7 +404,9 @@ async def get_line(pool: asyncpg.Pool, order_id: str, line_id: str) -> LineView:
     found = await lines_db.find_line_with_position(pool, order_id, line_id)
     if found is None:
         raise line_not_found(order_id, line_id)
-    return LineView(*found)
+    line, position, allocations = found
+    [line] = await ship_complete.order_etas(pool, [line])  # docs/spec.md §10
+    return LineView(line, position, allocations)
 
 
 async def list_lines(
@@ -435,7 +437,8 @@ async def list_lines(
         after_key=after,
         limit=limit + 1,
     )
-    views = [LineView(*row) for row in rows[:limit]]
+    shown = await ship_complete.order_etas(pool, [row[0] for row in rows[:limit]])
+    views = [LineView(line, *row[1:]) for line, row in zip(shown, rows[:limit], strict=True)]
     token = paging.encode([views[-1].line.key], query) if len(rows) > limit else ""
     return Page(views, token)
 

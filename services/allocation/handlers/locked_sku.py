@@ -67,7 +67,10 @@ async def fill_sku(
         cause_occurred_at=cause_occurred_at,
         watch=watch,
     )
-    if sku.free_units > 0 and sku.waiting_lines > 0:
+    # Placing a line never adds free units nor takes a line from ahead of a waiting order,
+    # so no other order can complete after it (AllocateOrder tries its own order itself).
+    placing = cause in ("Allocate", "AllocateOrder")
+    if sku.free_units > 0 and sku.waiting_lines > 0 and not placing:
         ship_complete.complete_after_commit(uow, sku.sku, cause, cause_event_id)
     return mine, sku
 
@@ -334,7 +337,9 @@ async def refresh_etas(uow: UnitOfWork, sku: Sku) -> None:
                 _now(),
             )
     changed = await lines_db.set_etas(uow.conn, sku.sku, known)
-    uow.emit_all(events.eta_event(line) for line in changed if line.backordered > 0)
+    # A ship-complete order's line carries its order's ETA (docs/spec.md §10).
+    shown = await ship_complete.order_etas(uow.conn, [ln for ln in changed if ln.backordered > 0])
+    uow.emit_all(events.eta_event(line) for line in shown)
 
 
 async def _eta_candidates(uow: UnitOfWork, sku: str, *, units_cap: int | None) -> list[WaitingLine]:
@@ -346,7 +351,9 @@ async def _eta_candidates(uow: UnitOfWork, sku: str, *, units_cap: int | None) -
         for line in chunk:
             if len(found) == ETA_WALK_LIMIT or (units_cap is not None and units >= units_cap):
                 return found
-            found.append(line.waiting())
+            # A line held for its ship-complete order is estimated as if it took its units
+            # at its rank (its own ETA; the order's is the latest of its lines').
+            found.append(replace(line.waiting(), held=False))
             units += line.backordered
     return found
 

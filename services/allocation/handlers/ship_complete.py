@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -18,6 +19,8 @@ from services.allocation.adapters import lines as lines_db
 from services.allocation.adapters import orders as orders_db
 from services.allocation.adapters import queue as queue_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.adapters.rows import Executor
+from services.allocation.domain import completion
 from services.allocation.domain.fill import Fill, FillRule
 from services.allocation.domain.model import Line, Sku
 from services.allocation.handlers import events
@@ -25,8 +28,9 @@ from services.common.amqp import ALLOCATION_EXCHANGE
 from services.common.outbox import OutgoingEvent
 from services.common.unit_of_work import UnitOfWork, transaction
 
-# Waiting orders tried per SKU per fill: bounds the work one receipt does.
-ORDERS_PER_FILL = 50
+# Waiting orders read from the index at once when a SKU gains free units (the walk goes on,
+# batch after batch, while the SKU has free units left).
+ORDERS_PER_BATCH = 500
 
 
 async def held_lines(uow: UnitOfWork, order_id: str) -> list[Line]:
@@ -40,19 +44,23 @@ async def held_lines(uow: UnitOfWork, order_id: str) -> list[Line]:
     return [await lines_db.line_by_key(uow.conn, r["id"]) for r in rows]
 
 
-async def _units_ahead(uow: UnitOfWork, line: Line) -> int:
-    """Backordered units of the SKU's waiting lines (not held for an order) ranked ahead of
-    `line`: units they could take before it."""
-    value = await uow.conn.fetchval(
-        """select coalesce(sum(backordered), 0) from line
+async def _ahead(uow: UnitOfWork, line: Line) -> list[completion.Demand]:
+    """The SKU's waiting lines (not held for an order) ranked ahead of `line`: their
+    backordered units grouped by the locations they may take from (None: any)."""
+    rows = await uow.conn.fetch(
+        """select locations, sum(backordered) as units from line
            where sku = $1 and backordered > 0 and not held_for_order
-             and (priority > $2 or (priority = $2 and (placed_at, id) < ($3, $4)))""",
+             and (priority > $2 or (priority = $2 and (placed_at, id) < ($3, $4)))
+           group by locations""",
         line.sku,
         line.priority,
         line.placed_at,
         line.key,
     )
-    return int(value)
+    return [
+        (int(r["units"]), None if r["locations"] is None else frozenset(r["locations"]))
+        for r in rows
+    ]
 
 
 async def try_complete(
@@ -79,26 +87,24 @@ async def try_complete(
     for sku, sku_lines in by_sku.items():
         places = await skus_db.free_at(conn, sku)
         free = {loc: units for loc, units, _ in places}
-        order = sorted(free, key=lambda loc: ({p[0]: p[2] for p in places}[loc], loc))
-        budget = sum(free.values()) - await _units_ahead(uow, sku_lines[0])
-        if sum(line.backordered for line in sku_lines) > budget:
+        rank = {loc: fill_rank for loc, _, fill_rank in places}
+        order = sorted(free, key=lambda loc: (rank[loc], loc))
+        takes = completion.plan(
+            await _ahead(uow, sku_lines[0]),
+            [
+                (line.backordered, None if line.locations is None else frozenset(line.locations))
+                for line in sku_lines
+            ],
+            free,
+            order,
+        )
+        if takes is None:
             return False
-        fills: list[Fill] = []
-        for line in sku_lines:
-            position = await lines_db.queue_position(conn, line)
-            wanted = line.backordered
-            for loc in order:
-                if line.locations is not None and loc not in line.locations:
-                    continue
-                taken = min(free[loc], wanted)
-                if taken > 0:
-                    fills.append(Fill(line.key, taken, FillRule.WHOLE, position, loc))
-                    free[loc] -= taken
-                    wanted -= taken
-                    if wanted == 0:
-                        break
-            if wanted:
-                return False
+        positions = [await lines_db.queue_position(conn, line) for line in sku_lines]
+        fills = [
+            Fill(sku_lines[t.line].key, t.units, FillRule.WHOLE, positions[t.line], t.location_id)
+            for t in takes
+        ]
         plan[sku] = fills
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
@@ -155,27 +161,74 @@ def complete_after_commit(
     """Once `uow` committed with free units of `sku` left after its fill: offers them to the
     ship-complete orders waiting on it, best-ranked first, each in a transaction of its own
     that locks the order's SKUs in sorted order before any other (so completion steps never
-    wait on locks out of order). A crash between the commit and this leaves the order to the
-    next change of one of its SKUs."""
+    wait on locks out of order). It walks the orders waiting on this SKU (the index, in
+    batches) until the SKU has no free units left or none is left to try: every order the
+    units can complete completes. An order that cannot (another of its SKUs lacks free
+    units, read without locks) is passed over without a transaction. A crash between the
+    commit and this leaves the order to the next change of one of its SKUs."""
 
     async def complete(pool: asyncpg.Pool) -> None:
-        rows = await pool.fetch(
-            """select order_id from order_waiting_sku where sku = $1
-               order by priority desc, placed_at, order_id limit $2""",
-            sku,
-            ORDERS_PER_FILL,
-        )
-        for row in rows:
-            free = await pool.fetchval("select free_units from sku where sku = $1", sku)
-            if not free:
+        after: tuple[int, object, str] | None = None
+        while True:
+            rows = await pool.fetch(
+                """with batch as (
+                     select order_id, priority, placed_at from order_waiting_sku
+                     where sku = $1
+                       and ($2::int is null or priority < $2
+                            or (priority = $2
+                                and (placed_at, order_id) > ($3::timestamptz, $4::text)))
+                     order by priority desc, placed_at, order_id limit $5)
+                   select b.order_id, b.priority, b.placed_at,
+                          not exists (
+                            select 1 from line l join sku s using (sku)
+                            where l.order_id = b.order_id and l.held_for_order
+                              and not l.cancelled and l.backordered > 0
+                            group by l.sku, s.free_units
+                            having sum(l.backordered) > s.free_units) as may_complete
+                   from batch b order by b.priority desc, b.placed_at, b.order_id""",
+                sku,
+                *(after if after is not None else (None, None, None)),
+                ORDERS_PER_BATCH,
+            )
+            for row in rows:
+                if not row["may_complete"]:
+                    continue
+                if not await pool.fetchval("select free_units from sku where sku = $1", sku):
+                    return
+
+                async def work(uow: UnitOfWork, order_id: str = row["order_id"]) -> bool:
+                    return await try_complete(
+                        uow, order_id, cause=cause, cause_event_id=cause_event_id
+                    )
+
+                await transaction(pool, work)
+            if len(rows) < ORDERS_PER_BATCH:
                 return
-
-            async def work(uow: UnitOfWork, order_id: str = row["order_id"]) -> bool:
-                return await try_complete(uow, order_id, cause=cause, cause_event_id=cause_event_id)
-
-            await transaction(pool, work)
+            last = rows[-1]
+            after = (last["priority"], last["placed_at"], last["order_id"])
 
     uow.follow_up(f"complete:{sku}", complete)
+
+
+async def order_etas(conn: Executor, lines: list[Line]) -> list[Line]:
+    """`lines` with each waiting line of a ship-complete order showing its order's ETA (the
+    latest of its waiting lines' own ETAs; unknown if one of theirs is: docs/spec.md §10),
+    the lines ship together. One query for the page."""
+    orders = sorted({ln.order_id for ln in lines if ln.backordered > 0})
+    if not orders:
+        return lines
+    rows = await conn.fetch(
+        """select order_id, max(eta) as latest, bool_or(eta is null) as unknown from line
+           where order_id = any($1::text[]) and held_for_order and not cancelled
+             and backordered > 0
+           group by order_id""",
+        orders,
+    )
+    eta = {r["order_id"]: None if r["unknown"] else r["latest"] for r in rows}
+    return [
+        replace(ln, eta=eta[ln.order_id]) if ln.backordered > 0 and ln.order_id in eta else ln
+        for ln in lines
+    ]
 
 
 async def line_cancelled(uow: UnitOfWork, order_id: str) -> None:
