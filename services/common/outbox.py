@@ -214,7 +214,7 @@ class OutboxRelay:
             exchanges = {name: await channel.get_exchange(name) for name in self._exchanges}
             log.info("outbox relay publishing", extra={"broker": amqp.connection_node(connection)})
             await self._relay_stream(conn, exchanges)
-        except BaseException:
+        except amqp.BROKER_ERRORS:
             amqp.connection_lost(connection)
             raise
         finally:

@@ -32,8 +32,7 @@ from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from services.common import dead_letters
 from services.common.amqp import ALLOCATION_EXCHANGE, ALLOCATION_INBOX, CONTRACT_QUEUES
-from tests.cluster.conftest import Report
-from tests.reliability.conftest import scaled
+from tests.cluster.conftest import Report, scaled
 from tests.support.books import check_allocation, check_inventory, outbox_drained
 from tests.support.cluster import Cluster, consumed, until
 from tests.support.inventory_feed import InventoryFeed
@@ -222,7 +221,17 @@ async def test_sigkill_of_the_inbox_queue_leader_mid_drain(
                     )
 
             filled = "select count(*) from reservation where sku = any($1::text[])"
+            # Every process lists the nodes in the same order: the first node, where the
+            # queues were declared (their leader: client-local) and where they connected.
+            assert _last_broker(allocation, "consuming") == leader.address
             consuming_before = _count(allocation, "consuming")
+            relaying = "outbox relay publishing"
+            # The relays that publish through the leader's node (and must move).
+            relays = [
+                (p, _count(p, relaying))
+                for p in (inventory, allocation)
+                if _last_broker(p, relaying) == leader.address
+            ]
             started = time.monotonic()
             receiving = asyncio.gather(*(receive() for _ in range(8)))
             # The kill: once a quarter of the lines are filled, three quarters to go.
@@ -238,6 +247,9 @@ async def test_sigkill_of_the_inbox_queue_leader_mid_drain(
             # Consumers and relays connected to it move by themselves; the queue elects a
             # leader among the other two.
             moved = await _wait_moved(allocation, "consuming", consuming_before, leader)
+            relays_moved = {
+                p.service: await _wait_moved(p, relaying, before, leader) for p, before in relays
+            }
             new_leader, _ = await asyncio.to_thread(
                 rabbit.quorum_queue, cluster.vhost.name, ALLOCATION_INBOX.name
             )
@@ -281,6 +293,7 @@ async def test_sigkill_of_the_inbox_queue_leader_mid_drain(
             filled_before_kill=filled_at_kill,
             filled_while_node_down=filled_while_down,
             consumer_moved_seconds=moved,
+            relays_moved_seconds=relays_moved,
             node_down_seconds=round(down_for, 1),
             receipts_redelivered=applied - len(receipts),
             line_reserved_delivered=len(tapped),
@@ -317,7 +330,7 @@ async def test_sigkill_of_the_node_the_outbox_relay_publishes_to_mid_backlog(
     reverse = ",".join(reversed(cluster.vhost.url.split(",")))
     [allocation] = await cluster.start("allocation", env={"AMQP_URL": reverse})
     # Enough for the backlog to take a few seconds to publish (thousands a second).
-    lines = scaled(4_000, 300)
+    lines = scaled(8_000, 300)
     sku, order = unique("RELAY"), unique("o")
     conn = await cluster.allocation_conn()
     tap = QuorumTap(cluster.vhost, "line.reserved")
