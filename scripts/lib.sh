@@ -87,6 +87,15 @@ ensure_rabbitmq() {
   wait_port 5672 RabbitMQ
 }
 
+# tests/cluster starts RabbitMQ nodes of its own (tests/support/rabbit_cluster.py) from the
+# OS's rabbitmq-server, also where the broker answering on 5672 is not the OS's (a container,
+# another install): the package, not a running server.
+ensure_rabbitmq_package() {
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] && return 0
+  say "installing RabbitMQ from the OS packages (tests/cluster runs a 3-node cluster of its own)"
+  apt_install rabbitmq-server
+}
+
 note_started() {
   mkdir -p "$RUN"
   echo "$*" >>"$RUN/started"

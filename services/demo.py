@@ -24,6 +24,7 @@ from backorder.allocation.v1 import events_pb2 as alloc_events
 from backorder.allocation.v1.allocation_pb2_grpc import AllocationServiceStub
 from backorder.inventory.v1 import inventory_pb2 as inv
 from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
+from services.common import amqp
 from services.common.amqp import ALLOCATION_EXCHANGE
 from services.common.security import ClientSecurity, SecurityConfigError
 from services.common.settings import TOKENS, TOKENS_FILE, ServiceSettings, SettingsError
@@ -104,7 +105,7 @@ async def run(env: Mapping[str, str]) -> int:
     metadata = security.metadata()
     sku = f"DEMO-{uuid.uuid4().hex[:6].upper()}"
     order = f"demo-{uuid.uuid4().hex[:6]}"
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+    connection = await amqp.connect(settings.amqp_url)
     async with (
         connection,
         security.aio_channel(str(settings.peer_grpc_addr)) as inv_channel,

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import aio_pika
 import asyncpg
 
+from services.common import amqp
 from services.common.amqp import ALLOCATION_EXCHANGE, CONTRACT_QUEUES, INVENTORY_EXCHANGE
 from services.common.db import database_name, maintenance_url
 from services.common.settings import DEFAULTS, SettingsError, redact_url
@@ -44,7 +45,7 @@ async def delete_topology(amqp_url: str) -> list[str]:
     """Deletes the contract queues, their dead-letter queues and both exchanges; returns
     what existed. Queues the operator bound to the exchanges lose their bindings only."""
     deleted = []
-    connection = await aio_pika.connect(amqp_url, timeout=10)
+    connection = await amqp.connect(amqp_url)
     async with connection:
         queues = [q.name for q in CONTRACT_QUEUES] + [q.dead_letter_queue for q in CONTRACT_QUEUES]
         for name in queues:

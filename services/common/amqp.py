@@ -1,5 +1,11 @@
 """RabbitMQ at the edge: connecting, and the topology both services declare identically.
 
+`AMQP_URL` names one broker or, comma-separated, the nodes of a cluster (docs/spec.md §5).
+`connect` tries them in turn and returns the first that answers; a node that failed a
+moment ago is tried last, so a process whose node died moves to another at its next
+connect. The contract queues are quorum queues: in a cluster, each is replicated on every
+node that was a member when it was declared, and survives the loss of a minority of them.
+
 Both services declare both exchanges and the two contract queues (docs/spec.md §4), so whichever
 starts first, an event published before its consumer ever ran is queued, not lost.
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -105,9 +112,33 @@ class BrokerRefused(RuntimeError):
     which waiting does not change."""
 
 
+def broker_urls(amqp_url: str) -> list[str]:
+    """The broker URLs of an `AMQP_URL`: one, or several comma-separated (a cluster's nodes).
+    A comma inside a password is written %2C."""
+    return [url.strip() for url in amqp_url.split(",") if url.strip()]
+
+
+def node_address(url: str) -> str:
+    """HOST:PORT of one broker URL (what logs name a node by; never the password)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (5671 if parts.scheme == 'amqps' else 5672)}"
+
+
+class NoBrokerAnswered(ConnectionError):
+    """None of the brokers of an AMQP_URL with several took a connection."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(explain(exc, url) for url, exc in failures))
+
+
 def refusal(exc: BaseException) -> str | None:
     """The broker's reason when `exc` says RabbitMQ refused us; None when it only could not
-    be reached (refused TCP connection, timeout, connection dropped)."""
+    be reached (refused TCP connection, timeout, connection dropped). Of a cluster, a node
+    that refused us is a refusal: users, vhosts and permissions are the cluster's."""
+    if isinstance(exc, NoBrokerAnswered):
+        reasons = (refusal(failure) for _, failure in exc.failures)
+        return next((reason for reason in reasons if reason is not None), None)
     if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError | AuthenticationError):
         return str(exc) or "login refused"
     if isinstance(exc, aiormq.exceptions.ConnectionClosed) and exc.errno in (403, 530):
@@ -122,10 +153,14 @@ def refusal(exc: BaseException) -> str | None:
 
 
 def explain(exc: BaseException, url: str) -> str:
-    """What went wrong with the broker, in words an operator can act on (no password)."""
-    parts = urlsplit(url)
+    """What went wrong with the broker, in words an operator can act on (no password).
+    `url` may list several brokers; a failure to reach each is explained for each."""
+    if isinstance(exc, NoBrokerAnswered):
+        return str(exc)
+    urls = broker_urls(url) or [url]
+    parts = urlsplit(urls[0])
     vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    where = f"{parts.hostname}:{parts.port or 5672}"
+    where = ", ".join(node_address(u) for u in urls)
     reason = refusal(exc)
     if reason is not None:
         login = isinstance(exc, aiormq.exceptions.ProbableAuthenticationError)
@@ -147,12 +182,13 @@ async def wait_for_broker(
 ) -> bool:
     """Connects once, plainly, to tell a broker that is not up yet (waited for: compose
     starts services before it) from one that refuses us (BrokerRefused: configuration).
-    Returns False when `stopping` was set while waiting."""
+    Of several brokers, one that answers is enough. Returns False when `stopping` was set
+    while waiting."""
     attempt = 0
     while not stopping.is_set():
         attempt += 1
         try:
-            connection = await aio_pika.connect(url, timeout=connect_timeout)
+            connection = await connect(url, connect_timeout=connect_timeout)
         except BROKER_ERRORS as exc:
             if refusal(exc) is not None:
                 raise BrokerRefused(explain(exc, url)) from None
@@ -168,10 +204,55 @@ async def wait_for_broker(
     return False
 
 
-async def connect(url: str, *, connect_timeout: float = 10.0) -> AbstractConnection:
-    """A plain connection: the workers reconnect by themselves (a robust connection retries
-    a refused login or a missing vhost forever and restores only part of what was open)."""
-    return await aio_pika.connect(url, timeout=connect_timeout)
+# A node whose connection failed or was lost this many seconds ago is tried after the others.
+SUSPECT_FOR = 30.0
+_suspects: dict[str, float] = {}  # node (HOST:PORT) -> when it last failed us (monotonic)
+
+
+def connection_node(connection: AbstractConnection) -> str:
+    """HOST:PORT of the broker `connection` is to (for logs)."""
+    url = getattr(connection, "url", None)  # aio_pika.Connection's; not on the ABC
+    if url is None:
+        return "?"
+    return f"{url.host}:{url.port or (5671 if url.scheme == 'amqps' else 5672)}"
+
+
+def connection_lost(connection: AbstractConnection) -> None:
+    """Notes that `connection` (made by `connect`) was lost: its node is tried last for a
+    while, so the next `connect` goes to another node of the cluster if one answers."""
+    _suspects[connection_node(connection)] = time.monotonic()
+
+
+def _in_trying_order(urls: list[str]) -> list[str]:
+    now = time.monotonic()
+
+    def suspect(url: str) -> bool:
+        return now - _suspects.get(node_address(url), -SUSPECT_FOR) < SUSPECT_FOR
+
+    # Stable: in the listed order, the suspects after the others.
+    return sorted(urls, key=suspect)
+
+
+async def connect(amqp_url: str, *, connect_timeout: float = 10.0) -> AbstractConnection:
+    """A plain connection to the first broker of `amqp_url` that answers (nodes that failed
+    us lately last). Plain, not robust: the workers reconnect by themselves (a robust
+    connection retries a refused login or a missing vhost forever and restores only part of
+    what was open), and a publish on a lost connection fails at once. With one URL, its
+    error is raised as it is; with several and none answering, NoBrokerAnswered."""
+    urls = broker_urls(amqp_url)
+    if len(urls) <= 1:
+        return await aio_pika.connect(urls[0] if urls else amqp_url, timeout=connect_timeout)
+    failures: list[tuple[str, BaseException]] = []
+    for url in _in_trying_order(urls):
+        try:
+            connection = await aio_pika.connect(url, timeout=connect_timeout)
+        except BROKER_ERRORS as exc:
+            _suspects[node_address(url)] = time.monotonic()
+            failures.append((url, exc))
+            continue
+        _suspects.pop(node_address(url), None)
+        return connection
+    raise NoBrokerAnswered(failures)
 
 
 class TopologyMismatch(RuntimeError):
@@ -198,7 +279,7 @@ async def declare_topology(amqp_url: str, *, connect_timeout: float = 10.0) -> N
     """Both exchanges, the contract queues and their dead-letter queues, over a connection
     of its own: a declaration the broker refuses closes its channel, and a robust channel
     would repeat our declarations after a reconnect (consumers only look queues up)."""
-    connection = await aio_pika.connect(amqp_url, timeout=connect_timeout)
+    connection = await connect(amqp_url, connect_timeout=connect_timeout)
     async with connection:
         channel = await connection.channel()
         for exchange in EXCHANGES:

@@ -118,9 +118,13 @@ class EventConsumer:
                 pause = min(pause * 2, self._max_reconnect_pause)
 
     async def _consume_until_interrupted(self) -> None:
-        """One subscription, over a connection of its own, until `stop()` or until it ends."""
+        """One subscription, over a connection of its own, until `stop()` or until it ends.
+        With several brokers (a cluster), the connection goes to one that answers; when the
+        subscription ends or fails, its node is tried last next time, so the consumer moves
+        to another node."""
         interrupted = asyncio.Event()
         connection = await amqp.connect(self._amqp_url)
+        ended = True
         try:
             connection.close_callbacks.add(lambda *_: interrupted.set())
             await amqp.declare_topology(self._amqp_url)
@@ -132,7 +136,12 @@ class EventConsumer:
             underlay.on_consumer_cancel_callbacks.add(lambda _frame: interrupted.set())
             queue = await channel.get_queue(self._queue.name)
             tag = await queue.consume(self._on_message)
+            log.info(
+                "consuming",
+                extra={"queue": self._queue.name, "broker": amqp.connection_node(connection)},
+            )
             await _first(self._stopping.wait(), interrupted.wait())
+            ended = not self._stopping.is_set()
             if not self._stopping.is_set():
                 log.warning(
                     "the subscription ended (queue deleted, connection lost or refused); "
@@ -150,6 +159,8 @@ class EventConsumer:
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=30)
         finally:
+            if ended:
+                amqp.connection_lost(connection)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=STOP_TIMEOUT)
 

@@ -28,6 +28,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from services.common import amqp
+
 # Headers RabbitMQ adds while a message is queued and dead-lettered; not part of the event.
 _BROKER_HEADERS = frozenset(
     (
@@ -115,7 +117,7 @@ async def list_dead_letters(
     back), so a queue has no position to page by: every call reads the whole queue (up to
     MAX_SCAN messages) and pages by each letter's own `position`. A queue not declared yet
     has no letters."""
-    connection = await aio_pika.connect(amqp_url, timeout=10)
+    connection = await amqp.connect(amqp_url)
     try:
         channel = await connection.channel()
         found: list[DeadLetter] = []
@@ -146,7 +148,7 @@ async def replay(
     """Republishes the selected dead letters (up to `limit` examined, and no more once
     `enough` were replayed) where they were first published, then removes them; the others
     stay. Returns the replayed message ids."""
-    connection = await aio_pika.connect(amqp_url, timeout=10)
+    connection = await amqp.connect(amqp_url)
     try:
         reader = await connection.channel()
         publisher = await connection.channel(publisher_confirms=True)

@@ -205,13 +205,18 @@ class OutboxRelay:
         """Relays batches over one broker connection until it fails or the relay stops."""
         await amqp.declare_topology(self._amqp_url, connect_timeout=self._connect_timeout)
         # A plain (not robust) connection: reconnecting is this loop's job, and publishes on
-        # a dead connection fail at once instead of waiting for a reconnect.
-        connection = await aio_pika.connect(self._amqp_url, timeout=self._connect_timeout)
+        # a dead connection fail at once instead of waiting for a reconnect. Of a cluster,
+        # to a node that answers; the one that failed us is tried last next time, so the
+        # relay moves to another node and publishes what was not confirmed again there.
+        connection = await amqp.connect(self._amqp_url, connect_timeout=self._connect_timeout)
         try:
             channel = await connection.channel(publisher_confirms=True)
             exchanges = {name: await channel.get_exchange(name) for name in self._exchanges}
-            log.info("outbox relay publishing")
+            log.info("outbox relay publishing", extra={"broker": amqp.connection_node(connection)})
             await self._relay_stream(conn, exchanges)
+        except amqp.BROKER_ERRORS:
+            amqp.connection_lost(connection)
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=self._connect_timeout)

@@ -257,10 +257,23 @@ def postgres_hosts(netloc: str) -> list[tuple[str, str | None]]:
 
 
 def _amqp_url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-        raise SettingsError(f"{name}: expected amqp://USER:PASSWORD@HOST:PORT/VHOST")
-    _check_port(name, parts)
+    """One broker URL, or several comma-separated: the nodes of one cluster, so one vhost."""
+    entries = value.split(",")
+    vhosts = set()
+    for n, entry in enumerate(entries, start=1):
+        where = f"{name} (broker {n} of {len(entries)})" if len(entries) > 1 else name
+        parts = urlsplit(entry.strip())
+        if not entry.strip():
+            raise SettingsError(f"{where}: empty; list brokers as URL,URL,… without empty entries")
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise SettingsError(f"{where}: expected amqp://USER:PASSWORD@HOST:PORT/VHOST")
+        _check_port(where, parts)
+        vhosts.add(parts.path.lstrip("/") or "/")
+    if len(vhosts) > 1:
+        raise SettingsError(
+            f"{name}: the brokers name different vhosts ({', '.join(sorted(vhosts))}); "
+            "list the nodes of one cluster, with the same vhost"
+        )
     return value
 
 
@@ -272,7 +285,9 @@ def _check_port(name: str, parts: SplitResult) -> None:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for logs."""
+    """The URL (or comma-separated URLs) with any password replaced, safe for logs."""
+    if "," in url:
+        return ",".join(redact_url(entry) for entry in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url

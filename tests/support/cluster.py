@@ -47,6 +47,14 @@ class Cluster:
     processes: list[ServiceProcess] = field(default_factory=list)
 
     @classmethod
+    async def create_on(cls, logs: Path, vhost: Vhost) -> Cluster:
+        """A deployment on `vhost` (created here) of another broker than the machine's:
+        tests.support.rabbit_cluster.ClusterVhost, a RabbitMQ cluster's nodes."""
+        cluster = cls(logs, vhost=vhost)
+        await asyncio.to_thread(vhost.create)
+        return cluster
+
+    @classmethod
     async def create(
         cls, logs: Path, *, proxy_broker: bool = False, proxy_database: bool = False
     ) -> Cluster:
@@ -83,12 +91,17 @@ class Cluster:
             "LOG_LEVEL": "INFO",
         }
 
-    async def start(self, service: str, count: int = 1) -> list[ServiceProcess]:
-        """Starts `count` processes of `service` (in parallel) and waits until they serve."""
+    async def start(
+        self, service: str, count: int = 1, env: dict[str, str] | None = None
+    ) -> list[ServiceProcess]:
+        """Starts `count` processes of `service` (in parallel) and waits until they serve.
+        `env` adds to or overrides the deployment's settings for these processes."""
         started = []
         for _ in range(count):
             n = sum(p.service == service for p in self.processes) + 1
-            process = ServiceProcess(service, self.env, self.logs / f"{service}-{n}.log")
+            process = ServiceProcess(
+                service, {**self.env, **(env or {})}, self.logs / f"{service}-{n}.log"
+            )
             self.processes.append(process)
             started.append(process)
         await asyncio.gather(*(asyncio.to_thread(p.start, 120) for p in started))

@@ -10,6 +10,7 @@ import aio_pika
 from google.protobuf.message import Message
 
 from backorder.inventory.v1 import events_pb2 as inv_events
+from services.common import amqp
 from services.common.amqp import INVENTORY_EXCHANGE, PUBLISHED_EVENTS
 from services.common.outbox import new_event
 
@@ -30,7 +31,8 @@ class InventoryFeed:
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def open(self) -> InventoryFeed:
-        self._connection = await aio_pika.connect(self._url)
+        # AMQP_URL's way: one broker, or the first answering node of a cluster's list.
+        self._connection = await amqp.connect(self._url)
         channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await channel.declare_exchange(
             INVENTORY_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
