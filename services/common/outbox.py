@@ -247,8 +247,11 @@ class OutboxRelay:
                 if room >= max(self._batch_size // 2, 1):
                     # Ids below the oldest one in flight are rows whose transactions
                     # committed late (another SKU's, so per-SKU order holds); ids above
-                    # `high` are new. Each is a range of the outbox_unsent index.
+                    # `high` are new. Each is a range of the outbox_unsent index. Late rows
+                    # join the end of `inflight`, so some may be in flight below `low`: they
+                    # are left out, or they would be published again before their confirm.
                     low = inflight[0][0]["id"] if inflight else high + 1
+                    late = [row["id"] for row, _ in inflight if row["id"] < low]
                     limit = room
                     columns = (
                         "id, event_id, exchange, routing_key, message_type, body, created_at, "
@@ -256,7 +259,9 @@ class OutboxRelay:
                     )
                     rows = await conn.fetch(
                         f"""(select {columns}
-                            from outbox where sent_at is null and id < $1 order by id limit $3)
+                            from outbox where sent_at is null and id < $1
+                                              and id <> all($4::bigint[])
+                            order by id limit $3)
                            union all
                            (select {columns}
                             from outbox where sent_at is null and id > $2 order by id limit $3)
@@ -264,6 +269,7 @@ class OutboxRelay:
                         low,
                         high,
                         limit,
+                        late,
                     )
                     for row in rows:
                         publish = self._publish(exchanges[row["exchange"]], row)
