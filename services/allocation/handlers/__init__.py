@@ -44,9 +44,11 @@ from services.allocation.handlers.orders import (
     get_order,
 )
 from services.allocation.handlers.planning import (
+    DemandHistory,
     ImportDemandHistory,
     SetPlanningParams,
     check_crossings,
+    get_demand_history,
     get_replenishment,
     import_demand_history,
     list_reorder_suggestions,
@@ -63,6 +65,7 @@ __all__ = [
     "Allocate",
     "AllocateOrder",
     "Cancelled",
+    "DemandHistory",
     "FulfillLine",
     "ImportDemandHistory",
     "LineView",
@@ -79,6 +82,7 @@ __all__ = [
     "cancel_order",
     "check_crossings",
     "fulfill_line",
+    "get_demand_history",
     "get_line",
     "get_order",
     "get_replenishment",
