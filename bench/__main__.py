@@ -18,14 +18,14 @@ from typing import Any
 
 import asyncpg
 
-from bench import calls, drain, events
+from bench import calls, drain, events, planning
 from bench.context import DEFAULT, FULL, QUICK, Bench, Sizes
 from bench.infra import Environment, database_url
 from bench.measure import Profiler, summarise
 from bench.report import Results, markdown_table, plot, table
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("drain", "outbox", "allocate", "hot", "latency", "growth", "memory")
+ROWS = ("drain", "outbox", "allocate", "hot", "latency", "growth", "memory", "planning")
 
 # drain, growth and memory come out of the same series of drains.
 RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
@@ -34,6 +34,11 @@ RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
     ({"outbox"}, "outbox relay + raw publish", events.outbox_row),
     ({"latency"}, "receipt → line.reserved latency", events.latency_row),
     ({"drain", "growth", "memory"}, "drain, growth and memory", drain.growth_rows),
+    (
+        {"planning"},
+        "planning: refresh, suggestions, Allocate with the worker",
+        planning.planning_rows,
+    ),
 ]
 
 
