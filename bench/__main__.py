@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import calls, drain, events, orders, scaling
+from bench import calls, drain, events, orders, planning, scaling
 from bench.context import DEFAULT, FULL, QUICK, Bench, Sizes
 from bench.infra import Environment, database_url
 from bench.measure import Profiler, summarise
@@ -36,6 +36,7 @@ ROWS = (
     "mixed",
     "scaling",
     "orders",
+    "planning",
 )
 
 # drain, growth and memory come out of the same series of drains.
@@ -48,6 +49,11 @@ RUNNERS: list[tuple[set[str], str, Callable[[Bench], Awaitable[None]]]] = [
     ({"scaling"}, "Allocate on 1, 2 and 4 allocation processes", scaling.scaling_row),
     ({"drain", "growth", "memory"}, "drain, growth and memory", drain.growth_rows),
     ({"orders"}, "ship-complete orders vs independent lines", orders.orders_row),
+    (
+        {"planning"},
+        "planning: refresh, suggestions, Allocate with the worker",
+        planning.planning_rows,
+    ),
 ]
 
 

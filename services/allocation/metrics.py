@@ -52,6 +52,26 @@ SHIP_COMPLETE_OLDEST_WAIT = Gauge(
 )
 
 
+SKUS_BELOW_REORDER_POINT = Gauge(
+    "backorder_skus_below_reorder_point",
+    "SKUs whose available units are below their reorder point (docs/spec.md §9), as of the "
+    "planning worker's last crossing check (every 2 s while it runs)",
+)
+
+
+def planning_sampler(pool: asyncpg.Pool) -> Sampler:
+    """backorder_skus_below_reorder_point from the state the crossing check stores (a
+    partial index: the count costs as many rows as it counts, not one per SKU)."""
+
+    async def sample() -> None:
+        below = await pool.fetchval(
+            "select count(*) from planning_result where below_reorder_point"
+        )
+        SKUS_BELOW_REORDER_POINT.set(below)
+
+    return Sampler("planning", sample)
+
+
 def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
     shown: set[str] = set()
     shown_waits: set[str] = set()
@@ -100,5 +120,9 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
 
 
 def samplers(pool: asyncpg.Pool, settings: ServiceSettings) -> list[Sampler]:
-    """Everything the allocation service samples: outbox, dead letters, backlog."""
-    return [*metrics.service_samplers(pool, settings, ALLOCATION_INBOX), backlog_sampler(pool)]
+    """Everything the allocation service samples: outbox, dead letters, backlog, planning."""
+    return [
+        *metrics.service_samplers(pool, settings, ALLOCATION_INBOX),
+        backlog_sampler(pool),
+        planning_sampler(pool),
+    ]

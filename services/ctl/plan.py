@@ -135,3 +135,7 @@ def plan_import(ctx: Context, args: argparse.Namespace) -> Result:
         )
         imported += ctx.call(ctx.allocation().ImportDemandHistory, request).days_imported
     return Result({"sku": args.sku, "days_imported": imported})
+
+
+# `plan chart` lives in a module of its own (it draws with the optional matplotlib).
+from services.ctl import plan_chart as _chart  # noqa: E402, F401

@@ -11,7 +11,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = {"drain", "outbox", "allocate", "hot", "latency", "growth", "memory", "mixed", "orders"}
+ROWS = {
+    "drain",
+    "outbox",
+    "allocate",
+    "hot",
+    "latency",
+    "growth",
+    "memory",
+    "mixed",
+    "orders",
+    "planning",
+}
 
 
 def test_quick_benchmark_produces_every_row(tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ AGREED_METRICS = {
     "backorder_dead_letters",
     "backorder_stock_shortfalls_total",
     "backorder_stock_shortfall_units_total",
+    "backorder_skus_below_reorder_point",
 }
 AGREED_HISTOGRAMS = {"backorder_rpc_seconds", "backorder_fill_latency_seconds"}
 
@@ -629,6 +630,7 @@ def test_dashboard_queries_only_the_agreed_metric_names() -> None:
         "backorder_rpc_seconds",
         "backorder_stock_shortfalls_total",
         "backorder_stock_shortfall_units_total",
+        "backorder_skus_below_reorder_point",
     ):
         assert name in used, f"the dashboard shows no {name}"
 

@@ -110,6 +110,24 @@ async def histories(
     return day, series, params
 
 
+async def demand_history(conn: Executor, sku: str, days: int) -> tuple[dt.date, list[int]]:
+    """The first of the last `days` days through today, and `sku`'s demand (ordered +
+    imported units) on each of them, oldest first, days without a row as 0."""
+    day = await today(conn)
+    first = day - dt.timedelta(days=days - 1)
+    rows = await conn.fetch(
+        """select day, ordered_units + imported_units as units from demand_day
+           where sku = $1 and day between $2 and $3""",
+        sku,
+        first,
+        day,
+    )
+    units = [0] * days
+    for r in rows:
+        units[(r["day"] - first).days] = int(r["units"])
+    return first, units
+
+
 _RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncpg
 import grpc
 
@@ -36,6 +38,7 @@ SCOPES = {
     _SERVICE + "SetPlanningParams": ADMIN,
     _SERVICE + "GetReplenishment": READ,
     _SERVICE + "ListReorderSuggestions": READ,
+    _SERVICE + "GetDemandHistory": READ,
 }
 declare_scopes(SCOPES)
 
@@ -416,6 +419,20 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
         cancelled = await handlers.cancel_order(self._pool, request.order_id)
         return allocation_pb2.CancelOrderResponse(
             order=order_proto(cancelled.view), released_quantity=cancelled.released
+        )
+
+    async def GetDemandHistory(
+        self, request: allocation_pb2.GetDemandHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> allocation_pb2.GetDemandHistoryResponse:
+        history = await handlers.get_demand_history(self._pool, request.sku, request.days)
+        return allocation_pb2.GetDemandHistoryResponse(
+            sku=history.sku,
+            days=[
+                allocation_pb2.DemandDay(
+                    date=(history.first_day + dt.timedelta(days=i)).isoformat(), units=units
+                )
+                for i, units in enumerate(history.units)
+            ],
         )
 
 

@@ -45,9 +45,11 @@ from services.allocation.handlers.orders import (
     get_order,
 )
 from services.allocation.handlers.planning import (
+    DemandHistory,
     ImportDemandHistory,
     SetPlanningParams,
     check_crossings,
+    get_demand_history,
     get_replenishment,
     import_demand_history,
     list_reorder_suggestions,
@@ -64,6 +66,7 @@ __all__ = [
     "Allocate",
     "AllocateOrder",
     "Cancelled",
+    "DemandHistory",
     "FulfillLine",
     "GroupCommit",
     "ImportDemandHistory",
@@ -81,6 +84,7 @@ __all__ = [
     "cancel_order",
     "check_crossings",
     "fulfill_line",
+    "get_demand_history",
     "get_line",
     "get_order",
     "get_replenishment",

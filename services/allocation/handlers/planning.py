@@ -158,6 +158,32 @@ async def get_replenishment(pool: asyncpg.Pool, sku: str) -> Advice:
     return found
 
 
+DEFAULT_DEMAND_HISTORY_DAYS = 365
+
+
+@dataclass(frozen=True)
+class DemandHistory:
+    sku: str
+    first_day: dt.date
+    units: list[int]  # one a day from first_day through today
+
+
+async def get_demand_history(pool: asyncpg.Pool, sku: str, days: int = 0) -> DemandHistory:
+    """`sku`'s daily demand over the last `days` days (0: DEFAULT_DEMAND_HISTORY_DAYS)."""
+    validation.sku(sku)
+    if not 0 <= days <= MAX_HISTORY_DAYS:
+        raise InvalidArgument(
+            "days", f"is {days}; it must be from 1 to {MAX_HISTORY_DAYS} (0 means 365)"
+        )
+    async with pool.acquire() as conn:
+        if await skus_db.get_sku(conn, sku) is None:
+            raise unknown_sku(sku)
+        first, units = await planning_db.demand_history(
+            conn, sku, days or DEFAULT_DEMAND_HISTORY_DAYS
+        )
+    return DemandHistory(sku, first, units)
+
+
 async def list_reorder_suggestions(
     pool: asyncpg.Pool, page_size: int = 0, page_token: str = ""
 ) -> Page[Advice]:

@@ -617,3 +617,19 @@ class CancelOrderResponse(_message.Message):
     order: Order
     released_quantity: int
     def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ..., released_quantity: _Optional[int] = ...) -> None: ...
+
+class GetDemandHistoryRequest(_message.Message):
+    __slots__ = ("sku", "days")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    days: int
+    def __init__(self, sku: _Optional[str] = ..., days: _Optional[int] = ...) -> None: ...
+
+class GetDemandHistoryResponse(_message.Message):
+    __slots__ = ("sku", "days")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    days: _containers.RepeatedCompositeFieldContainer[DemandDay]
+    def __init__(self, sku: _Optional[str] = ..., days: _Optional[_Iterable[_Union[DemandDay, _Mapping]]] = ...) -> None: ...

@@ -115,6 +115,11 @@ class AllocationServiceStub:
                 request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderRequest.SerializeToString,
                 response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderResponse.FromString,
                 _registered_method=True)
+        self.GetDemandHistory = channel.unary_unary(
+                '/backorder.allocation.v1.AllocationService/GetDemandHistory',
+                request_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetDemandHistoryRequest.SerializeToString,
+                response_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetDemandHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -244,6 +249,14 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDemandHistory(self, request, context):
+        """A SKU's daily demand (ordered + imported units) over the last `days` days through
+        today, days without demand as 0: what its forecast was made from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -326,6 +339,11 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.CancelOrder,
                     request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderRequest.FromString,
                     response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderResponse.SerializeToString,
+            ),
+            'GetDemandHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDemandHistory,
+                    request_deserializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetDemandHistoryRequest.FromString,
+                    response_serializer=backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetDemandHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -761,6 +779,33 @@ class AllocationService:
             '/backorder.allocation.v1.AllocationService/CancelOrder',
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderRequest.SerializeToString,
             backorder_dot_allocation_dot_v1_dot_allocation__pb2.CancelOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDemandHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backorder.allocation.v1.AllocationService/GetDemandHistory',
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetDemandHistoryRequest.SerializeToString,
+            backorder_dot_allocation_dot_v1_dot_allocation__pb2.GetDemandHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
