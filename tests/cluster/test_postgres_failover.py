@@ -23,8 +23,8 @@ import asyncpg
 import grpc
 import pytest
 
-from tests.reliability.test_outages import _settle_and_check, _start
 from tests.support.cluster import AllocationEventTap, Cluster, until
+from tests.support.mixed_load import settle_and_check, start_load
 from tests.support.pg_cluster import TTL, PatroniCluster
 
 FIGURES: list[str] = []
@@ -117,7 +117,7 @@ async def test_primary_killed_under_load_standby_takes_over(
 
     try:
         await tap.open()
-        load, a_channel, i_channel = await _start(cluster)
+        load, a_channel, i_channel = await start_load(cluster)
         channels += [a_channel, i_channel]
         await load.run_through(fail_over)
         failures = {k: v for k, v in load.codes.items() if not k.endswith(" OK")}
@@ -129,7 +129,7 @@ async def test_primary_killed_under_load_standby_takes_over(
         for call in load.unavailable:
             await call()
         # Read from the promoted standby: OK'd calls there, receipts applied once, the books.
-        checks = await _settle_and_check(cluster, load, tap)
+        checks = await settle_and_check(cluster, load, tap)
         codes = await cluster.stop()
         assert set(codes.values()) == {0}, (codes, cluster.log_tails())
         # The dead node comes back: Patroni rewinds it and it follows as the synchronous
