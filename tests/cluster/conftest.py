@@ -10,29 +10,21 @@ of other suites it runs on the cluster follow their own RELIABILITY_SCALE.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cluster import Cluster
+from tests.support.figures import Report, Suite
 from tests.support.rabbit_cluster import ClusterVhost, RabbitCluster
 
-FIGURES: list[tuple[str, dict[str, object]]] = []
 DEFAULT_SCALE = 0.5
-
-
-def scale() -> float:
-    value = float(os.environ.get("CLUSTER_SCALE") or DEFAULT_SCALE)
-    if value <= 0:
-        raise ValueError("CLUSTER_SCALE must be > 0")
-    return value
-
-
-def scaled(full: int, minimum: int = 1) -> int:
-    """`full` (the figure at CLUSTER_SCALE=1) times CLUSTER_SCALE, at least `minimum`."""
-    return max(minimum, round(full * scale()))
+SUITE = Suite(
+    "CLUSTER_SCALE", DEFAULT_SCALE, "cluster figures (3 RabbitMQ nodes, CLUSTER_SCALE={scale})"
+)
+scale = SUITE.scale
+scaled = SUITE.scaled
 
 
 @pytest.fixture(scope="session")
@@ -79,25 +71,11 @@ async def cluster_factory(
         await cluster.destroy()
 
 
-Report = Callable[..., None]
-
-
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Report:
     """`report(name=value, ...)`: figures of this test, shown in the terminal summary."""
-
-    def record(**figures: object) -> None:
-        FIGURES.append((request.node.name, figures))
-        print(f"{request.node.name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
-
-    return record
+    return SUITE.recorder(request)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section(f"cluster figures (3 RabbitMQ nodes, CLUSTER_SCALE={scale():g})")
-    for name, figures in FIGURES:
-        terminalreporter.write_line(name)
-        for key, value in figures.items():
-            terminalreporter.write_line(f"    {key}: {value}")
+    SUITE.summary(terminalreporter)

@@ -19,34 +19,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.cluster import Cluster
+from tests.support.figures import Report, Suite
 
-FIGURES: list[tuple[str, dict[str, object]]] = []
-
-
-def scale() -> float:
-    value = float(os.environ.get("RELIABILITY_SCALE", "1"))
-    if value <= 0:
-        raise ValueError("RELIABILITY_SCALE must be > 0")
-    return value
-
-
-def scaled(full: int, minimum: int = 1) -> int:
-    """`full` (the figure at scale 1) times RELIABILITY_SCALE, at least `minimum`."""
-    return max(minimum, round(full * scale()))
-
-
-Report = Callable[..., None]
+SUITE = Suite("RELIABILITY_SCALE", 1, "reliability figures (RELIABILITY_SCALE={scale})")
+scale = SUITE.scale
+scaled = SUITE.scaled
 
 
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Report:
     """`report(name=value, ...)`: figures of this test, shown in the terminal summary."""
-
-    def record(**figures: object) -> None:
-        FIGURES.append((request.node.name, figures))
-        print(f"{request.node.name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
-
-    return record
+    return SUITE.recorder(request)
 
 
 @pytest.fixture
@@ -74,10 +57,4 @@ async def cluster_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section(f"reliability figures (RELIABILITY_SCALE={scale():g})")
-    for name, figures in FIGURES:
-        terminalreporter.write_line(name)
-        for key, value in figures.items():
-            terminalreporter.write_line(f"    {key}: {value}")
+    SUITE.summary(terminalreporter)
