@@ -100,10 +100,18 @@ async def test_a_receipt_is_one_trace_across_both_services(
         metadata=(("traceparent", f"00-{trace_id}-{caller_span}-01"),),
     )
 
+    # Each process exports its spans in its own batches: wait until every part has arrived.
+    parts = (
+        ("backorder-inventory", "SERVER"),
+        ("backorder-inventory", "PRODUCER"),
+        ("backorder-allocation", "CONSUMER"),
+        ("backorder-allocation", "PRODUCER"),
+    )
+
     def complete() -> list[ReceivedSpan] | None:
         spans = receiver.spans(trace_id)
-        done = any(s.kind == "PRODUCER" and s.service == "backorder-allocation" for s in spans)
-        return spans if done else None
+        arrived = {(s.service, s.kind) for s in spans}
+        return spans if all(part in arrived for part in parts) else None
 
     spans = await _eventually(complete)
     names = sorted((s.service, s.kind, s.name) for s in spans)
