@@ -1,4 +1,4 @@
-"""Group commit of Allocate (handlers/lines.py `GroupCommit`): concurrent calls placed in
+"""Group commit of Allocate (handlers/placing.py, `GroupCommit`): concurrent calls placed in
 one batch, one statement and one transaction, each still answered on its own: a bad call,
 a repeat, a refusal or a cap fails only itself; arrival order is rank order."""
 

@@ -8,7 +8,7 @@ nothing for the fill, its policy or the ETA walk to decide (the guard
 Otherwise `insert_line` places it inside the service's transaction, and the fill runs.
 
 `queue_lines` is the same common case for a batch of concurrent Allocates (group commit,
-handlers/lines.py): one statement, one transaction, an outcome per line.
+handlers/placing.py): one statement, one transaction, an outcome per line.
 
 Both refuse a line that a per-customer cap forbids (`place_line` checks it, docs/spec.md
 §2) with `CustomerCapExceeded`, having written nothing.

@@ -27,10 +27,7 @@ from services.allocation.handlers.inventory_events import (
 )
 from services.allocation.handlers.lines import (
     Cancelled,
-    GroupCommit,
     LineView,
-    Placed,
-    allocate,
     cancel_line,
     fulfill_line,
     get_line,
@@ -44,6 +41,7 @@ from services.allocation.handlers.orders import (
     cancel_order,
     get_order,
 )
+from services.allocation.handlers.placing import GroupCommit, Placed, allocate
 from services.allocation.handlers.planning import (
     DemandHistory,
     ImportDemandHistory,

@@ -1,7 +1,7 @@
 """Use cases of an order (docs/spec.md §10): place its lines together (AllocateOrder), read it
 (GetOrder), cancel it (CancelOrder). Each runs in one transaction with every SKU of the
 order locked in sorted order; each line goes through the one placement path of Allocate
-(lines.place_new_line)."""
+(placing.place_new_line)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,8 @@ from services.allocation.adapters.orders import OrderRow
 from services.allocation.domain.model import Line, LineStatus
 from services.allocation.handlers import ship_complete
 from services.allocation.handlers.commands import AllocateOrder
-from services.allocation.handlers.lines import (
-    LineView,
-    cancel_locked_line,
-    order_id_taken,
-    place_new_line,
-)
+from services.allocation.handlers.lines import LineView, cancel_locked_line
+from services.allocation.handlers.placing import order_id_taken, place_new_line
 from services.common import validation
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.common.unit_of_work import UnitOfWork, transaction

@@ -143,7 +143,7 @@ begin
     queue_position := placed.lines_through;
 end $$;
 
--- Group commit of Allocate (services/allocation/handlers/lines.py, `GroupCommit`): the
+-- Group commit of Allocate (services/allocation/handlers/placing.py, `GroupCommit`): the
 -- common case of many concurrent Allocates in one statement and one transaction. Row i of
 -- the arrays is call i, in arrival order. The locks come first, each kind in one fixed
 -- order so that two batches (or a batch and AllocateOrder) never wait on each other in a
