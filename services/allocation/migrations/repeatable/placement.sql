@@ -86,6 +86,16 @@ begin
     from sku_queue q where q.sku = p_sku;
 end $$;
 
+-- Whether Allocate may not queue (order_id, line_id) itself: the line exists (a repeat, or
+-- a key taken by another line), or the order_id is an AllocateOrder order's
+-- (customer_order, migration 0009), which is never Allocate's. Either way the full path
+-- answers. Used by `queue_line` and `queue_lines`, so both decide alike.
+create or replace function line_key_taken(p_order_id text, p_line_id text) returns boolean
+language sql stable as $$
+    select exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
+        or exists (select 1 from customer_order o where o.order_id = p_order_id)
+$$;
+
 -- Allocate's common case in one round trip: a new line for a SKU where nothing but
 -- queueing is to be done (`line_needs_the_fill` is false) is placed, its line.backordered
 -- event written to the outbox and the relay woken, in one statement committed on its own.
@@ -118,8 +128,7 @@ begin
     -- do not wait for each other; a line twice is the unique key's business), exclusive in
     -- AllocateOrder.
     perform pg_advisory_xact_lock_shared(order_lock_key(p_order_id));
-    if exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
-       or exists (select 1 from customer_order o where o.order_id = p_order_id) then
+    if line_key_taken(p_order_id, p_line_id) then
         outcome := 'PLACED_BEFORE';
         return;
     end if;
@@ -186,9 +195,7 @@ begin
         outcome := null; line_key := null; placed_at := null; queue_position := null;
         if p_skus[i] = any(deferred) then
             outcome := 'NEEDS_THE_FILL';
-        elsif exists (select 1 from line l
-                      where l.order_id = p_order_ids[i] and l.line_id = p_line_ids[i])
-              or exists (select 1 from customer_order o where o.order_id = p_order_ids[i]) then
+        elsif line_key_taken(p_order_ids[i], p_line_ids[i]) then
             outcome := 'PLACED_BEFORE';
         else
             select * into s from sku where sku.sku = p_skus[i];
