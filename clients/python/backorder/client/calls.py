@@ -7,7 +7,9 @@
   again, the same request bytes, so the same idempotency key (`order_id`/`line_id`,
   `receipt_id`, `adjustment_id`, …): the services apply a key once, however many times it
   arrives. At most `RetryPolicy.attempts` tries, waiting an exponential backoff with jitter in
-  between, and never past the deadline. No other status is retried.
+  between — or longer when the server says how long in a `RetryInfo` (AIP-193: the services
+  answer a database outage with 1 s) — and never past the deadline. No other status is
+  retried.
 - Token: `authorization: Bearer …` is added to every call (streams included) that does not
   carry one.
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from backorder.client.security import ClientSecurity
 
@@ -95,6 +98,26 @@ def _with_token(metadata: Any, token: Sequence[tuple[str, str]]) -> Any:
     return items or metadata
 
 
+_STATUS_DETAILS = "grpc-status-details-bin"
+
+
+def server_retry_delay(trailing_metadata: Any) -> float | None:
+    """Seconds the server asked the client to wait before trying again: the `RetryInfo` of
+    the status details in a call's trailing metadata (AIP-193); None when it gave none."""
+    for key, value in trailing_metadata or ():
+        if key != _STATUS_DETAILS:
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except Exception:  # a detail we cannot read is no instruction
+            return None
+        for detail in status.details:
+            info = error_details_pb2.RetryInfo()
+            if detail.Unpack(info):
+                return max(info.retry_delay.ToTimedelta().total_seconds(), 0.0)
+    return None
+
+
 class _Policy:
     def __init__(self, security: ClientSecurity, timeout: float, retry: RetryPolicy) -> None:
         if timeout <= 0:
@@ -106,11 +129,12 @@ class _Policy:
     def deadline(self, timeout: float | None) -> float:
         return time.monotonic() + (self.timeout if timeout is None else timeout)
 
-    def pause(self, retry: int, deadline: float) -> float | None:
-        """The wait before retry number `retry`, or None when no retry is left in time."""
+    def pause(self, retry: int, deadline: float, trailing_metadata: Any) -> float | None:
+        """The wait before retry number `retry` — the backoff, or the server's RetryInfo
+        delay when that is longer — or None when no retry is left in time."""
         if retry >= self.retry.attempts:
             return None
-        pause = self.retry.backoff(retry)
+        pause = max(self.retry.backoff(retry), server_retry_delay(trailing_metadata) or 0.0)
         return pause if time.monotonic() + pause < deadline else None
 
 
@@ -127,7 +151,7 @@ class SyncInterceptor(_Policy, grpc.UnaryUnaryClientInterceptor, grpc.UnaryStrea
             if outcome.code() != grpc.StatusCode.UNAVAILABLE:
                 return outcome
             retry += 1
-            pause = self.pause(retry, deadline)
+            pause = self.pause(retry, deadline, outcome.trailing_metadata())
             if pause is None:
                 return outcome
             time.sleep(pause)
@@ -174,7 +198,7 @@ class AsyncUnaryInterceptor(_Policy, grpc.aio.UnaryUnaryClientInterceptor):
             if await call.code() != grpc.StatusCode.UNAVAILABLE:
                 return call
             retry += 1
-            pause = self.pause(retry, deadline)
+            pause = self.pause(retry, deadline, await call.trailing_metadata())
             if pause is None:
                 return call
             await asyncio.sleep(pause)
