@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import leftovers
 from tests.support.cluster import Cluster
 from tests.support.figures import Report, Suite
 from tests.support.rabbit_cluster import ClusterVhost, RabbitCluster
@@ -30,7 +31,12 @@ scaled = SUITE.scaled
 @pytest.fixture(scope="session")
 def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
     """The 3-node cluster, for the whole session. Tests that kill a node restart it."""
-    cluster = RabbitCluster(tmp_path_factory.mktemp("rabbit-cluster"))
+    # A killed run's nodes (pytest SIGKILLed) are still running: end them first.
+    runs = tmp_path_factory.getbasetemp().parent
+    leftovers.reap(runs.glob("pytest-*/rabbit-cluster*"))
+    base = tmp_path_factory.mktemp("rabbit-cluster")
+    leftovers.claim(base)
+    cluster = RabbitCluster(base)
     try:
         cluster.start()
         yield cluster

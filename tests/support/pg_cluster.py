@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support import leftovers
 from tests.support.processes import free_port
+
+ROOT_PREFIX = "bo-patroni-"
 
 
 def _pg_bin() -> Path:
@@ -152,7 +155,10 @@ class PatroniCluster:
                 + ", ".join(missing)
                 + " (apt-get install patroni etcd-server etcd-client postgresql)"
             )
-        self.root = Path(tempfile.mkdtemp(prefix="bo-patroni-"))
+        # A killed run's cluster (pytest SIGKILLed) is still running: end it first.
+        leftovers.reap(Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*"))
+        self.root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        leftovers.claim(self.root)
         self.scope = self.root.name
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.nodes = [Node("pg1", self.root), Node("pg2", self.root)]
