@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import signal
 import sys
 
@@ -24,6 +25,8 @@ from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
 
 MIGRATIONS = "services.allocation.migrations"
+# How much lower the planning worker's CPU priority is than the service's (nice(2) steps).
+WORKER_NICENESS = 10
 
 
 async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
@@ -80,6 +83,9 @@ async def plan(settings: ServiceSettings, args: argparse.Namespace) -> None:
     # Imported here: it loads the forecasting library, which `serve` never does.
     from services.allocation.planning.worker import PlanningWorker
 
+    # Refreshing is background work: at a lower CPU priority than the gRPC server's, so that
+    # a refresh running beside Allocate takes only the CPU the server leaves (docs/planning.md).
+    os.nice(WORKER_NICENESS)
     worker = PlanningWorker(settings.database_url, PlanningSettings.from_env())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -180,24 +180,26 @@ async def below_reorder_point(
     conn: Executor, after: tuple[float | None, str] | None, limit: int
 ) -> list[Advice]:
     """SKUs whose available units are below their reorder point, fewest days of cover first
-    (none last), ties by SKU: up to `limit` after the sort key `after`."""
-    cover, sku = after if after is not None else (None, "")
-    rows = await conn.fetch(
-        f"""{_ADVICE}
-            where a.available < a.reorder_point
-              and (not $3
-                   or ($1::float8 is not null
-                       and (a.days_of_cover > $1 or (a.days_of_cover = $1 and a.sku > $2)
-                            or a.days_of_cover is null))
-                   or ($1::float8 is null and a.days_of_cover is null and a.sku > $2))
-            order by a.days_of_cover asc nulls last, a.sku
-            limit $4""",
-        cover,
-        sku,
-        after is not None,
-        limit,
-    )
-    return [_advice(r) for r in rows]
+    (none last), ties by SKU: up to `limit` after the sort key `after`. Each part is a walk
+    of the index sku_reorder_urgency (migration 0016) from the key on: no page reads or
+    sorts the SKUs before it."""
+    below = f"{_ADVICE} where a.available < a.reorder_point"
+    with_cover = f"{below} and a.days_of_cover is not null"
+    without_cover = f"{below} and a.days_of_cover is null"
+    args: list[object]
+    if after is None:
+        sql, args = f"{below} order by a.days_of_cover asc nulls last, a.sku limit $1", [limit]
+    elif after[0] is None:
+        sql = f"{without_cover} and a.sku > $1 order by a.sku limit $2"
+        args = [after[1], limit]
+    else:
+        sql = f"""({with_cover} and (a.days_of_cover, a.sku) > ($1::float8, $2::text)
+                   order by a.days_of_cover, a.sku limit $3)
+                  union all
+                  ({without_cover} order by a.sku limit $3)
+                  order by days_of_cover asc nulls last, sku limit $3"""
+        args = [after[0], after[1], limit]
+    return [_advice(r) for r in await conn.fetch(sql, *args)]
 
 
 async def record_crossings(conn: asyncpg.Connection) -> list[Advice]:
@@ -206,9 +208,14 @@ async def record_crossings(conn: asyncpg.Connection) -> list[Advice]:
     per crossing. Runs in the caller's transaction, which writes their events."""
     rows = await conn.fetch(
         f"""with now as (
-                select sku, available < reorder_point as below from planning_advice
-                where reorder_point is not null
-                  and (available < reorder_point) <> below_reorder_point),
+                -- Fell below: a walk of the index of SKUs below their reorder point.
+                select sku, true as below from planning_advice
+                where available < reorder_point and not below_reorder_point
+                union all
+                -- Back at or above it: a walk of the SKUs flagged below (migration 0015).
+                select a.sku, false from planning_result r
+                join planning_advice a on a.sku = r.sku
+                where r.below_reorder_point and not (a.available < a.reorder_point)),
             changed as (
                 update planning_result r
                 set below_reorder_point = now.below,

@@ -34,24 +34,27 @@ drop view if exists planning_advice;
 drop view if exists sku_available;
 
 -- What a SKU can still promise without ordering more (docs/spec.md §9): free units plus open
--- inbound minus backordered units, across locations. The one home of `available`.
+-- inbound minus backordered units, across locations. The one home of `available`; its
+-- counters are kept current by the transactions that change them (inbound_units by a
+-- trigger on inbound, migration 0016).
 create or replace view sku_available as
-select s.sku,
-       (s.free_units + coalesce(i.open_units, 0) - s.backordered_units)::bigint as available
-from sku s
-left join (select sku, sum(open_quantity) as open_units from inbound
-           where open_quantity > 0 and not cancelled group by sku) i on i.sku = s.sku;
+select s.sku, s.free_units + s.inbound_units - s.backordered_units as available
+from sku s;
 
 -- Each known SKU's advice as of now: the planning worker's latest levels (null columns if it
 -- never refreshed the SKU) with current `available` and days of cover (available / daily
 -- forecast; null when the forecast is 0). GetReplenishment, ListReorderSuggestions and the
--- crossing check (sku.reorder_suggested) all read this view.
+-- crossing check (sku.reorder_suggested) all read this view. Days of cover and the reorder
+-- point are read from the SKU row's copies of the levels (migration 0016), in the
+-- expressions of the index sku_reorder_urgency, so that the list walks that index.
 create or replace view planning_advice as
-select a.sku, a.available,
-       case when r.forecast_daily_units > 0 then a.available / r.forecast_daily_units end
-           as days_of_cover,
+select s.sku, s.free_units + s.inbound_units - s.backordered_units as available,
+       case when s.planning_forecast_daily_units > 0
+            then (s.free_units + s.inbound_units - s.backordered_units)
+                 / s.planning_forecast_daily_units
+       end as days_of_cover,
        r.demand_class, r.forecast_method, r.forecast_daily_units, r.demand_std,
-       r.safety_stock, r.reorder_point, r.order_up_to, r.history_days, r.refreshed_at,
-       r.below_reorder_point, r.event_version
-from sku_available a
-left join planning_result r on r.sku = a.sku;
+       r.safety_stock, s.planning_reorder_point as reorder_point, r.order_up_to,
+       r.history_days, r.refreshed_at, r.below_reorder_point, r.event_version
+from sku s
+left join planning_result r on r.sku = s.sku;
