@@ -50,7 +50,7 @@ begin
         if p_customer_id <> '' then
             select coalesce(sum(l.reserved + l.backordered), 0) into held
             from line l
-            where l.sku = p_sku and l.customer_id = p_customer_id
+            where l.sku = p_sku and l.customer_id = p_customer_id and l.customer_id <> ''
               and l.reserved + l.backordered > 0;
         end if;
         if p_customer_id = '' or held + p_quantity > cap then
