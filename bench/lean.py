@@ -93,6 +93,7 @@ INDEXES = """
 alter table lean.line add unique (order_id, line_id);
 create index on lean.line (sku, priority, sku_seq) where backordered > 0;
 create index on lean.line (sku, priority, placed_at desc, id desc) where reserved > 0;
+create index on lean.line (order_id, id);
 create index on lean.line (sku, id);
 create index on lean.line (sku, customer_id) include (reserved, backordered)
     where reserved + backordered > 0 and customer_id <> '';
