@@ -66,7 +66,7 @@ async def test_open_inbound_units_are_counted_exactly(pool: asyncpg.Pool) -> Non
     for event, expected in steps:
         await handlers.inbound_updated(pool, event)
         assert await counted_and_summed(pool, sku) == (expected, expected)
-    available = await pool.fetchval("select available from sku_available where sku = $1", sku)
+    available = await pool.fetchval("select available from planning_advice where sku = $1", sku)
     assert available == 0
 
 

@@ -33,20 +33,16 @@ $$;
 drop view if exists planning_advice;
 drop view if exists sku_available;
 
--- What a SKU can still promise without ordering more (docs/spec.md §9): free units plus open
--- inbound minus backordered units, across locations. The one home of `available`; its
--- counters are kept current by the transactions that change them (inbound_units by a
--- trigger on inbound, migration 0016).
-create or replace view sku_available as
-select s.sku, s.free_units + s.inbound_units - s.backordered_units as available
-from sku s;
-
 -- Each known SKU's advice as of now: the planning worker's latest levels (null columns if it
 -- never refreshed the SKU) with current `available` and days of cover (available / daily
 -- forecast; null when the forecast is 0). GetReplenishment, ListReorderSuggestions and the
--- crossing check (sku.reorder_suggested) all read this view. Days of cover and the reorder
--- point are read from the SKU row's copies of the levels (migration 0016), in the
--- expressions of the index sku_reorder_urgency, so that the list walks that index.
+-- crossing check (sku.reorder_suggested) all read this view.
+-- `available` is what a SKU can still promise without ordering more (docs/spec.md §9): free
+-- units plus open inbound minus backordered units, across locations, from counters the
+-- transactions that change them keep current (inbound_units by a trigger on inbound,
+-- migration 0016). This view is its one home; days of cover and the reorder point are read
+-- from the SKU row (its copies of the levels) in the expressions of the index
+-- sku_reorder_urgency, which repeats them as an index must, so that the list walks it.
 create or replace view planning_advice as
 select s.sku, s.free_units + s.inbound_units - s.backordered_units as available,
        case when s.planning_forecast_daily_units > 0
