@@ -1,6 +1,7 @@
 """The planning worker on the real Postgres (docs/spec.md §9): a refresh stores what the
-forecast and the policy say, one worker at a time holds the lock, and a SKU whose
-parameters or history changed is refreshed at once."""
+forecast and the policy say, a full refresh recomputes only the SKUs whose inputs changed,
+one worker at a time holds the lock, and a SKU whose parameters or history changed is
+refreshed at once."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from services.allocation.planning import policy
 from services.allocation.planning.forecast import forecast
 from services.allocation.planning.params import PlanningParams
 from services.allocation.planning.settings import PlanningSettings
-from services.allocation.planning.worker import LOCK_KEY, PlanningWorker, refresh
+from services.allocation.planning.worker import LOCK_KEY, PlanningWorker, refresh, refresh_all
 from tests.support.servers import unique
 
 
@@ -81,6 +82,68 @@ async def test_a_refresh_stores_the_forecast_and_the_levels(allocation_pool: asy
     assert silent_row is not None
     assert (silent_row["forecast_method"], silent_row["reorder_point"]) == ("NONE", 0.0)
     assert silent_row["history_days"] == 0
+
+
+async def refreshed(pool: asyncpg.Pool, skus: list[str]) -> dict[str, dt.datetime]:
+    rows = await pool.fetch(
+        "select sku, refreshed_at from planning_result where sku = any($1)", skus
+    )
+    return {r["sku"]: r["refreshed_at"] for r in rows}
+
+
+async def test_a_full_refresh_recomputes_only_the_skus_whose_inputs_changed(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    pool = allocation_pool
+    placed, tuned, imported, quiet = skus = [
+        await known_sku(pool, p) for p in ("PLACED", "TUNED", "IMPORTED", "QUIET")
+    ]
+    series = [4, 6, 5, 5, 3, 7] * 5
+    for sku in (placed, tuned, imported):
+        await import_series(pool, sku, series)
+    await refresh_all(pool)
+    first = await refreshed(pool, skus)
+    assert set(first) == set(skus)
+    await refresh_all(pool)
+    assert await refreshed(pool, skus) == first  # nothing changed: nothing recomputed
+
+    # New demand (a line placed, an import) and new parameters are each seen at the next
+    # full refresh, without a word to the worker (refresh_all is called directly).
+    await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", placed, 40))
+    await handlers.set_planning_params(pool, handlers.SetPlanningParams(tuned, lead_time_days=3))
+    await import_series(pool, imported, [9] * 30)
+    await refresh_all(pool)
+    second = await refreshed(pool, skus)
+    assert second[quiet] == first[quiet]
+    assert all(second[sku] > first[sku] for sku in (placed, tuned, imported))
+    for sku, history, params in (
+        (placed, [*series[:-1], series[-1] + 40], PlanningParams(placed)),
+        (tuned, series, PlanningParams(tuned, lead_time_days=3)),
+        (imported, [9] * 30, PlanningParams(imported)),
+    ):
+        expected = forecast(history, params.lead_time_days + params.review_period_days)
+        levels = policy.levels(expected.daily_units, expected.demand_std, params, expected.bias)
+        row = await result(pool, sku)
+        assert row is not None
+        assert row["forecast_daily_units"] == pytest.approx(expected.daily_units), sku
+        assert row["reorder_point"] == pytest.approx(levels.reorder_point), sku
+
+    # A new planning day (as if the results were read through yesterday): a SKU with a
+    # history has one more day of it and is recomputed; one without any stays as it is.
+    await pool.execute(
+        "update planning_result set history_through = history_through - 1 where sku = any($1)",
+        [placed, quiet],
+    )
+    await refresh_all(pool)
+    third = await refreshed(pool, skus)
+    assert third[placed] > second[placed]
+    assert third[quiet] == second[quiet]
+    assert (third[tuned], third[imported]) == (second[tuned], second[imported])
+
+    # `plan --once` refreshes every SKU, changed or not.
+    await refresh_all(pool, every=True)
+    fourth = await refreshed(pool, skus)
+    assert all(fourth[sku] > third[sku] for sku in skus)
 
 
 async def lock_holders(pool: asyncpg.Pool) -> int:

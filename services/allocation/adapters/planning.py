@@ -5,7 +5,7 @@ is recorded by the database itself as lines are placed and cancelled
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 import asyncpg
 
@@ -25,7 +25,9 @@ async def today(conn: Executor) -> dt.date:
 
 
 async def import_days(conn: asyncpg.Connection, sku: str, days: list[tuple[dt.date, int]]) -> None:
-    """Sets the imported units of each (day, units) of `sku`, replacing an earlier import."""
+    """Sets the imported units of each (day, units) of `sku`, replacing an earlier import,
+    and counts the import on the SKU: its forecast's inputs changed (migration 0019)."""
+    await conn.execute("update sku set demand_imports = demand_imports + 1 where sku = $1", sku)
     await conn.execute(
         """insert into demand_day as d (sku, day, imported_units)
            select $1, day, units from unnest($2::date[], $3::bigint[]) as i (day, units)
@@ -80,13 +82,56 @@ async def skus_after(conn: Executor, after: str, limit: int) -> list[str]:
     return [r["sku"] for r in rows]
 
 
-async def histories(
-    conn: Executor, skus: list[str]
-) -> tuple[dt.date, dict[str, list[float]], dict[str, PlanningParams]]:
+async def stale_skus_after(
+    conn: Executor, after: str, limit: int, day: dt.date
+) -> tuple[str | None, list[str]]:
+    """The last of up to `limit` SKUs (in order) after `after`, None when there are none;
+    and those of them whose forecast would change if refreshed on `day`: never refreshed,
+    new demand or parameters since, or a history that grew by a day (migration 0019)."""
+    rows = await conn.fetch(
+        """select s.sku,
+                  r.history_through is null
+                  or (r.history_through < $3 and r.history_days > 0)
+                  or r.demand_seen <> s.lines_placed + s.demand_imports
+                  or r.params_seen is distinct from p.updated_at as stale
+           from sku s
+           left join planning_result r on r.sku = s.sku
+           left join planning_params p on p.sku = s.sku
+           where s.sku > $1 order by s.sku limit $2""",
+        after,
+        limit,
+        day,
+    )
+    return (rows[-1]["sku"] if rows else None), [r["sku"] for r in rows if r["stale"]]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a refresh reads of some SKUs (`histories`): the planning day, each SKU's daily
+    demand and parameters, and the marks of those inputs that its result records."""
+
+    day: dt.date
+    series: dict[str, list[float]]
+    params: dict[str, PlanningParams]
+    demand_seen: dict[str, int]  # lines_placed + demand_imports
+    params_seen: dict[str, dt.datetime | None]  # planning_params.updated_at; None: none
+
+
+async def histories(conn: Executor, skus: list[str]) -> Inputs:
     """Today, and each of `skus`' daily demand (ordered + imported units) from its first day
-    with a row (at most HISTORY_DAYS back) through today, days without a row as 0; and each
-    SKU's parameters."""
+    with a row (at most HISTORY_DAYS back) through today, days without a row as 0; each
+    SKU's parameters; and the marks of both. The marks are read first: demand that comes
+    between the two reads is in the history and not in its mark, so the SKU is refreshed
+    once more rather than never."""
     day = await today(conn)
+    marks = await conn.fetch(
+        f"""select s.sku, s.lines_placed + s.demand_imports as demand_seen,
+                   p.updated_at as params_seen, p.sku is not null as has_params,
+                   {", ".join(f"p.{name}" for name in _PARAM_FIELDS[1:])}
+            from sku s left join planning_params p on p.sku = s.sku
+            where s.sku = any($1::text[])""",
+        skus,
+    )
     rows = await conn.fetch(
         """select sku, day, ordered_units + imported_units as units from demand_day
            where sku = any($1::text[]) and day between $2 and $3 order by sku, day""",
@@ -102,12 +147,21 @@ async def histories(
             first[sku] = r["day"]
             series[sku] = [0.0] * ((day - r["day"]).days + 1)
         series[sku][(r["day"] - first[sku]).days] = float(r["units"])
-    param_rows = await conn.fetch(
-        f"select {_PARAM_COLUMNS} from planning_params where sku = any($1::text[])", skus
-    )
     params = {sku: PlanningParams(sku) for sku in skus}
-    params.update({r["sku"]: PlanningParams(**r) for r in param_rows})
-    return day, series, params
+    params.update(
+        {
+            m["sku"]: PlanningParams(m["sku"], *(m[name] for name in _PARAM_FIELDS[1:]))
+            for m in marks
+            if m["has_params"]
+        }
+    )
+    return Inputs(
+        day,
+        series,
+        params,
+        {m["sku"]: m["demand_seen"] for m in marks},
+        {m["sku"]: m["params_seen"] for m in marks},
+    )
 
 
 async def demand_history(conn: Executor, sku: str, days: int) -> tuple[dt.date, list[int]]:
@@ -131,16 +185,26 @@ async def demand_history(conn: Executor, sku: str, days: int) -> tuple[dt.date, 
 _RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
-async def save_results(conn: Executor, results: list[Result]) -> None:
+async def save_results(conn: Executor, results: list[Result], inputs: Inputs) -> None:
+    """Stores `results` with the marks of the `inputs` they were computed from."""
     columns = ", ".join(_RESULT_FIELDS)
     updates = ", ".join(f"{name} = excluded.{name}" for name in _RESULT_FIELDS[1:])
     types = ["text", "text", "text", "float8", "float8", "float8", "float8", "float8", "int"]
+    types += ["int8", "timestamptz"]  # demand_seen, params_seen
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+    skus = [r.sku for r in results]
     await conn.execute(
-        f"""insert into planning_result ({columns}, refreshed_at)
-            select *, clock_timestamp() from unnest({arrays})
-            on conflict (sku) do update set {updates}, refreshed_at = excluded.refreshed_at""",
+        f"""insert into planning_result ({columns}, demand_seen, params_seen, history_through,
+                                         refreshed_at)
+            select *, ${len(types) + 1}::date, clock_timestamp() from unnest({arrays})
+            on conflict (sku) do update set {updates}, demand_seen = excluded.demand_seen,
+                params_seen = excluded.params_seen,
+                history_through = excluded.history_through,
+                refreshed_at = excluded.refreshed_at""",
         *([getattr(r, name) for r in results] for name in _RESULT_FIELDS),
+        [inputs.demand_seen.get(sku) for sku in skus],
+        [inputs.params_seen.get(sku) for sku in skus],
+        inputs.day,
     )
 
 

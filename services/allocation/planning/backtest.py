@@ -77,8 +77,8 @@ async def backtest_all(pool: asyncpg.Pool, holdout: int, batch: int = 500) -> li
     trials: list[Trial] = []
     after = ""
     while skus := await planning_db.skus_after(pool, after, batch):
-        _, series, _ = await planning_db.histories(pool, skus)
-        for sku, history in series.items():
+        inputs = await planning_db.histories(pool, skus)
+        for sku, history in inputs.series.items():
             if (t := trial(sku, history, holdout)) is not None:
                 trials.append(t)
         after = skus[-1]

@@ -1,8 +1,10 @@
-"""The planning worker (`backorder-allocation plan`, docs/spec.md §9): refreshes every SKU's
-forecast and levels every PLANNING_INTERVAL, and at once a SKU whose history or parameters
-changed (a NOTIFY on adapters.planning.REFRESH_CHANNEL). One worker works at a time across
-replicas: it holds a session advisory lock on a connection of its own; the others wait for
-it. This module imports the forecasting library; the gRPC server never imports it."""
+"""The planning worker (`backorder-allocation plan`, docs/spec.md §9): every PLANNING_INTERVAL
+refreshes the forecast and levels of every SKU whose inputs changed since its last refresh
+(new demand or parameters, a new day), and at once a SKU whose history was imported or
+whose parameters were set (a NOTIFY on adapters.planning.REFRESH_CHANNEL). One worker
+works at a time across replicas: it holds a session advisory lock on a connection of its
+own; the others wait for it. This module imports the forecasting library; the gRPC server
+never imports it."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 # The advisory lock key of the planning worker (any constant unique to it in this database).
 LOCK_KEY = 0x706C616E  # "plan"
 BATCH = 500  # SKUs read, forecast and written together
+WALK = 5_000  # SKUs checked for a change of their inputs at a time
 WAIT_FOR_LOCK_SECONDS = 5.0  # how often a waiting worker tries the lock again
 # How often available units are compared with reorder points between refreshes: the most a
 # sku.reorder_suggested waits after the change of stock or queue that caused it.
@@ -36,12 +39,12 @@ async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
     other SKU's refresh, nor crash-loop the worker."""
     if not skus:
         return 0
-    _, series, params = await planning_db.histories(pool, skus)
+    inputs = await planning_db.histories(pool, skus)
     results = []
     for sku in skus:
-        history = series.get(sku, [])
+        history = inputs.series.get(sku, [])
         try:
-            answer = plan(history, params[sku])
+            answer = plan(history, inputs.params[sku])
         except Exception:
             log.exception("forecast failed; the SKU keeps its last result", extra={"sku": sku})
             continue
@@ -63,15 +66,29 @@ async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
             )
         )
     if results:
-        await planning_db.save_results(pool, results)
+        await planning_db.save_results(pool, results, inputs)
     return len(results)
 
 
-async def refresh_all(pool: asyncpg.Pool) -> int:
+async def refresh_all(pool: asyncpg.Pool, *, every: bool = False) -> int:
+    """Refreshes every SKU whose forecast would change (migration 0019): never refreshed,
+    new demand or parameters since its last refresh, or a new planning day; with `every`,
+    every SKU (`plan --once`: after an upgrade of the forecasting code, say). The others'
+    stored results are already what a refresh would compute. Returns how many were
+    refreshed."""
     started, done, after = time.monotonic(), 0, ""
-    while skus := await planning_db.skus_after(pool, after, BATCH):
-        done += await refresh(pool, skus)
-        after = skus[-1]
+    while True:
+        if every:
+            skus = await planning_db.skus_after(pool, after, BATCH)
+            last, stale = (skus[-1] if skus else None), skus
+        else:
+            day = await planning_db.today(pool)
+            last, stale = await planning_db.stale_skus_after(pool, after, WALK, day)
+        if last is None:
+            break
+        for i in range(0, len(stale), BATCH):
+            done += await refresh(pool, stale[i : i + BATCH])
+        after = last
         await asyncio.sleep(0)  # let a stop request in between batches
     log.info(
         "planning refreshed",
@@ -120,7 +137,7 @@ class PlanningWorker:
             while not self._stopping.is_set() and not conn.is_closed():
                 if time.monotonic() >= next_full:
                     self._pending.clear()
-                    await refresh_all(pool)
+                    await refresh_all(pool, every=once)
                     next_full = time.monotonic() + self._settings.interval_seconds
                     if once:
                         await check_crossings(pool)
