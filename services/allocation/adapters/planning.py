@@ -87,17 +87,24 @@ async def stale_skus_after(
 ) -> tuple[str | None, list[str]]:
     """The last of up to `limit` SKUs (in order) after `after`, None when there are none;
     and those of them whose forecast would change if refreshed on `day`: never refreshed,
-    new demand or parameters since, or a history that grew by a day (migration 0019)."""
+    new demand or parameters since, or a history that grew by a day (migration 0019). One
+    range of each table's primary key; only the stale SKUs and the last one are returned."""
     rows = await conn.fetch(
-        """select s.sku,
-                  r.history_through is null
-                  or (r.history_through < $3 and r.history_days > 0)
-                  or r.demand_seen <> s.lines_placed + s.demand_imports
-                  or r.params_seen is distinct from p.updated_at as stale
-           from sku s
-           left join planning_result r on r.sku = s.sku
-           left join planning_params p on p.sku = s.sku
-           where s.sku > $1 order by s.sku limit $2""",
+        """with walked as (
+               select s.sku,
+                      r.history_through is null
+                      or (r.history_through < $3 and r.history_days > 0)
+                      or r.demand_seen <> s.lines_placed + s.demand_imports
+                      or r.params_seen is distinct from p.updated_at as stale
+               from sku s
+               -- The key conditions repeated on the joined tables: each join reads its
+               -- range too, not every row before it.
+               left join planning_result r on r.sku = s.sku and r.sku > $1
+               left join planning_params p on p.sku = s.sku and p.sku > $1
+               where s.sku > $1 order by s.sku limit $2)
+           select sku, stale from walked
+           where stale or sku = (select max(sku) from walked)
+           order by sku""",
         after,
         limit,
         day,
