@@ -19,7 +19,14 @@ from services.allocation.planning import policy
 from services.allocation.planning.forecast import forecast
 from services.allocation.planning.params import PlanningParams
 from services.allocation.planning.settings import PlanningSettings
-from services.allocation.planning.worker import LOCK_KEY, PlanningWorker, refresh, refresh_all
+from services.allocation.planning.worker import (
+    BATCH,
+    LOCK_KEY,
+    WALK,
+    PlanningWorker,
+    refresh,
+    refresh_all,
+)
 from tests.support.servers import unique
 
 
@@ -144,6 +151,32 @@ async def test_a_full_refresh_recomputes_only_the_skus_whose_inputs_changed(
     await refresh_all(pool, every=True)
     fourth = await refreshed(pool, skus)
     assert all(fourth[sku] > third[sku] for sku in skus)
+
+
+async def test_a_pass_rests_after_each_step_and_stops_when_asked(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    pool = allocation_pool
+    skus = [await known_sku(pool, "PACED") for _ in range(3)]
+    await refresh_all(pool)  # everything current: the next pass only walks
+    for sku in skus:
+        await import_series(pool, sku, [2, 3] * 10)
+    steps: list[float] = []
+
+    async def rest(spent: float) -> bool:
+        steps.append(spent)
+        return False
+
+    assert await refresh_all(pool, rest=rest) >= 3
+    assert steps and all(spent > 0 for spent in steps)
+    assert len(steps) == -(-await pool.fetchval("select count(*) from sku") // WALK)
+
+    async def stop(spent: float) -> bool:
+        return True
+
+    # A stop between steps ends the pass there: the first batch refreshed, no more.
+    total = await pool.fetchval("select count(*) from sku")
+    assert await refresh_all(pool, every=True, rest=stop) == min(BATCH, total)
 
 
 async def lock_holders(pool: asyncpg.Pool) -> int:

@@ -57,6 +57,9 @@ async def save_params(conn: asyncpg.Connection, p: PlanningParams) -> None:
 # The planning worker LISTENs here: the payload is a SKU whose history or parameters
 # changed, refreshed at once (docs/spec.md §9).
 REFRESH_CHANNEL = "planning_refresh"
+# The session advisory lock the working planning worker holds (any constant unique to it in
+# this database): one works at a time across replicas.
+WORKER_LOCK_KEY = 0x706C616E  # "plan"
 HISTORY_DAYS = 1096  # the longest history a refresh reads: ~3 years
 
 

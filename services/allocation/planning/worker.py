@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -23,14 +24,19 @@ from services.allocation.planning.settings import PlanningSettings
 
 log = logging.getLogger(__name__)
 
-# The advisory lock key of the planning worker (any constant unique to it in this database).
-LOCK_KEY = 0x706C616E  # "plan"
+LOCK_KEY = planning_db.WORKER_LOCK_KEY
 BATCH = 500  # SKUs read, forecast and written together
 WALK = 5_000  # SKUs checked for a change of their inputs at a time
 WAIT_FOR_LOCK_SECONDS = 5.0  # how often a waiting worker tries the lock again
 # How often available units are compared with reorder points between refreshes: the most a
 # sku.reorder_suggested waits after the change of stock or queue that caused it.
 CROSSING_CHECK_SECONDS = 2.0
+# A pass (not `plan --once`) waits PACE times as long as each of its steps took before the
+# next: its queries then run at most a quarter of the time beside the service's. Its own
+# CPU is already at nice +10, the Postgres backend serving it is not. A step takes longer on
+# a busy machine, so the worker yields more there (docs/planning.md "What a refresh
+# recomputes").
+PACE = 3.0
 
 
 async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
@@ -70,14 +76,26 @@ async def refresh(pool: asyncpg.Pool, skus: list[str]) -> int:
     return len(results)
 
 
-async def refresh_all(pool: asyncpg.Pool, *, every: bool = False) -> int:
+async def _no_rest(spent: float) -> bool:
+    await asyncio.sleep(0)
+    return False
+
+
+async def refresh_all(
+    pool: asyncpg.Pool,
+    *,
+    every: bool = False,
+    rest: Callable[[float], Awaitable[bool]] = _no_rest,
+) -> int:
     """Refreshes every SKU whose forecast would change (migration 0019): never refreshed,
     new demand or parameters since its last refresh, or a new planning day; with `every`,
     every SKU (`plan --once`: after an upgrade of the forecasting code, say). The others'
-    stored results are already what a refresh would compute. Returns how many were
-    refreshed."""
+    stored results are already what a refresh would compute. After each step (a batch, or
+    a walk that found nothing) `rest(seconds the step took)` runs; the pass stops early
+    when it returns True. Returns how many SKUs were refreshed."""
     started, done, after = time.monotonic(), 0, ""
     while True:
+        step = time.monotonic()
         if every:
             skus = await planning_db.skus_after(pool, after, BATCH)
             last, stale = (skus[-1] if skus else None), skus
@@ -86,10 +104,12 @@ async def refresh_all(pool: asyncpg.Pool, *, every: bool = False) -> int:
             last, stale = await planning_db.stale_skus_after(pool, after, WALK, day)
         if last is None:
             break
-        for i in range(0, len(stale), BATCH):
+        for i in range(0, max(len(stale), 1), BATCH):
             done += await refresh(pool, stale[i : i + BATCH])
+            if await rest(time.monotonic() - step):
+                return done
+            step = time.monotonic()
         after = last
-        await asyncio.sleep(0)  # let a stop request in between batches
     log.info(
         "planning refreshed",
         extra={"skus": done, "seconds": round(time.monotonic() - started, 3)},
@@ -104,6 +124,7 @@ class PlanningWorker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._pending: set[str] = set()
+        self._crossings_checked = 0.0  # time.monotonic() of the last crossing check
 
     def stop(self) -> None:
         self._stopping.set()
@@ -136,22 +157,38 @@ class PlanningWorker:
             next_full = 0.0
             while not self._stopping.is_set() and not conn.is_closed():
                 if time.monotonic() >= next_full:
-                    self._pending.clear()
-                    await refresh_all(pool, every=once)
-                    next_full = time.monotonic() + self._settings.interval_seconds
-                    if once:
+                    if once:  # as fast as it can: an operator waits for it
+                        await refresh_all(pool, every=True)
                         await check_crossings(pool)
                         return
-                elif self._pending:
-                    skus, self._pending = sorted(self._pending), set()
-                    await refresh(pool, skus)
-                await check_crossings(pool)
+                    await refresh_all(pool, rest=lambda spent: self._rest(pool, spent))
+                    next_full = time.monotonic() + self._settings.interval_seconds
+                await self._refresh_pending(pool)
+                await self._check_crossings(pool)
                 self._wake.clear()
                 if not self._pending:
                     pause = min(next_full - time.monotonic(), CROSSING_CHECK_SECONDS)
                     await self._sleep(pause, wake=self._wake)
         finally:
             await conn.close()  # ends the session: the lock goes with it
+
+    async def _refresh_pending(self, pool: asyncpg.Pool) -> None:
+        if self._pending:
+            skus, self._pending = sorted(self._pending), set()
+            await refresh(pool, skus)
+
+    async def _check_crossings(self, pool: asyncpg.Pool) -> None:
+        await check_crossings(pool)
+        self._crossings_checked = time.monotonic()
+
+    async def _rest(self, pool: asyncpg.Pool, spent: float) -> bool:
+        """Between two steps of a pass: the SKUs whose change was notified meanwhile are
+        refreshed and the crossings checked when due (a long pass must hold back neither),
+        then the worker waits PACE times as long as the step took. True when stopping."""
+        await self._refresh_pending(pool)
+        if time.monotonic() - self._crossings_checked >= CROSSING_CHECK_SECONDS:
+            await self._check_crossings(pool)
+        return await self._sleep(PACE * spent)
 
     def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
         self._pending.add(payload)
