@@ -249,30 +249,39 @@ async def _during_a_new_days_pass(bench: Bench, skus: list[str], chunk: int) -> 
             parts.append(await calls._service_allocate(bench, skus, chunk, calls._tag()))
         if len(parts) < 2:
             raise RuntimeError("the new day's pass ended within the first chunk of calls")
-        return Load(
-            [t for part in parts for t in part.latencies],
-            sum(part.seconds for part in parts),
-            sum(part.errors for part in parts),
-        )
+        return _joined(*parts)
     finally:
         if process.returncode is None:
             process.terminate()
         await process.wait()
 
 
+def _joined(*loads: Load) -> Load:
+    return Load(
+        [t for load in loads for t in load.latencies],
+        sum(load.seconds for load in loads),
+        sum(load.errors for load in loads),
+    )
+
+
 async def allocate_row(bench: Bench, sizes: PlanningSizes) -> None:
+    """Without a worker before and after the two loads beside one, the two runs joined as
+    the baseline: the machine's speed drifts within a run."""
     skus = [f"PA{calls._tag()}-{n}" for n in range(SKUS)]
     await calls._service_allocate(bench, skus, SKUS, calls._tag())  # warm-up, SKU rows
     await workload.outbox_settled(bench.alloc_pool)
-    off = await calls._service_allocate(bench, skus, sizes.allocate_calls, calls._tag())
+    before = await calls._service_allocate(bench, skus, sizes.allocate_calls, calls._tag())
     await workload.outbox_settled(bench.alloc_pool)
     async with _planning_worker(bench):
         on = await calls._service_allocate(bench, skus, sizes.allocate_calls, calls._tag())
     await workload.outbox_settled(bench.alloc_pool)
     new_day = await _during_a_new_days_pass(bench, skus, max(sizes.allocate_calls // 10, 100))
     await workload.outbox_settled(bench.alloc_pool)
+    after = await calls._service_allocate(bench, skus, sizes.allocate_calls, calls._tag())
+    off = _joined(before, after)
     bench.results.details["planning_allocate"] = {
-        "off": off.summary(),
+        "off_before": before.summary(),
+        "off_after": after.summary(),
         "on": on.summary(),
         "new_day": new_day.summary(),
     }

@@ -25,8 +25,9 @@ from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
 
 MIGRATIONS = "services.allocation.migrations"
-# How much lower the planning worker's CPU priority is than the service's (nice(2) steps).
-WORKER_NICENESS = 10
+# How much lower the planning worker's CPU priority is than the service's (nice(2) steps): the
+# lowest there is, so its Python takes the CPU only when the server leaves it.
+WORKER_NICENESS = 19
 
 
 async def serve(settings: ServiceSettings, args: argparse.Namespace) -> None:
