@@ -12,9 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from backorder.client import BackorderClient, RetryPolicy
+from backorder.client import BackorderClient, RetryPolicy, blocking_channel
 from backorder.client.calls import server_retry_delay
 from backorder.inventory.v1 import inventory_pb2 as inv
+from backorder.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from tests.support.cluster import Cluster
 from tests.support.proxy import TcpProxy
 from tests.support.servers import unique
@@ -68,6 +69,32 @@ async def test_a_database_outage_is_ridden_out_at_the_pace_the_server_asks(
     # a later try found the database back, and the receipt was applied once.
     assert took >= OUTAGE_SECONDS
     assert reply.stock.on_hand == 4 and stock.on_hand == 4
+
+
+async def test_the_blocking_channel_waits_as_long_as_the_server_asks_too(
+    behind_a_database_proxy: Cluster,
+) -> None:
+    cluster = behind_a_database_proxy
+    proxy = cluster.database_proxy
+    assert proxy is not None
+    addr = cluster.processes[0].grpc_addr
+    sku, receipt = unique("RETRY-INFO-SYNC"), unique("rcpt")
+    request = inv.ReceiveStockRequest(receipt_id=receipt, sku=sku, quantity=3)
+    with blocking_channel(addr, retry=HASTY, timeout=30) as channel:
+        stub = InventoryServiceStub(channel)
+        # Blocking calls run in a thread: the database proxy runs on this loop.
+        await asyncio.to_thread(stub.ListLocations, inv.ListLocationsRequest())  # connected
+        await proxy.cut()
+        restore = asyncio.create_task(_restore_after(proxy, OUTAGE_SECONDS))
+        try:
+            cut_at = time.monotonic()
+            reply = await asyncio.to_thread(stub.ReceiveStock, request)
+            took = time.monotonic() - cut_at
+        finally:
+            await restore
+        stock = (await asyncio.to_thread(stub.GetStock, inv.GetStockRequest(sku=sku))).stock
+    assert took >= OUTAGE_SECONDS
+    assert reply.stock.on_hand == 3 and stock.on_hand == 3
 
 
 async def _restore_after(proxy: TcpProxy, seconds: float) -> None:
