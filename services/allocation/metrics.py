@@ -54,18 +54,18 @@ SHIP_COMPLETE_OLDEST_WAIT = Gauge(
 
 SKUS_BELOW_REORDER_POINT = Gauge(
     "backorder_skus_below_reorder_point",
-    "SKUs whose available units are below their reorder point (docs/spec.md §9), as of the "
-    "planning worker's last crossing check (every 2 s while it runs)",
+    "SKUs whose available units are below their reorder point (docs/spec.md §9), as of the sample",
 )
 
 
 def planning_sampler(pool: asyncpg.Pool) -> Sampler:
-    """backorder_skus_below_reorder_point from the state the crossing check stores (a
-    partial index: the count costs as many rows as it counts, not one per SKU)."""
+    """backorder_skus_below_reorder_point from the index of the SKUs below their reorder
+    point (sku_reorder_urgency, migration 0016): the count costs as many rows as it counts,
+    not one per SKU."""
 
     async def sample() -> None:
         below = await pool.fetchval(
-            "select count(*) from planning_result where below_reorder_point"
+            "select count(*) from planning_advice where available < reorder_point"
         )
         SKUS_BELOW_REORDER_POINT.set(below)
 

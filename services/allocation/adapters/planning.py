@@ -277,28 +277,39 @@ async def below_reorder_point(
 
 
 async def record_crossings(conn: asyncpg.Connection) -> list[Advice]:
-    """Sets each refreshed SKU's below_reorder_point to what holds now; returns the SKUs
-    that just fell below their reorder point (their event_version counted up), each once
-    per crossing. Runs in the caller's transaction, which writes their events."""
+    """Sets each SKU's below_reorder_point flag to what holds now; returns the SKUs that
+    just fell below their reorder point (their event_version counted up), each once per
+    crossing. Reads only the SKUs to act on, which the two partial indexes of migration
+    0020 hold (normally none: then this is one read of two empty index ranges). Runs in
+    the caller's transaction, which writes their events."""
+    turned = await conn.fetch(
+        """-- Fell below: below now, not flagged (sku_fell_below_reorder_point).
+           select sku, true as below from planning_advice
+           where available < reorder_point and not below_reorder_point
+           union all
+           -- Back at or above (sku_back_at_reorder_point).
+           select sku, false from planning_advice
+           where below_reorder_point and (available < reorder_point) is not true"""
+    )
+    if not turned:
+        return []
+    await conn.execute(
+        """update sku s set planning_below_reorder_point = t.below
+           from unnest($1::text[], $2::boolean[]) as t (sku, below) where s.sku = t.sku""",
+        [t["sku"] for t in turned],
+        [t["below"] for t in turned],
+    )
+    fell = [t["sku"] for t in turned if t["below"]]
     rows = await conn.fetch(
-        f"""with now as (
-                -- Fell below: a walk of the index of SKUs below their reorder point.
-                select sku, true as below from planning_advice
-                where available < reorder_point and not below_reorder_point
-                union all
-                -- Back at or above it: a walk of the SKUs flagged below (migration 0015).
-                select a.sku, false from planning_result r
-                join planning_advice a on a.sku = r.sku
-                where r.below_reorder_point and not (a.available < a.reorder_point)),
-            changed as (
-                update planning_result r
-                set below_reorder_point = now.below,
-                    event_version = r.event_version + now.below::int
-                from now where r.sku = now.sku
-                returning r.sku, r.below_reorder_point, r.event_version)
+        # offset 0 keeps the view's subquery apart: each crossed SKU's advice is then read
+        # by its keys, where a join of the view could walk every SKU to meet a few.
+        f"""with counted as (
+                update planning_result r set event_version = r.event_version + 1
+                where r.sku = any($1::text[])
+                returning r.sku, r.event_version)
             select c.event_version as crossed_version, x.*
-            from changed c, lateral ({_ADVICE} where a.sku = c.sku) x
-            where c.below_reorder_point
+            from counted c, lateral ({_ADVICE} where a.sku = c.sku offset 0) x
             order by c.sku""",
+        fell,
     )
     return [replace(_advice(r), event_version=r["crossed_version"]) for r in rows]

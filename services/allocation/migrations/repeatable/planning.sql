@@ -51,6 +51,7 @@ select s.sku, s.free_units + s.inbound_units - s.backordered_units as available,
        end as days_of_cover,
        r.demand_class, r.forecast_method, r.forecast_daily_units, r.demand_std,
        r.safety_stock, s.planning_reorder_point as reorder_point, r.order_up_to,
-       r.history_days, r.refreshed_at, r.below_reorder_point, r.event_version
+       r.history_days, r.refreshed_at, s.planning_below_reorder_point as below_reorder_point,
+       r.event_version
 from sku s
 left join planning_result r on r.sku = s.sku;
