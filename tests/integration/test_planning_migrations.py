@@ -1,0 +1,75 @@
+"""Migrations 0019 and 0020 on a database with planning results (docs/planning.md): every
+result from before 0019 is refreshed once (it recorded no inputs), and each SKU keeps the
+crossing state 0020 moves onto its row, so no sku.reorder_suggested fires twice for one
+crossing and none is lost."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.allocation.adapters import planning as planning_db
+from services.common import db as common_db
+from tests.support.servers import database_url, drop_database, unique
+
+
+async def test_results_and_crossing_flags_survive_the_upgrade() -> None:
+    name = unique("bo_test_alloc_0020")
+    url = database_url(name)
+    await common_db.ensure_database(url)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            # The schema as it was before 0019, with results: A below its reorder point and
+            # flagged (its event fired), B flagged but back above since, C below and not yet
+            # flagged, D above and not flagged.
+            await conn.execute(
+                """create table schema_migrations (version int primary key, name text not null,
+                       applied_at timestamptz not null default now())"""
+            )
+            for migration in common_db.migration_files("services.allocation.migrations"):
+                if migration.version is not None and migration.version < 19:
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "insert into schema_migrations (version, name) values ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+            await conn.execute(
+                """insert into sku (sku, free_units) values ('A', 1), ('B', 50), ('C', 2),
+                                                            ('D', 80);
+                   insert into planning_result (sku, demand_class, forecast_method,
+                       forecast_daily_units, demand_std, safety_stock, reorder_point,
+                       order_up_to, history_days, refreshed_at, below_reorder_point,
+                       event_version)
+                   select sku, 'SMOOTH', 'SES', 1, 1, 2, 10, 17, 30, now(), flagged, version
+                   from (values ('A', true, 1), ('B', true, 3), ('C', false, 0),
+                                ('D', false, 2)) v (sku, flagged, version)"""
+            )
+        finally:
+            await conn.close()
+        await common_db.migrate(url, "services.allocation.migrations")
+        conn = await asyncpg.connect(url)
+        try:
+            flags = dict(
+                await conn.fetch("select sku, planning_below_reorder_point from sku order by sku")
+            )
+            assert flags == {"A": True, "B": True, "C": False, "D": False}
+            # No result recorded its inputs: the next pass refreshes each of them.
+            day = await planning_db.today(conn)
+            last, stale = await planning_db.stale_skus_after(conn, "", 100, day)
+            assert (last, stale) == ("D", ["A", "B", "C", "D"])
+            # The first crossing check after the upgrade: C fires (its first crossing), B
+            # re-arms, A (already fired) and D stay as they are.
+            async with conn.transaction():
+                crossed = await planning_db.record_crossings(conn)
+            assert [(a.sku, a.event_version) for a in crossed] == [("C", 1)]
+            flags = dict(
+                await conn.fetch("select sku, planning_below_reorder_point from sku order by sku")
+            )
+            assert flags == {"A": True, "B": False, "C": True, "D": False}
+            async with conn.transaction():
+                assert await planning_db.record_crossings(conn) == []
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(name)
