@@ -87,6 +87,11 @@ async def plan(settings: ServiceSettings, args: argparse.Namespace) -> None:
     # Refreshing is background work: at a lower CPU priority than the gRPC server's, so that
     # a refresh running beside Allocate takes only the CPU the server leaves (docs/planning.md).
     os.nice(WORKER_NICENESS)
+    if hasattr(os, "SCHED_IDLE"):
+        # Linux: the idle class also gives way at once to a server thread that wakes up (a
+        # nice +19 task may finish its slice first); it still gets a small share of a busy
+        # CPU, so a pass keeps going, slowly, however busy the machine is.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     worker = PlanningWorker(settings.database_url, PlanningSettings.from_env())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

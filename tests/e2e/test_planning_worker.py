@@ -76,6 +76,9 @@ def test_serve_runs_the_worker_as_a_child_and_never_loads_the_library(
         [worker] = workers
         assert not loaded(serve_pid, "statsforecast")
         assert not loaded(serve_pid, "numpy")
+        # Background work: the worker gives way to the server (docs/planning.md).
+        assert os.getpriority(os.PRIO_PROCESS, worker) == 19
+        assert os.sched_getscheduler(worker) == os.SCHED_IDLE
     finally:
         assert service.stop() == 0
     assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text()
