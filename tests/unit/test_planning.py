@@ -4,7 +4,9 @@ hand-computed values, the forecast's method per class, and the worker's settings
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
+import numpy as np
 import pytest
 
 from services.allocation.planning import policy
@@ -61,18 +63,41 @@ Z95 = 1.6448536269514722  # the standard normal's 95th percentile
 def test_levels_by_hand() -> None:
     params = PlanningParams("S", lead_time_days=4, review_period_days=5, service_level=0.95)
     levels = policy.levels(forecast=10.0, demand_std=2.0, params=params)
-    # SS = z·sd·√(L+R) = 1.64485·2·3; ROP = f·L + SS = 40 + SS; OUT = ROP + f·R = ROP + 50
-    assert levels.safety_stock == pytest.approx(Z95 * 6)
-    assert levels.reorder_point == pytest.approx(40 + Z95 * 6)
-    assert levels.order_up_to == pytest.approx(90 + Z95 * 6)
+    # SS = z·sd·√(L+R) - 1 (whole units: ½ continuity correction, ½ for the order's rounding
+    # up) = 1.64485·2·3 - 1; ROP = f·L + SS = 40 + SS; OUT = ROP + f·R = ROP + 50
+    assert policy.WHOLE_UNITS == 1.0
+    assert levels.safety_stock == pytest.approx(Z95 * 6 - 1)
+    assert levels.reorder_point == pytest.approx(40 + Z95 * 6 - 1)
+    assert levels.order_up_to == pytest.approx(90 + Z95 * 6 - 1)
     assert policy.z_for(0.5) == 0.0
     zero = policy.levels(0.0, 0.0, PlanningParams("S"))
     assert (zero.safety_stock, zero.reorder_point, zero.order_up_to) == (0.0, 0.0, 0.0)
     # A forecast that runs 0.5 a day behind (bias): 0.5·9 more safety stock; one that runs
     # ahead never makes it negative.
     behind = policy.levels(10.0, 2.0, params, bias=0.5)
-    assert behind.safety_stock == pytest.approx(Z95 * 6 + 4.5)
+    assert behind.safety_stock == pytest.approx(Z95 * 6 + 4.5 - 1)
     assert policy.levels(10.0, 2.0, params, bias=-5.0).safety_stock == 0.0
+    # Stock carried above the level (forecast.carry_credit) counts: 3 units less, never < 0.
+    assert policy.levels(10.0, 2.0, params, carried=3.0).safety_stock == pytest.approx(Z95 * 6 - 4)
+    assert policy.levels(10.0, 2.0, params, carried=50.0).safety_stock == 0.0
+
+
+def test_whole_units_hit_the_target_on_average() -> None:
+    # Integer demand D ~ round(N(μ, sd)): a position of k units covers it with probability
+    # Φ((k + ½ - μ)/sd). The order raises the position to ceil(order-up-to); with order-up-to
+    # = μ + z·sd - 1 and μ spread over a unit, that covers the target on average, where the
+    # uncorrected ceil(μ + z·sd) overshoots (by about φ(z)/sd). (The corrected one is a little
+    # under: Φ is concave above the median, 0.8977 here.)
+    normal, sigma, z = NormalDist(), 2.0, policy.z_for(0.9)
+    means = [10 + i / 1000 for i in range(1000)]
+
+    def achieved(correction: float) -> float:
+        return sum(
+            normal.cdf((math.ceil(m + z * sigma - correction) + 0.5 - m) / sigma) for m in means
+        ) / len(means)
+
+    assert achieved(policy.WHOLE_UNITS) == pytest.approx(0.9, abs=0.005)
+    assert achieved(0.0) > 0.915
 
 
 @pytest.mark.parametrize(
@@ -109,6 +134,47 @@ def test_forecast_methods_through_the_library() -> None:
     lumpy = forecast([1, 0, 0, 20, 0, 0, 1, 0, 0, 15, 0, 0])
     assert lumpy.method is Method.TSB
     assert lumpy.daily_units > 0 and math.isfinite(lumpy.demand_std) and lumpy.demand_std > 0
+
+
+def test_carried_excess_by_hand() -> None:
+    from services.allocation.planning.forecast import BURN_IN_DAYS, MIN_WINDOWS, carried_excess
+
+    # Demand 5 a day, a level of 5 but 12 on one day (t0): over a 2-day horizon the level is
+    # 10, and 24 at t0. Reviewed daily, the position after t0 falls only by the demand: 24,
+    # then 19 and 14 (9 and 4 above the level), then the level again.
+    days = BURN_IN_DAYS + MIN_WINDOWS + 20
+    y = np.full(days, 5.0)
+    fitted = np.full(days, 5.0)
+    t0 = BURN_IN_DAYS + 10
+    fitted[t0] = 12.0
+    excess = carried_excess(y, fitted, 2, 1)
+    assert excess.size == days - BURN_IN_DAYS - 1
+    assert [i for i in range(excess.size) if excess[i]] == [11, 12]
+    assert (excess[11], excess[12]) == (9.0, 4.0)
+    # Reviewed every 2 days: the review after t0 finds 24 - 10 = 14 (4 above), the next 4;
+    # the reviews of the other phase never carry anything.
+    excess = carried_excess(y, fitted, 2, 2)
+    assert [i for i in range(excess.size) if excess[i]] == [12]
+    assert excess[12] == 4.0
+    # Too little history for the windows: nothing.
+    assert carried_excess(y[: BURN_IN_DAYS + 5], fitted[: BURN_IN_DAYS + 5], 2, 1).size == 0
+
+
+def test_carry_credit_by_hand() -> None:
+    from services.allocation.planning.forecast import carry_credit
+
+    z90 = NormalDist().inv_cdf(0.9)
+    assert carry_credit(np.zeros(50), 1.0, 0.0, 0.9) == 0.0
+    # Half the reviews carry far more than any error: those cycles never stock out, so the
+    # other half need Φ(s) = 0.8 for 0.9 over all: s = 0.8416 against the plain 1.2816.
+    excess = np.array([0.0, 50.0] * 25)
+    assert carry_credit(excess, 1.0, 0.0, 0.9) == pytest.approx(
+        z90 - NormalDist().inv_cdf(0.8), abs=1e-4
+    )
+    # In units of the spread and around the mean (bias).
+    assert carry_credit(excess, 3.0, 7.0, 0.9) == pytest.approx(
+        3 * (z90 - NormalDist().inv_cdf(0.8)), abs=1e-4
+    )
 
 
 def test_planning_settings() -> None:

@@ -31,6 +31,12 @@ def scores() -> dict[str, simulation.KindScore]:
     return {s.kind: s for s in results}
 
 
+@pytest.fixture(scope="module")
+def scores_90() -> dict[str, simulation.KindScore]:
+    results = simulation.simulate(simulation.KINDS, 36, service_level=0.9, seed=7)
+    return {s.kind: s for s in results}
+
+
 @pytest.mark.parametrize("kind", list(simulation.KINDS))
 def test_service_level_achieved_within_two_points(
     scores: dict[str, simulation.KindScore], kind: str
@@ -41,6 +47,15 @@ def test_service_level_achieved_within_two_points(
     assert abs(got.achieved - 0.95) <= TOLERANCE, got
     assert 0.85 < got.fill_rate <= 1.0
     assert math.isfinite(got.mase) and got.mase > 0
+
+
+@pytest.mark.parametrize("kind", list(simulation.KINDS))
+def test_low_target_achieved_within_two_points(
+    scores_90: dict[str, simulation.KindScore], kind: str
+) -> None:
+    # At 90% the safety stock is small, so what the normal quantile leaves out weighs most:
+    # whole units and the stock carried above a falling level (docs/planning.md).
+    assert abs(scores_90[kind].achieved - 0.9) <= TOLERANCE, scores_90[kind]
 
 
 def test_forecast_error_against_seasonal_naive(scores: dict[str, simulation.KindScore]) -> None:

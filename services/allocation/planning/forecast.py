@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
+from scipy.special import ndtr
 from statsforecast.models import TSB, CrostonSBA, SimpleExponentialSmoothingOptimized
 
 from services.allocation.planning.demand import DemandClass, Method, classify
@@ -35,11 +37,21 @@ class Forecast:
     # standard deviation demand_std·√horizon and mean bias·horizon (see horizon_errors).
     demand_std: float
     bias: float = 0.0  # actual - forecast: > 0 when the forecast runs behind (a rising trend)
+    # Units the safety stock may count on from stock carried above the order-up-to level
+    # (carry_credit): 0 unless a service level was given and the history is long enough.
+    carried: float = 0.0
 
 
-def forecast(series: Sequence[float], horizon: int = 1) -> Forecast:
+def forecast(
+    series: Sequence[float],
+    horizon: int = 1,
+    review: int = 1,
+    service_level: float | None = None,
+) -> Forecast:
     """Forecast of a daily series (oldest first, days without demand as 0), and the error it
-    makes over the next `horizon` days (the policy's lead time + review period)."""
+    makes over the next `horizon` days (the policy's lead time + review period). With the
+    review period and the service level, also the stock the policy carries above its level
+    that the safety stock may count on (carry_credit)."""
     demand_class = classify(series).demand_class
     method = Method.for_class(demand_class)
     if method is Method.NONE:
@@ -55,9 +67,13 @@ def forecast(series: Sequence[float], horizon: int = 1) -> Forecast:
     result = model.forecast(y=y, h=1, fitted=True)
     fitted = np.asarray(result["fitted"], dtype=np.float64)
     daily = float(result["mean"][0])
-    std, bias = horizon_errors(y, fitted, max(horizon, 1))
+    horizon = max(horizon, 1)
+    std, bias = horizon_errors(y, fitted, horizon)
+    carried = 0.0
+    if service_level is not None and (excess := carried_excess(y, fitted, horizon, review)).size:
+        carried = carry_credit(excess, std * math.sqrt(horizon), bias * horizon, service_level)
     return Forecast(
-        demand_class, method, max(daily, 0.0) if math.isfinite(daily) else 0.0, std, bias
+        demand_class, method, max(daily, 0.0) if math.isfinite(daily) else 0.0, std, bias, carried
     )
 
 
@@ -82,3 +98,61 @@ def horizon_errors(y: np.ndarray, fitted: np.ndarray, horizon: int) -> tuple[flo
     totals = np.convolve(y, np.ones(horizon), mode="valid")
     errors = totals - horizon * fitted[:windows]
     return float(np.std(errors)) / math.sqrt(horizon), float(np.mean(errors)) / horizon
+
+
+def _windows(y: np.ndarray, fitted: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The days horizon_errors measures: known fitted values after the burn-in (empty when
+    there are fewer than MIN_WINDOWS windows)."""
+    known = ~np.isnan(fitted)
+    y, fitted = y[known], fitted[known]
+    if y.size - BURN_IN_DAYS - horizon + 1 < MIN_WINDOWS:
+        return y[:0], fitted[:0]
+    return y[BURN_IN_DAYS:], fitted[BURN_IN_DAYS:]
+
+
+def carried_excess(y: np.ndarray, fitted: np.ndarray, horizon: int, review: int) -> np.ndarray:
+    """Per window of horizon_errors, the stock an order-up-to policy would have held above
+    its level, replayed on the history: reviewing every `review` days it raises the position
+    to the level (horizon * fitted[t], the safety stock left out: it is the same at every
+    review), but cannot lower it, since stock is not sent back; a position above the level
+    only falls by the demand. So position[t] = max(level[t], position[t - review] - demand of
+    the review days before t), which is a running maximum of level + demand before t within
+    each phase of the review period. Empty when the history is too short for the windows."""
+    y, fitted = _windows(y, fitted, horizon)
+    if not y.size:
+        return y
+    windows = y.size - horizon + 1
+    level = horizon * fitted[:windows]
+    before = np.concatenate(([0.0], np.cumsum(y)))[:windows]
+    held = level + before
+    review = max(review, 1)
+    for phase in range(min(review, windows)):
+        held[phase::review] = np.maximum.accumulate(held[phase::review])
+    return np.maximum(held - before - level, 0.0)
+
+
+def carry_credit(excess: np.ndarray, spread: float, mean: float, service_level: float) -> float:
+    """How much lower the safety stock may be because of the stock carried above the level.
+
+    A cycle that starts with `excess` above the order-up-to level ends without a stockout
+    when the horizon's error is at most safety stock + excess; with the error normal (mean,
+    spread: horizon_errors' bias and standard deviation over the whole horizon), the cycle
+    service level over the history's reviews is the mean of Φ((s + excess - mean) / spread).
+    The smallest safety stock s that makes that mean reach the target is found by bisection
+    (to 2⁻²⁴ of the largest excess); the credit is how far it lies below the normal quantile
+    mean + z·spread (0 when nothing is carried)."""
+    if spread <= 0 or not excess.size or float(excess.max()) <= 0:
+        return 0.0
+    quantile = mean + NormalDist().inv_cdf(service_level) * spread
+    low, high = quantile - float(excess.max()), quantile
+    carrying = excess[excess > 0]  # the reviews carrying nothing share one term
+    shifted, empty = (carrying - mean) / spread, excess.size - carrying.size
+    needed = service_level * excess.size
+    for _ in range(24):
+        middle = (low + high) / 2
+        covered = ndtr(shifted + middle / spread).sum() + empty * ndtr((middle - mean) / spread)
+        if covered >= needed:
+            high = middle
+        else:
+            low = middle
+    return quantile - high

@@ -20,6 +20,13 @@ class Plan:
 
 
 def plan(series: Sequence[float], params: PlanningParams) -> Plan:
-    answer = forecast(series, params.lead_time_days + params.review_period_days)
-    levels = policy.levels(answer.daily_units, answer.demand_std, params, answer.bias)
+    answer = forecast(
+        series,
+        params.lead_time_days + params.review_period_days,
+        params.review_period_days,
+        params.service_level,
+    )
+    levels = policy.levels(
+        answer.daily_units, answer.demand_std, params, answer.bias, answer.carried
+    )
     return Plan(answer, levels)

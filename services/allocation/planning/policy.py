@@ -1,10 +1,12 @@
 """The replenishment policy (docs/spec.md §9, docs/planning.md), plain functions: with daily
 forecast f, lead time L, review period R, z for the cycle service level, and the forecast's
 error over L+R days per day (standard deviation sd, mean bias: forecast.horizon_errors),
-safety stock = max(0, z·sd·√(L+R) + bias·(L+R)), reorder point = f·L + safety stock,
-order-up-to = reorder point + f·R, suggested order = max(0, order-up-to - available) raised
-to the MOQ and rounded up to a multiple of the pack size. (Days of cover, available / f, is
-computed where `available` is: the view planning_advice, repeatable/planning.sql.)"""
+and the stock carried above the level the cycles can count on (forecast.carry_credit),
+safety stock = max(0, z·sd·√(L+R) + bias·(L+R) - carried - 1) (1: WHOLE_UNITS), reorder
+point = f·L + safety stock, order-up-to = reorder point + f·R, suggested order = max(0,
+order-up-to - available) raised to the MOQ and rounded up to a multiple of the pack size.
+(Days of cover, available / f, is computed where `available` is: the view planning_advice,
+repeatable/planning.sql.)"""
 
 from __future__ import annotations
 
@@ -28,12 +30,24 @@ def z_for(service_level: float) -> float:
     return NormalDist().inv_cdf(service_level)
 
 
-def levels(forecast: float, demand_std: float, params: PlanningParams, bias: float = 0.0) -> Levels:
+# Whole units (docs/planning.md): demand is counted in whole units, so a position of k units
+# lasts the horizon with probability P(D <= k) = Φ((k + ½ - μ)/sd) (continuity correction),
+# and the order rounds the position up to a whole unit (½ on average). Both would add to the
+# normal quantile μ + z·sd; the level is lowered by them instead.
+WHOLE_UNITS = 1.0
+
+
+def levels(
+    forecast: float,
+    demand_std: float,
+    params: PlanningParams,
+    bias: float = 0.0,
+    carried: float = 0.0,
+) -> Levels:
     lead, review = params.lead_time_days, params.review_period_days
     horizon = lead + review
-    safety = max(
-        0.0, z_for(params.service_level) * demand_std * math.sqrt(horizon) + bias * horizon
-    )
+    quantile = z_for(params.service_level) * demand_std * math.sqrt(horizon) + bias * horizon
+    safety = max(0.0, quantile - carried - WHOLE_UNITS)
     reorder_point = forecast * lead + safety
     return Levels(safety, reorder_point, reorder_point + forecast * review)
 
