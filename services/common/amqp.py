@@ -233,6 +233,20 @@ def _in_trying_order(urls: list[str]) -> list[str]:
     return sorted(urls, key=suspect)
 
 
+async def _open(url: str, connect_timeout: float) -> AbstractConnection:
+    """aio_pika.connect, except that a connection that fails to open is closed here, on
+    this loop. aio-pika would close it from its finalizer, whenever the garbage collector
+    runs: with no loop running then, the close() coroutine it made is never awaited (a
+    RuntimeWarning)."""
+    connection = aio_pika.Connection(aio_pika.connection.make_url(url))
+    try:
+        await connection.connect(timeout=connect_timeout)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
 async def connect(amqp_url: str, *, connect_timeout: float = 10.0) -> AbstractConnection:
     """A plain connection to the first broker of `amqp_url` that answers (nodes that failed
     us lately last). Plain, not robust: the workers reconnect by themselves (a robust
@@ -241,11 +255,11 @@ async def connect(amqp_url: str, *, connect_timeout: float = 10.0) -> AbstractCo
     error is raised as it is; with several and none answering, NoBrokerAnswered."""
     urls = broker_urls(amqp_url)
     if len(urls) <= 1:
-        return await aio_pika.connect(urls[0] if urls else amqp_url, timeout=connect_timeout)
+        return await _open(urls[0] if urls else amqp_url, connect_timeout)
     failures: list[tuple[str, BaseException]] = []
     for url in _in_trying_order(urls):
         try:
-            connection = await aio_pika.connect(url, timeout=connect_timeout)
+            connection = await _open(url, connect_timeout)
         except BROKER_ERRORS as exc:
             _suspects[node_address(url)] = time.monotonic()
             failures.append((url, exc))
