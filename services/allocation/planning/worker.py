@@ -33,9 +33,9 @@ WAIT_FOR_LOCK_SECONDS = 5.0  # how often a waiting worker tries the lock again
 CROSSING_CHECK_SECONDS = 2.0
 # A pass (not `plan --once`) waits PACE times as long as each of its steps took before the
 # next: its queries then run at most a quarter of the time beside the service's. Its own
-# CPU is already at nice +10, the Postgres backend serving it is not. A step takes longer on
-# a busy machine, so the worker yields more there (docs/planning.md "What a refresh
-# recomputes").
+# CPU is already at the lowest priority (main.plan), the Postgres backend serving it is
+# not. A step takes longer on a busy machine, so the worker yields more there
+# (docs/planning.md "What a refresh recomputes").
 PACE = 3.0
 
 
