@@ -26,23 +26,23 @@ OUTAGE_SECONDS = 1.5
 
 
 @pytest.fixture
-async def behind_a_database_proxy(tmp_path: Path) -> AsyncIterator[Cluster]:
+async def behind_a_database_proxy(tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """An inventory service whose database connections pass through a proxy that can cut
+    them: the proxy, and the service's gRPC address."""
     cluster = await Cluster.create(tmp_path, proxy_database=True)
     try:
         await cluster.start("inventory")
-        yield cluster
+        assert cluster.database_proxy is not None
+        yield cluster.database_proxy, cluster.processes[0].grpc_addr
     finally:
         await cluster.stop()
         await cluster.destroy()
 
 
 async def test_a_database_outage_is_ridden_out_at_the_pace_the_server_asks(
-    behind_a_database_proxy: Cluster,
+    behind_a_database_proxy: tuple[TcpProxy, str],
 ) -> None:
-    cluster = behind_a_database_proxy
-    proxy = cluster.database_proxy
-    assert proxy is not None
-    addr = cluster.processes[0].grpc_addr
+    proxy, addr = behind_a_database_proxy
     sku, receipt = unique("RETRY-INFO"), unique("rcpt")
     request = inv.ReceiveStockRequest(receipt_id=receipt, sku=sku, quantity=4)
     async with (
@@ -72,12 +72,9 @@ async def test_a_database_outage_is_ridden_out_at_the_pace_the_server_asks(
 
 
 async def test_the_blocking_channel_waits_as_long_as_the_server_asks_too(
-    behind_a_database_proxy: Cluster,
+    behind_a_database_proxy: tuple[TcpProxy, str],
 ) -> None:
-    cluster = behind_a_database_proxy
-    proxy = cluster.database_proxy
-    assert proxy is not None
-    addr = cluster.processes[0].grpc_addr
+    proxy, addr = behind_a_database_proxy
     sku, receipt = unique("RETRY-INFO-SYNC"), unique("rcpt")
     request = inv.ReceiveStockRequest(receipt_id=receipt, sku=sku, quantity=3)
     with blocking_channel(addr, retry=HASTY, timeout=30) as channel:

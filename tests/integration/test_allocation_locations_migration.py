@@ -10,6 +10,7 @@ import asyncpg
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
 from services.common import db as common_db
+from tests.support.migrations import apply_migrations_before
 from tests.support.servers import database_url, drop_database, unique
 
 
@@ -21,18 +22,7 @@ async def test_existing_units_and_reservations_move_to_default() -> None:
         conn = await asyncpg.connect(url)
         try:
             # The schema as it was before 0007 (its repeatable functions too), populated.
-            await conn.execute(
-                """create table schema_migrations (version int primary key, name text not null,
-                       applied_at timestamptz not null default now())"""
-            )
-            for migration in common_db.migration_files("services.allocation.migrations"):
-                if migration.version is not None and migration.version < 7:
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "insert into schema_migrations (version, name) values ($1, $2)",
-                        migration.version,
-                        migration.name,
-                    )
+            await apply_migrations_before(conn, "services.allocation.migrations", 7)
             await conn.execute(
                 """insert into sku (sku, free_units, reserved_units, fulfilled_units,
                                     backordered_units, waiting_lines, lines_placed)

@@ -15,6 +15,7 @@ from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.common import db as common_db
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.inventory import handlers
+from tests.support.migrations import apply_migrations_before
 from tests.support.servers import database_url, drop_database, unique
 
 
@@ -280,18 +281,7 @@ async def test_migration_moves_existing_stock_movements_and_inbound_to_default()
     try:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(
-                """create table schema_migrations (version int primary key, name text not null,
-                       applied_at timestamptz not null default now())"""
-            )
-            for migration in common_db.migration_files(package):
-                if migration.version is not None and migration.version < 3:
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "insert into schema_migrations (version, name) values ($1, $2)",
-                        migration.version,
-                        migration.name,
-                    )
+            await apply_migrations_before(conn, package, 3)
             await conn.execute(
                 """insert into stock (sku, on_hand, inbound_quantity)
                        values ('A', 7, 5), ('B', 0, 0);

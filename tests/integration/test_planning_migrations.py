@@ -9,6 +9,7 @@ import asyncpg
 
 from services.allocation.adapters import planning as planning_db
 from services.common import db as common_db
+from tests.support.migrations import apply_migrations_before
 from tests.support.servers import database_url, drop_database, unique
 
 
@@ -22,18 +23,7 @@ async def test_results_and_crossing_flags_survive_the_upgrade() -> None:
             # The schema as it was before 0019, with results: A below its reorder point and
             # flagged (its event fired), B flagged but back above since, C below and not yet
             # flagged, D above and not flagged.
-            await conn.execute(
-                """create table schema_migrations (version int primary key, name text not null,
-                       applied_at timestamptz not null default now())"""
-            )
-            for migration in common_db.migration_files("services.allocation.migrations"):
-                if migration.version is not None and migration.version < 19:
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "insert into schema_migrations (version, name) values ($1, $2)",
-                        migration.version,
-                        migration.name,
-                    )
+            await apply_migrations_before(conn, "services.allocation.migrations", 19)
             await conn.execute(
                 """insert into sku (sku, free_units) values ('A', 1), ('B', 50), ('C', 2),
                                                             ('D', 80);

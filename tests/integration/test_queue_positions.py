@@ -15,6 +15,7 @@ from services.allocation import handlers
 from services.allocation.adapters import skus as db
 from services.allocation.domain.fill import FillPolicy
 from services.common import db as common_db
+from tests.support.migrations import apply_migrations_before
 from tests.support.servers import database_url, drop_database, unique
 
 # The definition of a position (docs/spec.md §1 rank: priority DESC, placed_at ASC, then the
@@ -187,18 +188,7 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
         conn = await asyncpg.connect(url)
         try:
             # The schema as it was before 0004, recorded as migrate() records it.
-            await conn.execute(
-                """create table schema_migrations (version int primary key, name text not null,
-                       applied_at timestamptz not null default now())"""
-            )
-            for migration in common_db.migration_files("services.allocation.migrations"):
-                if migration.version is not None and migration.version < 4:
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "insert into schema_migrations (version, name) values ($1, $2)",
-                        migration.version,
-                        migration.name,
-                    )
+            await apply_migrations_before(conn, "services.allocation.migrations", 4)
             await conn.execute("insert into sku (sku) values ('A'), ('B')")
             # Placed out of id order (placed_at decides the rank), some no longer waiting.
             await conn.execute(
