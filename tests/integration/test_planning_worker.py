@@ -27,7 +27,8 @@ from services.allocation.planning.worker import (
     refresh,
     refresh_all,
 )
-from tests.support.servers import unique
+from services.common import db as common_db
+from tests.support.servers import database_url, drop_database, unique
 
 
 async def known_sku(pool: asyncpg.Pool, prefix: str) -> str:
@@ -177,6 +178,41 @@ async def test_a_pass_rests_after_each_step_and_stops_when_asked(
     # A stop between steps ends the pass there: the first batch refreshed, no more.
     total = await pool.fetchval("select count(*) from sku")
     assert await refresh_all(pool, every=True, rest=stop) == min(BATCH, total)
+
+
+async def test_a_long_pass_refreshes_notified_skus_between_its_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.allocation.planning import worker
+
+    # A database of its own, so the pass's order is known: A1..A9, then Z9, one a step.
+    name = unique("bo_test_long_pass")
+    url = database_url(name)
+    await common_db.migrate(url, "services.allocation.migrations")
+    pool = await common_db.create_pool(url)
+    monkeypatch.setattr(worker, "WALK", 1)
+    monkeypatch.setattr(worker, "PACE", 100.0)  # a rest a hundred times its step
+    planner = PlanningWorker(url, PlanningSettings(interval_seconds=3600))
+    running = asyncio.create_task(planner.run())
+    try:
+        await pool.execute(
+            "insert into sku (sku) select 'A' || n from generate_series(1, 9) n"
+            " union all select 'Z9'"
+        )
+        await until(lambda: result(pool, "A1"))  # the pass has begun, in its first rest
+        await handlers.set_planning_params(pool, handlers.SetPlanningParams("Z9", 3))
+        await until(lambda: result(pool, "Z9"))
+        # Refreshed at once, in a rest of the pass, long before the pass reached it.
+        waiting = await pool.fetchval(
+            "select count(*) from sku s where s.sku like 'A%'"
+            " and not exists (select 1 from planning_result r where r.sku = s.sku)"
+        )
+        assert waiting >= 5
+    finally:
+        planner.stop()
+        await asyncio.wait_for(running, 15)
+        await pool.close()
+        await drop_database(name)
 
 
 async def lock_holders(pool: asyncpg.Pool) -> int:
