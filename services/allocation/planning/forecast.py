@@ -88,15 +88,13 @@ def horizon_errors(y: np.ndarray, fitted: np.ndarray, horizon: int) -> tuple[flo
     horizon, a trend the level lags behind (the mean), and weekly ups and downs that cancel
     within a horizon. With too little history (BURN_IN_DAYS + MIN_WINDOWS windows): the
     RMSE of the one-step errors and no bias, which assumes independent daily errors."""
-    known = ~np.isnan(fitted)
-    y, fitted = y[known], fitted[known]
-    windows = y.size - BURN_IN_DAYS - horizon + 1
-    if windows < MIN_WINDOWS:
-        one_step = y - fitted
+    measured, level = _windows(y, fitted, horizon)
+    if not measured.size:
+        known = ~np.isnan(fitted)
+        one_step = y[known] - fitted[known]
         return (float(np.sqrt(np.mean(one_step**2))) if one_step.size else 0.0), 0.0
-    y, fitted = y[BURN_IN_DAYS:], fitted[BURN_IN_DAYS:]
-    totals = np.convolve(y, np.ones(horizon), mode="valid")
-    errors = totals - horizon * fitted[:windows]
+    totals = np.convolve(measured, np.ones(horizon), mode="valid")
+    errors = totals - horizon * level[: totals.size]
     return float(np.std(errors)) / math.sqrt(horizon), float(np.mean(errors)) / horizon
 
 
