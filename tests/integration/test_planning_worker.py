@@ -15,13 +15,13 @@ import pytest
 
 from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.allocation import handlers
+from services.allocation.adapters import planning as planning_db
 from services.allocation.planning import policy
 from services.allocation.planning.forecast import forecast
 from services.allocation.planning.params import PlanningParams
 from services.allocation.planning.settings import PlanningSettings
 from services.allocation.planning.worker import (
     BATCH,
-    LOCK_KEY,
     WALK,
     PlanningWorker,
     refresh,
@@ -220,7 +220,7 @@ async def lock_holders(pool: asyncpg.Pool) -> int:
         """select count(*) from pg_locks where locktype = 'advisory' and granted
            and objid = $1 and database = (select oid from pg_database
                                           where datname = current_database())""",
-        LOCK_KEY,
+        planning_db.WORKER_LOCK_KEY,
     )
 
 

@@ -24,7 +24,6 @@ from services.allocation.planning.settings import PlanningSettings
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = planning_db.WORKER_LOCK_KEY
 BATCH = 500  # SKUs read, forecast and written together
 WALK = 5_000  # SKUs checked for a change of their inputs at a time
 WAIT_FOR_LOCK_SECONDS = 5.0  # how often a waiting worker tries the lock again
@@ -149,7 +148,8 @@ class PlanningWorker:
     async def _run_holding_the_lock(self, pool: asyncpg.Pool, once: bool) -> None:
         conn = await asyncpg.connect(self._url)
         try:
-            while not await conn.fetchval("select pg_try_advisory_lock($1)", LOCK_KEY):
+            lock = planning_db.WORKER_LOCK_KEY
+            while not await conn.fetchval("select pg_try_advisory_lock($1)", lock):
                 if await self._sleep(WAIT_FOR_LOCK_SECONDS):
                     return
             log.info("planning worker holds the lock")
