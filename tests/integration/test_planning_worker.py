@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -180,39 +181,67 @@ async def test_a_pass_rests_after_each_step_and_stops_when_asked(
     assert await refresh_all(pool, every=True, rest=stop) == min(BATCH, total)
 
 
-async def test_a_long_pass_refreshes_notified_skus_between_its_steps(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+async def long_pass(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[asyncpg.Pool]:
+    """A planning worker in a long first pass, over a database of its own so that the pass's
+    order is known: A1..A9, C1, then Z9, one SKU a step, each rest a hundred times its step.
+    C1 has a result that puts it below its reorder point, not yet flagged. Yields the pool
+    once the pass has refreshed A1 (it is in its first rests)."""
     from services.allocation.planning import worker
 
-    # A database of its own, so the pass's order is known: A1..A9, then Z9, one a step.
     name = unique("bo_test_long_pass")
     url = database_url(name)
     await common_db.migrate(url, "services.allocation.migrations")
     pool = await common_db.create_pool(url)
+    await pool.execute(
+        """insert into sku (sku) select 'A' || n from generate_series(1, 9) n
+           union all select 'C1' union all select 'Z9';
+           insert into planning_result (sku, demand_class, forecast_method,
+               forecast_daily_units, demand_std, safety_stock, reorder_point, order_up_to,
+               history_days, refreshed_at)
+           values ('C1', 'SMOOTH', 'SES', 1, 1, 2, 10, 17, 30, now())"""
+    )
     monkeypatch.setattr(worker, "WALK", 1)
-    monkeypatch.setattr(worker, "PACE", 100.0)  # a rest a hundred times its step
+    monkeypatch.setattr(worker, "PACE", 100.0)
     planner = PlanningWorker(url, PlanningSettings(interval_seconds=3600))
     running = asyncio.create_task(planner.run())
     try:
-        await pool.execute(
-            "insert into sku (sku) select 'A' || n from generate_series(1, 9) n"
-            " union all select 'Z9'"
-        )
-        await until(lambda: result(pool, "A1"))  # the pass has begun, in its first rest
-        await handlers.set_planning_params(pool, handlers.SetPlanningParams("Z9", 3))
-        await until(lambda: result(pool, "Z9"))
-        # Refreshed at once, in a rest of the pass, long before the pass reached it.
-        waiting = await pool.fetchval(
-            "select count(*) from sku s where s.sku like 'A%'"
-            " and not exists (select 1 from planning_result r where r.sku = s.sku)"
-        )
-        assert waiting >= 5
+        await until(lambda: result(pool, "A1"))
+        yield pool
     finally:
         planner.stop()
         await asyncio.wait_for(running, 15)
         await pool.close()
         await drop_database(name)
+
+
+async def not_yet_refreshed(pool: asyncpg.Pool) -> int:
+    """How many of A1..A9 the pass has still to reach."""
+    return await pool.fetchval(
+        "select count(*) from sku s where s.sku like 'A%'"
+        " and not exists (select 1 from planning_result r where r.sku = s.sku)"
+    )
+
+
+async def test_a_long_pass_refreshes_notified_skus_between_its_steps(
+    long_pass: asyncpg.Pool,
+) -> None:
+    pool = long_pass
+    await handlers.set_planning_params(pool, handlers.SetPlanningParams("Z9", 3))
+    await until(lambda: result(pool, "Z9"))
+    # Refreshed at once, in a rest of the pass, long before the pass reached it.
+    assert await not_yet_refreshed(pool) >= 5
+
+
+async def test_a_long_pass_checks_crossings_between_its_steps(long_pass: asyncpg.Pool) -> None:
+    pool = long_pass
+
+    async def fired() -> bool:
+        return await reorder_events(pool, "C1") == [1]
+
+    await until(fired)
+    # sku.reorder_suggested written in a rest of the pass, not after it.
+    assert await not_yet_refreshed(pool) >= 5
 
 
 async def lock_holders(pool: asyncpg.Pool) -> int:
