@@ -19,9 +19,9 @@ schema to the previous one, on a fresh queue of the same length:
 5. `+ other indexes`: the service's other indexes on line, reservation and outbox
    (migrations 0001-0010);
 6. `+ foreign keys`: the service's (the reservation's line, the line's SKU);
-7. `+ bodies built in Python`: the `line.reserved` bodies built by protobuf in Python, as the
-   service does, so the fill reads the filled lines first, builds, then writes (two round
-   trips in one transaction; the time includes the building).
+7. `+ line.reserved bodies`: the outbox rows carry real `line.reserved` bodies, built in the
+   statement by the service's own SQL encoder (`line_reserved_body`, repeatable/protobuf.sql)
+   as the service's fill builds them, instead of a fixed-size pad.
 
 The difference from one variant to the next is that part's cost per line.
 """
@@ -31,16 +31,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from backorder.allocation.v1 import events_pb2
-from services.allocation.handlers.events import event_ids
+from services.allocation.handlers.events import reserved_events
 
 # Cumulative: each variant is the previous one plus this part.
-PARTS = ("fill", "events", "counters", "trigger", "indexes", "foreign_keys", "python_bodies")
+PARTS = ("fill", "events", "counters", "trigger", "indexes", "foreign_keys", "bodies")
 LABELS = {
     "fill": "lean fill (lines + reservation rows, no events)",
     "events": "+ one outbox row per fill (the baseline)",
@@ -48,7 +46,7 @@ LABELS = {
     "trigger": "+ queue-position trigger",
     "indexes": "+ the service's other indexes",
     "foreign_keys": "+ its foreign keys",
-    "python_bodies": "+ event bodies built in Python (read, build, write)",
+    "bodies": "+ line.reserved bodies built in the statement",
 }
 BASELINE = "events"
 BODY_PAD = bytes(112)  # + the 8-byte line id: a 120-byte body, the size of a line.reserved
@@ -142,10 +140,15 @@ evented as (
     insert into lean.outbox (event_id, routing_key, body)
     select gen_random_uuid(), 'line.reserved', int8send(id) || $3 from filled)"""
 
-EVENTS_PYTHON = """,
+# The service's line.reserved of each single-unit fill (handlers/events.reserved_events
+# encodes the parts one fill shares: $3 and $4).
+EVENTS_BODIES = """,
 evented as (
     insert into lean.outbox (event_id, routing_key, body)
-    select event_id, 'line.reserved', body from filled)"""
+    select event_id, 'line.reserved',
+           public.line_reserved_body(event_id, $3, order_id, line_id, quantity, quantity,
+                                     quantity, 0, 'RESERVED', position, $4, 'default')
+    from (select gen_random_uuid() as event_id, * from filled) f)"""
 
 COUNTERS = """,
 total as (select coalesce(sum(quantity), 0) as units, count(*) as lines from filled),
@@ -165,62 +168,17 @@ counted as (
 
 
 def fill_statement(parts: Sequence[str]) -> str:
-    """The one set-based statement of a variant without Python-built bodies."""
-    sql = f"with {RANKED},\nfilled as (\n    select id, priority, backordered as quantity, position"
-    sql += " from ranked where running <= $2),"
+    """The one set-based statement of a variant."""
+    sql = f"with {RANKED},\nfilled as (\n    select id, order_id, line_id, priority,"
+    sql += " backordered as quantity, position from ranked where running <= $2),"
     sql += WRITES
-    if "events" in parts:
+    if "bodies" in parts:
+        sql += EVENTS_BODIES
+    elif "events" in parts:
         sql += EVENTS_SQL
     if "counters" in parts:
         sql += COUNTERS
     return sql + "\nselect count(*) from filled"
-
-
-def read_statement() -> str:
-    """The first round trip of the Python-bodies variant: the lines the fill takes."""
-    return (
-        f"with {RANKED}\nselect id, order_id, line_id, priority, backordered as quantity, "
-        "position from ranked where running <= $2"
-    )
-
-
-def write_statement(parts: Sequence[str]) -> str:
-    """The second round trip of the Python-bodies variant: the writes, from arrays."""
-    sql = """with filled as (
-    select * from unnest($3::bigint[], $4::smallint[], $5::bigint[], $6::bigint[],
-                         $7::uuid[], $8::bytea[])
-        as f(id, priority, quantity, position, event_id, body)),"""
-    sql += WRITES + EVENTS_PYTHON
-    if "counters" in parts:
-        sql += COUNTERS
-    return sql + "\nselect count(*) from filled"
-
-
-def bodies(rows: Sequence[asyncpg.Record], sku: str, cause: str) -> tuple[list[Any], list[bytes]]:
-    """Event ids and `line.reserved` bodies of the filled rows, built as the service builds
-    them (services/allocation/handlers/events.py: reserved_events)."""
-    occurred_at = Timestamp()
-    occurred_at.GetCurrentTime()
-    ids = event_ids(len(rows))
-    out = []
-    for r, event_id in zip(rows, ids, strict=True):
-        message = events_pb2.LineReserved(
-            event_id=str(event_id),
-            sku=sku,
-            order_id=r["order_id"],
-            line_id=r["line_id"],
-            quantity=r["quantity"],
-            reserved_now=r["quantity"],
-            reserved_quantity=r["quantity"],
-            backordered_quantity=0,
-            status=events_pb2.LineStatus.LINE_STATUS_RESERVED,
-            reservation_id=r["position"],
-            cause_event_id=cause,
-            location_id="default",
-        )
-        message.occurred_at.CopyFrom(occurred_at)
-        out.append(message.SerializeToString())
-    return ids, out
 
 
 async def setup(conn: asyncpg.Connection, sku: str, count: int, parts: Sequence[str]) -> None:
@@ -265,19 +223,12 @@ async def fill(conn: asyncpg.Connection, sku: str, count: int, parts: Sequence[s
     every line was filled."""
     start = time.perf_counter()
     async with conn.transaction():
-        if "python_bodies" in parts:
-            rows = await conn.fetch(read_statement(), sku, count)
-            ids, built = bodies(rows, sku, str(uuid.uuid4()))
+        if "bodies" in parts:
+            occurred_at = Timestamp()
+            occurred_at.GetCurrentTime()
+            shared = reserved_events(sku, uuid.uuid4(), occurred_at)
             filled = await conn.fetchval(
-                write_statement(parts),
-                sku,
-                count,
-                [r["id"] for r in rows],
-                [r["priority"] for r in rows],
-                [r["quantity"] for r in rows],
-                [r["position"] for r in rows],
-                ids,
-                built,
+                fill_statement(parts), sku, count, shared.occurred_and_sku, shared.cause
             )
         elif "events" in parts:
             filled = await conn.fetchval(fill_statement(parts), sku, count, BODY_PAD)

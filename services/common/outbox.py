@@ -53,16 +53,19 @@ class OutgoingEvent:
     trace_context: str | None = None
 
     def __post_init__(self) -> None:
-        # Only what the event catalog lists goes out (amqp.PUBLISHED_EVENTS, which
-        # docs/asyncapi.yaml is held equal to): subscribers bind to those keys and decode
-        # those messages.
-        known = amqp.PUBLISHED_EVENTS.get(self.exchange, {}).get(self.routing_key)
-        if type(self.message) is not known:
-            raise ValueError(
-                f"{self.message.DESCRIPTOR.full_name} on {self.exchange!r} with routing key "
-                f"{self.routing_key!r} is not in services.common.amqp.PUBLISHED_EVENTS "
-                f"(add it there and to docs/asyncapi.yaml)"
-            )
+        check_published(self.exchange, self.routing_key, type(self.message))
+
+
+def check_published(exchange: str, routing_key: str, message: type[Message]) -> None:
+    """Only what the event catalog lists goes out (amqp.PUBLISHED_EVENTS, which
+    docs/asyncapi.yaml is held equal to): subscribers bind to those keys and decode those
+    messages. ValueError for anything else."""
+    if amqp.PUBLISHED_EVENTS.get(exchange, {}).get(routing_key) is not message:
+        raise ValueError(
+            f"{message.DESCRIPTOR.full_name} on {exchange!r} with routing key "
+            f"{routing_key!r} is not in services.common.amqp.PUBLISHED_EVENTS "
+            f"(add it there and to docs/asyncapi.yaml)"
+        )
 
 
 def new_event(exchange: str, routing_key: str, message: Message) -> OutgoingEvent:

@@ -206,10 +206,11 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
                 "0006_placement_late_fields.sql",
                 "0007_locations.sql",
             ]
-            assert applied[-4:] == [
+            assert applied[-5:] == [
                 "repeatable/allocations.sql",
                 "repeatable/placement.sql",
                 "repeatable/planning.sql",
+                "repeatable/protobuf.sql",
                 "repeatable/queue_buckets.sql",
             ]
             misnumbered = await conn.fetchval(

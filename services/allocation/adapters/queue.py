@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ from services.allocation.adapters.rows import line_columns, line_from
 from services.allocation.domain.fill import Fill, FillPolicy, WaitingLine
 from services.allocation.domain.model import Line, LineStatus
 from services.allocation.domain.shrinkage import Held, Revocation
+from services.common.outbox import NOTIFY_CHANNEL
 
 # Lines read per round trip when walking a queue: bounds memory on a queue of any length.
 CHUNK = 2000
@@ -161,30 +162,12 @@ def holding_lowest_rank_first(
 
 
 # The fill's writes, one statement: the decision log rows, the lines' reserved units, and
-# back the columns of each line.reserved, in fill order (rank order; a whole fill's
-# queue_position is 1 for each line, so it cannot order them). One fill per line (the
-# common case: a line served at one location)...
+# each fill's line.reserved in the outbox (its body built in SQL: repeatable/protobuf.sql),
+# in fill order (rank order; a whole fill's queue_position is 1 for each line, so it cannot
+# order them); back each fill's line as that fill left it. A line may have several fills
+# (one per location): it is updated once, by their sum, and each fill but its last shows
+# fewer units reserved than in the end (the later fills' units still waiting).
 _FILLS = """with fill as (
-        select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $9::text[])
-            with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
-    logged as (
-        insert into reservation (line, sku, quantity, cause, cause_event_id,
-                                 queue_position, rule, fill_policy, location_id)
-        select line, $1, quantity, $6, $7, queue_position, rule, $8, location_id
-        from fill order by n
-        returning id, line),
-    updated as (
-        update line l set reserved = l.reserved + f.quantity,
-            eta = case when l.backordered = f.quantity then null else l.eta end
-        from fill f where l.id = f.line
-        returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
-                  l.reserved, l.backordered, l.status)
-    select u.*, f.quantity as reserved_now, g.id as reservation_id, f.location_id
-    from updated u join fill f on f.line = u.id join logged g on g.line = u.id
-    order by f.n"""
-
-# ...or several fills of a line (one per location): a line is updated once, by their sum.
-_FILLS_AT_SEVERAL_LOCATIONS = """with fill as (
         select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $9::text[])
             with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
     logged as (
@@ -199,31 +182,62 @@ _FILLS_AT_SEVERAL_LOCATIONS = """with fill as (
         update line l set reserved = l.reserved + f.quantity,
             eta = case when l.backordered = f.quantity then null else l.eta end
         from per_line f where l.id = f.line
-        returning l.id, l.sku, l.order_id, l.line_id, l.quantity, l.priority,
-                  l.reserved, l.backordered, l.status)
-    select u.*, f.quantity as reserved_now, g.id as reservation_id, f.location_id
-    from updated u join fill f on f.line = u.id
-    join logged g on g.line = u.id and g.location_id = f.location_id
-    order by f.n"""
+        returning l.id, l.order_id, l.line_id, l.quantity, l.priority, l.reserved,
+                  l.backordered, l.status),
+    later as (
+        select *, coalesce(sum(quantity) over (partition by line order by n desc
+                                               rows between unbounded preceding
+                                               and 1 preceding), 0)::bigint as later
+        from fill),
+    filled as (
+        select f.n, u.id, u.order_id, u.line_id, u.quantity, u.priority,
+               f.quantity as reserved_now, g.id as reservation_id, f.location_id,
+               u.reserved - f.later as reserved, u.backordered + f.later as backordered,
+               case when f.later > 0 and u.status = 'RESERVED' then 'PARTIALLY_RESERVED'
+                    else u.status end as status,
+               gen_random_uuid() as event_id
+        from later f join updated u on u.id = f.line
+        join logged g on g.line = f.line and g.location_id = f.location_id),
+    written as (
+        insert into outbox (event_id, exchange, routing_key, message_type, sku, body,
+                            trace_context)
+        select event_id, $10, $11, $12, $1,
+               line_reserved_body(event_id, $13::bytea, order_id, line_id, quantity, reserved_now,
+                                  reserved, backordered, status, reservation_id, $14::bytea,
+                                  location_id),
+               $15::jsonb
+        from filled order by n
+        returning 1),
+    -- The relay's wake-up, delivered at commit.
+    notified as (select pg_notify($16, ''))
+    select f.id, f.priority, f.reserved, f.backordered, f.status, f.reserved_now
+    from filled f cross join notified order by f.n"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedEvents:
+    """What every line.reserved of one fill has in common, its parts encoded by protobuf
+    (handlers/events.reserved_events): apply_fills' statement adds each line's own fields
+    and writes the events to the outbox with the fill."""
+
+    exchange: str
+    routing_key: str
+    message_type: str
+    occurred_and_sku: bytes  # fields 2 and 3 of the message
+    cause: bytes  # field 12
+    trace_context: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class FilledLine:
-    """A line right after a fill gave it units: the columns its line.reserved carries
-    (not the whole row: a drain builds one per line), with the decision log row's id."""
+    """A line right after a fill gave it units (as that fill left it)."""
 
     key: int
-    sku: str
-    order_id: str
-    line_id: str
-    quantity: int
     priority: int
     reserved: int
     backordered: int
     status: LineStatus
     reserved_now: int
-    reservation_id: int
-    location_id: str
 
 
 async def apply_fills(
@@ -234,20 +248,20 @@ async def apply_fills(
     cause: str,
     cause_event_id: uuid.UUID | None,
     policy: FillPolicy,
+    events: ReservedEvents,
 ) -> list[FilledLine]:
-    """Writes the reservations (decision log) and the lines' new reserved units, set-based;
-    returns the filled lines in the order of `fills` (rank order). A line that stops waiting
-    loses its ETA (it has nothing left to estimate). A line may have several fills (one
-    per location, at most one per location in one call): each FilledLine then shows the
-    line as it was right after that fill."""
+    """Writes the reservations (decision log), the lines' new reserved units and a
+    line.reserved per fill into the outbox, set-based, in one round trip (events emitted
+    before, in the caller's unit of work, must be flushed first: per-SKU order). Returns
+    the filled lines in the order of `fills` (rank order). A line that stops waiting loses
+    its ETA (it has nothing left to estimate). A line may have several fills (one per
+    location, at most one per location in one call)."""
     if not fills:
         return []
-    keys = [f.key for f in fills]
-    several = len(set(keys)) < len(keys)
     rows = await conn.fetch(
-        _FILLS_AT_SEVERAL_LOCATIONS if several else _FILLS,
+        _FILLS,
         sku,
-        keys,
+        [f.key for f in fills],
         [f.quantity for f in fills],
         [f.queue_position for f in fills],
         [f.rule.value for f in fills],
@@ -255,34 +269,15 @@ async def apply_fills(
         cause_event_id,
         policy.value,
         [f.location_id for f in fills],
+        events.exchange,
+        events.routing_key,
+        events.message_type,
+        events.occurred_and_sku,
+        events.cause,
+        events.trace_context,
+        NOTIFY_CHANNEL,
     )
-    filled = [
-        FilledLine(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _STATUS[r[8]], r[9], r[10], r[11]
-        )
-        for r in rows
-    ]
-    if several:
-        filled = _as_each_fill_left_them(filled)
-    return filled
-
-
-def _as_each_fill_left_them(filled: list[FilledLine]) -> list[FilledLine]:
-    """A line filled at several locations: each of its fills but the last shows the line
-    as that fill left it (fewer reserved, more backordered than at the end)."""
-    later: dict[int, int] = {}
-    out: list[FilledLine] = []
-    for f in reversed(filled):
-        after = later.get(f.key, 0)
-        later[f.key] = after + f.reserved_now
-        if after:
-            status = LineStatus.PARTIALLY_RESERVED if f.status is LineStatus.RESERVED else f.status
-            f = replace(
-                f, reserved=f.reserved - after, backordered=f.backordered + after, status=status
-            )
-        out.append(f)
-    out.reverse()
-    return out
+    return [FilledLine(r[0], r[1], r[2], r[3], _STATUS[r[4]], r[5]) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,22 @@
 """The events the allocation service publishes (allocation.events), built from the domain
-types: one builder per event, and the mapping of a line's status to the proto's."""
+types: one builder per event, and the mapping of a line's status to the proto's. (The
+fill's line.reserved, one per filled line, is finished in SQL by the statement that writes
+the fill: here are the parts one fill's events share.)"""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Sequence
 
-from asyncpg.pgproto.pgproto import UUID as PgUUID
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.allocation.v1 import events_pb2
 from services.allocation.adapters.placement import LineRequest
-from services.allocation.adapters.queue import FilledLine, RevokedLine
+from services.allocation.adapters.queue import ReservedEvents, RevokedLine
 from services.allocation.domain.model import Line, LineStatus
 from services.allocation.planning.advice import Advice
+from services.common import tracing
 from services.common.amqp import ALLOCATION_EXCHANGE as EXCHANGE
-from services.common.outbox import OutgoingEvent, new_event
+from services.common.outbox import OutgoingEvent, check_published, new_event
 from services.common.timestamps import to_proto
 
 _STATUS: dict[str, events_pb2.LineStatus] = {
@@ -34,47 +34,24 @@ def status_from_proto(value: events_pb2.LineStatus) -> LineStatus:
 
 
 def reserved_events(
-    filled: Sequence[FilledLine], cause_event_id: uuid.UUID | None, occurred_at: Timestamp
-) -> list[OutgoingEvent]:
-    """line.reserved of each fill, built directly (a drain makes one per line): one
-    occurred_at for the whole fill, which happens in one transaction."""
-    cause = str(cause_event_id) if cause_event_id else ""
-    events = []
-    for f, event_id in zip(filled, event_ids(len(filled)), strict=True):
-        message = events_pb2.LineReserved(
-            event_id=str(event_id),
-            sku=f.sku,
-            order_id=f.order_id,
-            line_id=f.line_id,
-            quantity=f.quantity,
-            reserved_now=f.reserved_now,
-            reserved_quantity=f.reserved,
-            backordered_quantity=f.backordered,
-            status=_STATUS[f.status],
-            reservation_id=f.reservation_id,
-            cause_event_id=cause,
-            location_id=f.location_id,
-        )
-        # CopyFrom costs half of passing the Timestamp to the constructor.
-        message.occurred_at.CopyFrom(occurred_at)
-        events.append(OutgoingEvent(EXCHANGE, "line.reserved", f.sku, message, event_id))
-    return events
-
-
-# Random (version 4, RFC 4122 variant) UUIDs: the version nibble and variant bits forced.
-_UUID_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
-_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
-
-
-def event_ids(count: int) -> list[uuid.UUID]:
-    """`count` random UUIDs, as uuid4 makes them, for a tenth of its cost (one urandom call,
-    asyncpg's C UUID type, a uuid.UUID): uuid4 per event was half of building a drain's
-    line.reserved events."""
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = raw[6::16].translate(_UUID_VERSION_4)
-    raw[8::16] = raw[8::16].translate(_UUID_VARIANT)
-    data = bytes(raw)
-    return [PgUUID(data[i : i + 16]) for i in range(0, len(data), 16)]
+    sku: str, cause_event_id: uuid.UUID | None, occurred_at: Timestamp
+) -> ReservedEvents:
+    """What the line.reserved events of one fill of `sku` share (one occurred_at: the fill
+    happens in one transaction), for the fill's statement to write them
+    (queue.apply_fills): a drain makes one per line, so each line's own fields are added in
+    SQL, with the fill's writes, instead of read back and built here one by one."""
+    check_published(EXCHANGE, "line.reserved", events_pb2.LineReserved)
+    shared = events_pb2.LineReserved(sku=sku)
+    shared.occurred_at.CopyFrom(occurred_at)
+    cause = events_pb2.LineReserved(cause_event_id=str(cause_event_id) if cause_event_id else "")
+    return ReservedEvents(
+        EXCHANGE,
+        "line.reserved",
+        events_pb2.LineReserved.DESCRIPTOR.full_name,
+        shared.SerializeToString(),
+        cause.SerializeToString(),
+        tracing.current_context(),
+    )
 
 
 def revoked_event(r: RevokedLine, cause_event_id: uuid.UUID) -> OutgoingEvent:

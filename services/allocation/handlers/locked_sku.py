@@ -119,25 +119,24 @@ async def _fill_locked(
     bands: Bands = defaultdict(lambda: (0, 0))
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
+    reserved = events.reserved_events(sku.sku, cause_event_id, occurred_at)
+    # Events emitted before the fill (e.g. line.cancelled) go first: per-SKU order.
+    await uow.flush()
     async for chunk in queue_db.waiting_in_rank_order(uow.conn, sku.sku):
-        fills = _fill_chunk(walk, chunk)
         filled = await queue_db.apply_fills(
             uow.conn,
             sku.sku,
-            fills,
+            _fill_chunk(walk, chunk),
             cause=cause,
             cause_event_id=cause_event_id,
             policy=sku.fill_policy,
+            events=reserved,
         )
         for f in filled:
             lines, waiting_units = bands[f.priority]
             bands[f.priority] = (lines - (f.backordered == 0), waiting_units - f.reserved_now)
             if f.key == watch:
                 mine = f if mine is None else _merged(mine, f)
-        if filled:
-            # Events emitted before the fill (e.g. line.cancelled) go first: per-SKU order.
-            uow.emit_all(events.reserved_events(filled, cause_event_id, occurred_at))
-            await uow.flush()
         if walk.stopped:
             break
     given = {loc: before[loc] - walk.free[loc] for loc in before}

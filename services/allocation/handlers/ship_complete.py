@@ -109,14 +109,16 @@ async def try_complete(
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
     reserved = 0
+    await uow.flush()  # events emitted before go first: per-SKU order
     for sku in sorted(plan):
-        filled = await queue_db.apply_fills(
+        await queue_db.apply_fills(
             conn,
             sku,
             plan[sku],
             cause=cause,
             cause_event_id=cause_event_id,
             policy=skus[sku].fill_policy,
+            events=events.reserved_events(sku, cause_event_id, occurred_at),
         )
         given: dict[str, int] = defaultdict(int)
         for f in plan[sku]:
@@ -128,7 +130,6 @@ async def try_complete(
         await skus_db.change_totals(
             conn, sku, at={loc: (-n, n) for loc, n in given.items()}, bands=bands
         )
-        uow.emit_all(events.reserved_events(filled, cause_event_id, occurred_at))
         reserved += sum(given.values())
     await conn.execute("delete from order_waiting_sku where order_id = $1", order_id)
     found = await orders_db.find_order(conn, order_id)
