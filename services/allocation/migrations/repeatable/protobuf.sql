@@ -91,15 +91,21 @@ language sql immutable parallel safe as $$
 -- event_id (1), then `occurred_and_sku` (fields 2 and 3, encoded by the caller: one fill has
 -- one of each), the line's fields 4 to 11, `cause` (field 12, encoded by the caller) and the
 -- location (13).
+-- PL/pgSQL, unlike the helpers: its one expression (the helpers inlined into it) is planned
+-- once per session and kept. Inlined into the calling statement instead, its expression
+-- tree would be planned again with that statement — every time, for a one-line fill, whose
+-- plan Postgres does not cache (3 ms a fill against 0.3 ms; a drain's chunks of 2,000 lines
+-- would not notice either way).
 create or replace function line_reserved_body(
     event_id uuid, occurred_and_sku bytea, order_id text, line_id text, quantity bigint,
     reserved_now bigint, reserved bigint, backordered bigint, status text,
     reservation_id bigint, cause bytea, location_id text
 ) returns bytea
-language sql stable parallel safe as $$
-    select pb_text(1, event_id::text) || occurred_and_sku
+language plpgsql stable parallel safe as $$
+begin
+    return pb_text(1, event_id::text) || occurred_and_sku
         || pb_text(4, order_id) || pb_text(5, line_id) || pb_int(6, quantity)
         || pb_int(7, reserved_now) || pb_int(8, reserved) || pb_int(9, backordered)
         || pb_int(10, pb_line_status(status)) || pb_int(11, reservation_id) || cause
-        || pb_text(13, location_id)
-$$;
+        || pb_text(13, location_id);
+end $$;
