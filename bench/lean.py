@@ -146,8 +146,9 @@ EVENTS_BODIES = """,
 evented as (
     insert into lean.outbox (event_id, routing_key, body)
     select event_id, 'line.reserved',
-           public.line_reserved_body(event_id, $3, order_id, line_id, quantity, quantity,
-                                     quantity, 0, 'RESERVED', position, $4, 'default')
+           public.line_reserved_body(event_id, $3, $1, order_id, line_id, quantity,
+                                     quantity, quantity, 0, 'RESERVED', position, $4,
+                                     'default')
     from (select gen_random_uuid() as event_id, * from filled) f)"""
 
 COUNTERS = """,
@@ -226,9 +227,9 @@ async def fill(conn: asyncpg.Connection, sku: str, count: int, parts: Sequence[s
         if "bodies" in parts:
             occurred_at = Timestamp()
             occurred_at.GetCurrentTime()
-            shared = reserved_events(sku, uuid.uuid4(), occurred_at)
+            shared = reserved_events(uuid.uuid4(), occurred_at)
             filled = await conn.fetchval(
-                fill_statement(parts), sku, count, shared.occurred_and_sku, shared.cause
+                fill_statement(parts), sku, count, shared.occurred, shared.cause
             )
         elif "events" in parts:
             filled = await conn.fetchval(fill_statement(parts), sku, count, BODY_PAD)

@@ -64,11 +64,12 @@ async def test_line_reserved_body_is_what_protobuf_serializes(
         location_id=location_id,
     )
     expected.occurred_at.seconds, expected.occurred_at.nanos = seconds, nanos
-    shared = events.reserved_events(sku, cause, expected.occurred_at)
+    shared = events.reserved_events(cause, expected.occurred_at)
     body = await allocation_pool.fetchval(
-        "select line_reserved_body($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "select line_reserved_body($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         event_id,
-        shared.occurred_and_sku,
+        shared.occurred,
+        sku,
         order_id,
         line_id,
         quantity,

@@ -161,59 +161,6 @@ def holding_lowest_rank_first(
     return in_chunks(fetch, size)
 
 
-# The fill's writes, one statement: the decision log rows, the lines' reserved units, and
-# each fill's line.reserved in the outbox (its body built in SQL: repeatable/protobuf.sql),
-# in fill order (rank order; a whole fill's queue_position is 1 for each line, so it cannot
-# order them); back each fill's line as that fill left it. A line may have several fills
-# (one per location): it is updated once, by their sum, and each fill but its last shows
-# fewer units reserved than in the end (the later fills' units still waiting).
-_FILLS = """with fill as (
-        select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $9::text[])
-            with ordinality as f(line, quantity, queue_position, rule, location_id, n)),
-    logged as (
-        insert into reservation (line, sku, quantity, cause, cause_event_id,
-                                 queue_position, rule, fill_policy, location_id)
-        select line, $1, quantity, $6, $7, queue_position, rule, $8, location_id
-        from fill order by n
-        returning id, line, location_id),
-    per_line as (
-        select line, sum(quantity) as quantity from fill group by line),
-    updated as (
-        update line l set reserved = l.reserved + f.quantity,
-            eta = case when l.backordered = f.quantity then null else l.eta end
-        from per_line f where l.id = f.line
-        returning l.id, l.order_id, l.line_id, l.quantity, l.priority, l.reserved,
-                  l.backordered, l.status),
-    later as (
-        select *, coalesce(sum(quantity) over (partition by line order by n desc
-                                               rows between unbounded preceding
-                                               and 1 preceding), 0)::bigint as later
-        from fill),
-    filled as (
-        select f.n, u.id, u.order_id, u.line_id, u.quantity, u.priority,
-               f.quantity as reserved_now, g.id as reservation_id, f.location_id,
-               u.reserved - f.later as reserved, u.backordered + f.later as backordered,
-               case when f.later > 0 and u.status = 'RESERVED' then 'PARTIALLY_RESERVED'
-                    else u.status end as status,
-               gen_random_uuid() as event_id
-        from later f join updated u on u.id = f.line
-        join logged g on g.line = f.line and g.location_id = f.location_id),
-    written as (
-        insert into outbox (event_id, exchange, routing_key, message_type, sku, body,
-                            trace_context)
-        select event_id, $10, $11, $12, $1,
-               line_reserved_body(event_id, $13::bytea, order_id, line_id, quantity, reserved_now,
-                                  reserved, backordered, status, reservation_id, $14::bytea,
-                                  location_id),
-               $15::jsonb
-        from filled order by n
-        returning 1),
-    -- The relay's wake-up, delivered at commit.
-    notified as (select pg_notify($16, ''))
-    select f.id, f.priority, f.reserved, f.backordered, f.status, f.reserved_now
-    from filled f cross join notified order by f.n"""
-
-
 @dataclass(frozen=True, slots=True)
 class ReservedEvents:
     """What every line.reserved of one fill has in common, its parts encoded by protobuf
@@ -223,7 +170,7 @@ class ReservedEvents:
     exchange: str
     routing_key: str
     message_type: str
-    occurred_and_sku: bytes  # fields 2 and 3 of the message
+    occurred: bytes  # field 2 of the message
     cause: bytes  # field 12
     trace_context: str | None
 
@@ -251,28 +198,28 @@ async def apply_fills(
     events: ReservedEvents,
 ) -> list[FilledLine]:
     """Writes the reservations (decision log), the lines' new reserved units and a
-    line.reserved per fill into the outbox, set-based, in one round trip (events emitted
-    before, in the caller's unit of work, must be flushed first: per-SKU order). Returns
-    the filled lines in the order of `fills` (rank order). A line that stops waiting loses
-    its ETA (it has nothing left to estimate). A line may have several fills (one per
-    location, at most one per location in one call)."""
+    line.reserved per fill into the outbox, set-based, in one round trip (repeatable/
+    fill.sql; events emitted before, in the caller's unit of work, must be flushed first:
+    per-SKU order). Returns the filled lines in the order of `fills` (rank order), each as
+    its fill left it."""
     if not fills:
         return []
     rows = await conn.fetch(
-        _FILLS,
+        "select * from apply_fills($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+        " $14, $15, $16)",
         sku,
         [f.key for f in fills],
         [f.quantity for f in fills],
         [f.queue_position for f in fills],
         [f.rule.value for f in fills],
+        [f.location_id for f in fills],
         cause,
         cause_event_id,
         policy.value,
-        [f.location_id for f in fills],
         events.exchange,
         events.routing_key,
         events.message_type,
-        events.occurred_and_sku,
+        events.occurred,
         events.cause,
         events.trace_context,
         NOTIFY_CHANNEL,

@@ -33,22 +33,20 @@ def status_from_proto(value: events_pb2.LineStatus) -> LineStatus:
     return LineStatus(events_pb2.LineStatus.Name(value).removeprefix("LINE_STATUS_"))
 
 
-def reserved_events(
-    sku: str, cause_event_id: uuid.UUID | None, occurred_at: Timestamp
-) -> ReservedEvents:
-    """What the line.reserved events of one fill of `sku` share (one occurred_at: the fill
-    happens in one transaction), for the fill's statement to write them
-    (queue.apply_fills): a drain makes one per line, so each line's own fields are added in
-    SQL, with the fill's writes, instead of read back and built here one by one."""
+def reserved_events(cause_event_id: uuid.UUID | None, occurred_at: Timestamp) -> ReservedEvents:
+    """What the line.reserved events of one fill share (one occurred_at: the fill happens in
+    one transaction), for the fill's statement to write them (queue.apply_fills): a drain
+    makes one per line, so each line's own fields are added in SQL, with the fill's writes,
+    instead of read back and built here one by one."""
     check_published(EXCHANGE, "line.reserved", events_pb2.LineReserved)
-    shared = events_pb2.LineReserved(sku=sku)
-    shared.occurred_at.CopyFrom(occurred_at)
+    occurred = events_pb2.LineReserved()
+    occurred.occurred_at.CopyFrom(occurred_at)
     cause = events_pb2.LineReserved(cause_event_id=str(cause_event_id) if cause_event_id else "")
     return ReservedEvents(
         EXCHANGE,
         "line.reserved",
         events_pb2.LineReserved.DESCRIPTOR.full_name,
-        shared.SerializeToString(),
+        occurred.SerializeToString(),
         cause.SerializeToString(),
         tracing.current_context(),
     )

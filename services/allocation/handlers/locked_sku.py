@@ -119,7 +119,7 @@ async def _fill_locked(
     bands: Bands = defaultdict(lambda: (0, 0))
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
-    reserved = events.reserved_events(sku.sku, cause_event_id, occurred_at)
+    reserved = events.reserved_events(cause_event_id, occurred_at)
     # Events emitted before the fill (e.g. line.cancelled) go first: per-SKU order.
     await uow.flush()
     async for chunk in queue_db.waiting_in_rank_order(uow.conn, sku.sku):

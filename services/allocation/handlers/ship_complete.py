@@ -109,6 +109,7 @@ async def try_complete(
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
     reserved = 0
+    reserved_events = events.reserved_events(cause_event_id, occurred_at)
     await uow.flush()  # events emitted before go first: per-SKU order
     for sku in sorted(plan):
         await queue_db.apply_fills(
@@ -118,7 +119,7 @@ async def try_complete(
             cause=cause,
             cause_event_id=cause_event_id,
             policy=skus[sku].fill_policy,
-            events=events.reserved_events(sku, cause_event_id, occurred_at),
+            events=reserved_events,
         )
         given: dict[str, int] = defaultdict(int)
         for f in plan[sku]:

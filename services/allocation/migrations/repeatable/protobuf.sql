@@ -1,6 +1,6 @@
 -- Protobuf's wire format in SQL, for the events a statement writes straight into the outbox
 -- with the change that caused them: the fill's line.reserved, one per filled line
--- (services/allocation/adapters/queue.py), built where the rows are instead of read back,
+-- (`apply_fills`, repeatable/fill.sql), built where the rows are instead of read back,
 -- built in Python and written again. Only what those bodies need: varints of integers and
 -- length-delimited strings, each field left out when it holds its default (0, ''), and in
 -- field-number order, as protobuf's serializer writes them, so the bytes are the same.
@@ -88,22 +88,24 @@ language sql immutable parallel safe as $$
     end $$;
 
 -- The body of a line.reserved (allocation.v1.LineReserved), fields in number order:
--- event_id (1), then `occurred_and_sku` (fields 2 and 3, encoded by the caller: one fill has
--- one of each), the line's fields 4 to 11, `cause` (field 12, encoded by the caller) and the
+-- event_id (1), `occurred` (field 2, encoded by the caller: one fill has one timestamp), the
+-- SKU (3), the line's fields 4 to 11, `cause` (field 12, encoded by the caller) and the
 -- location (13).
 -- PL/pgSQL, unlike the helpers: its one expression (the helpers inlined into it) is planned
 -- once per session and kept. Inlined into the calling statement instead, its expression
 -- tree would be planned again with that statement — every time, for a one-line fill, whose
 -- plan Postgres does not cache (3 ms a fill against 0.3 ms; a drain's chunks of 2,000 lines
 -- would not notice either way).
+drop function if exists line_reserved_body(uuid, bytea, text, text, bigint, bigint, bigint,
+                                           bigint, text, bigint, bytea, text);
 create or replace function line_reserved_body(
-    event_id uuid, occurred_and_sku bytea, order_id text, line_id text, quantity bigint,
+    event_id uuid, occurred bytea, sku text, order_id text, line_id text, quantity bigint,
     reserved_now bigint, reserved bigint, backordered bigint, status text,
     reservation_id bigint, cause bytea, location_id text
 ) returns bytea
 language plpgsql stable parallel safe as $$
 begin
-    return pb_text(1, event_id::text) || occurred_and_sku
+    return pb_text(1, event_id::text) || occurred || pb_text(3, sku)
         || pb_text(4, order_id) || pb_text(5, line_id) || pb_int(6, quantity)
         || pb_int(7, reserved_now) || pb_int(8, reserved) || pb_int(9, backordered)
         || pb_int(10, pb_line_status(status)) || pb_int(11, reservation_id) || cause
