@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from backorder.allocation.v1 import events_pb2
 from backorder.inventory.v1 import events_pb2 as inventory_events
@@ -19,6 +20,7 @@ from services.allocation import handlers
 from services.allocation.adapters import placement
 from services.allocation.adapters import queue as queue_db
 from services.allocation.adapters import skus as db
+from services.allocation.adapters.queue import ReservedEvents
 from services.allocation.handlers import events as built_events
 from services.common import db as common_db
 from services.common.errors import AlreadyExists
@@ -33,6 +35,13 @@ def receipt(sku: str, quantity: int, event_id: str | None = None) -> inventory_e
         receipt_id=unique("r"),
         quantity=quantity,
     )
+
+
+def reserved_parts() -> ReservedEvents:
+    """The parts of an Allocate's line.reserved, as the service passes them to queue_line."""
+    now = Timestamp()
+    now.GetCurrentTime()
+    return built_events.reserved_events(None, now)
 
 
 def adjustment(sku: str, delta: int) -> inventory_events.StockAdjusted:
@@ -252,7 +261,9 @@ async def test_queue_line_declines_what_the_full_path_must_decide(
     target = unique("NEW") if situation == "key taken" else sku
     before = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
     request = placement.LineRequest(order, line_id, target, 2, 0, False, "")
-    queued = await placement.queue_line(pool, request, built_events.queued_event(request))
+    queued = await placement.queue_line(
+        pool, request, built_events.queued_event(request), reserved_parts()
+    )
     summary = (await handlers.get_sku_summary(pool, sku)).sku
     outbox = await pool.fetchval("select count(*) from outbox where sku = $1", sku)
     if situation == "new":

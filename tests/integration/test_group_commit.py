@@ -14,7 +14,7 @@ from services.allocation.adapters import placement
 from services.allocation.adapters.placement import CustomerCapExceeded
 from services.allocation.handlers import events as built_events
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from tests.integration.test_allocation_store import receipt
+from tests.integration.test_allocation_store import receipt, reserved_parts
 from tests.integration.test_placement import COUNT, _queue_rows
 from tests.support.servers import unique
 
@@ -184,6 +184,9 @@ async def test_free_units_go_in_arrival_order_within_a_batch(
         )
     )
     assert [a.view.line.reserved for a in answers] == [1, 1, 0, 0, 0]
+    # The first two took the free units whole with nobody ahead: reserved by the batch's
+    # statement itself, in the batch's one transaction.
+    assert len(await _transactions(pool, orders)) == 1
     waiting = await pool.fetch(
         "select order_id from line where sku = $1 and backordered > 0"
         " order by priority desc, placed_at, id",
@@ -248,7 +251,9 @@ async def test_a_batch_that_fails_as_a_whole_answers_each_call_on_its_own(
     async with pool.acquire() as conn:
         elsewhere = conn.transaction()
         await elsewhere.start()
-        await placement.queue_line(conn, request, built_events.queued_event(request))
+        await placement.queue_line(
+            conn, request, built_events.queued_event(request), reserved_parts()
+        )
         batch = asyncio.ensure_future(
             _together(
                 group,

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
 import asyncpg
 
+from services.allocation.adapters.queue import ReservedEvents
 from services.allocation.adapters.rows import sku_from
 from services.allocation.adapters.skus import TailStats
 from services.allocation.domain.model import Inbound, Line, LineStatus, Sku
@@ -85,6 +86,7 @@ class Outcome(StrEnum):
     """What `queue_line` did (the words of the SQL function)."""
 
     QUEUED = "QUEUED"  # placed and its event written: done
+    RESERVED = "RESERVED"  # placed, its free units reserved whole and its event written: done
     NEEDS_THE_FILL = "NEEDS_THE_FILL"  # nothing written: the full path places it
     PLACED_BEFORE = "PLACED_BEFORE"  # the key is taken: the full path answers
 
@@ -92,8 +94,20 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class Queued:
     outcome: Outcome
-    line: Line | None = None
+    line: Line | None = None  # the line placed (QUEUED, RESERVED)
     queue_position: int = 0
+    reserved_at: str = ""  # RESERVED: the location whose units it holds
+
+
+def _answer(new: LineRequest, row: asyncpg.Record) -> Queued:
+    outcome = Outcome(row["outcome"])
+    if outcome is Outcome.QUEUED:
+        line = new_line(new, row["line_key"], row["placed_at"])
+        return Queued(outcome, line, row["queue_position"])
+    if outcome is Outcome.RESERVED:
+        line = reserved_line(new_line(new, row["line_key"], row["placed_at"]))
+        return Queued(outcome, line, 0, row["reserved_at"])
+    return Queued(outcome)
 
 
 def new_line(new: LineRequest, key: int, placed_at: datetime) -> Line:
@@ -117,14 +131,23 @@ def new_line(new: LineRequest, key: int, placed_at: datetime) -> Line:
     )
 
 
-async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent) -> Queued:
+def reserved_line(line: Line) -> Line:
+    """A line just placed, all its units reserved (`queue_line`'s RESERVED)."""
+    return replace(line, reserved=line.quantity, backordered=0, status=LineStatus.RESERVED)
+
+
+async def queue_line(
+    pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent, reserved: ReservedEvents
+) -> Queued:
     """Queues line `new` and writes `event` (its line.backordered, without the queue
     position, which the relay sets from the outbox row) if nothing but queueing is to be
-    done, committed on its own. Otherwise writes nothing and says why."""
+    done; or places it and reserves its units if taking free units whole is all there is to
+    do, with its line.reserved (`reserved`); committed on its own. Otherwise writes nothing
+    and says why."""
     try:
         row = await pool.fetchrow(
             "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-            " $14, $15)",
+            " $14, $15, $16, $17, $18)",
             *new,
             event.event_id,
             event.exchange,
@@ -133,16 +156,16 @@ async def queue_line(pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent)
             event.message.SerializeToString(),
             NOTIFY_CHANNEL,
             tracing.current_context(),
+            reserved.routing_key,
+            reserved.message_type,
+            reserved.occurred,
         )
     except asyncpg.PostgresError as exc:
         refusal = _cap_refusal(exc, new)
         if refusal is None:
             raise
         raise refusal from None
-    outcome = Outcome(row["outcome"])
-    if outcome is not Outcome.QUEUED:
-        return Queued(outcome)
-    return Queued(outcome, new_line(new, row["line_key"], row["placed_at"]), row["queue_position"])
+    return _answer(new, row)
 
 
 async def queue_lines(
@@ -150,16 +173,17 @@ async def queue_lines(
     lines: Sequence[LineRequest],
     events: Sequence[OutgoingEvent],
     trace_contexts: Sequence[str | None],
+    reserved: ReservedEvents,
 ) -> list[Queued]:
     """Queues the lines of a batch (arrival order) whose SKU needs nothing but queueing,
-    each with its event (as for `queue_line`), in one statement committed on its own; an
-    outcome per line, in the same order. A line answered NEEDS_THE_FILL or PLACED_BEFORE
-    has nothing written. Raises (and writes nothing) when the statement fails as a whole,
-    e.g. a key committed meanwhile by another transaction."""
+    each with its event, or reserves them (as for `queue_line`), in one statement committed
+    on its own; an outcome per line, in the same order. A line answered NEEDS_THE_FILL or
+    PLACED_BEFORE has nothing written. Raises (and writes nothing) when the statement fails
+    as a whole, e.g. a key committed meanwhile by another transaction."""
     first = events[0]
     rows = await pool.fetch(
         "select * from queue_lines($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-        " $14, $15)",
+        " $14, $15, $16, $17, $18)",
         [n.order_id for n in lines],
         [n.line_id for n in lines],
         [n.sku for n in lines],
@@ -175,16 +199,11 @@ async def queue_lines(
         [e.message.SerializeToString() for e in events],
         NOTIFY_CHANNEL,
         list(trace_contexts),
+        reserved.routing_key,
+        reserved.message_type,
+        reserved.occurred,
     )
-    answers = []
-    for new, row in zip(lines, rows, strict=True):
-        outcome = Outcome(row["outcome"])
-        if outcome is Outcome.QUEUED:
-            line = new_line(new, row["line_key"], row["placed_at"])
-            answers.append(Queued(outcome, line, row["queue_position"]))
-        else:
-            answers.append(Queued(outcome))
-    return answers
+    return [_answer(new, row) for new, row in zip(lines, rows, strict=True)]
 
 
 @dataclass(frozen=True)

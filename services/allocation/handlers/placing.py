@@ -11,11 +11,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 
 import asyncpg
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.allocation import metrics
 from services.allocation.adapters import lines as lines_db
 from services.allocation.adapters import orders as orders_db
 from services.allocation.adapters import placement as placement_db
 from services.allocation.adapters import skus as skus_db
+from services.allocation.adapters.lines import Allocation
+from services.allocation.adapters.queue import ReservedEvents
 from services.allocation.domain.model import Line, Sku
 from services.allocation.handlers import events
 from services.allocation.handlers.commands import (
@@ -34,6 +38,24 @@ class Placed:
     view: LineView
     reserved_at_once: int
     repeated: bool
+
+
+def _placed_at_once(queued: placement_db.Queued) -> Placed:
+    """The answer to a call `queue_line`/`queue_lines` placed (QUEUED or RESERVED)."""
+    line = queued.line
+    assert line is not None
+    if queued.outcome is placement_db.Outcome.RESERVED:
+        metrics.RESERVED_UNITS.inc(line.reserved)
+        where = [Allocation(queued.reserved_at, line.reserved, 0)]
+        return Placed(LineView(line, 0, where), line.reserved, False)
+    return Placed(LineView(line, queued.queue_position), 0, False)
+
+
+def _reserved_events() -> ReservedEvents:
+    """What an Allocate's line.reserved shares with others: the time, no cause."""
+    now = Timestamp()
+    now.GetCurrentTime()
+    return events.reserved_events(None, now)
 
 
 async def allocate(
@@ -224,6 +246,7 @@ class GroupCommit:
                 [c.cmd.request() for c in batch],
                 [c.event for c in batch],
                 [c.trace_context for c in batch],
+                _reserved_events(),
             )
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
             # A key committed meanwhile by another transaction (a replica, AllocateOrder):
@@ -243,8 +266,7 @@ class GroupCommit:
         for call, queued in zip(batch, answers, strict=True):
             if queued.line is not None:
                 if not call.answer.done():
-                    placed = Placed(LineView(queued.line, queued.queue_position), 0, False)
-                    call.answer.set_result(placed)
+                    call.answer.set_result(_placed_at_once(queued))
             else:
                 rest.append(call)
         self._in_chains(rest, _full_path)
@@ -361,7 +383,9 @@ async def _queue_only(pool: asyncpg.Pool, cmd: Allocate) -> Placed | None:
     when that does not apply; nothing is written then and the full path decides."""
     request = cmd.request()
     try:
-        queued = await placement_db.queue_line(pool, request, events.queued_event(request))
+        queued = await placement_db.queue_line(
+            pool, request, events.queued_event(request), _reserved_events()
+        )
     except asyncpg.UniqueViolationError:
         # The same (order_id, line_id) committed meanwhile for another SKU: the full path
         # finds it and answers.
@@ -373,7 +397,7 @@ async def _queue_only(pool: asyncpg.Pool, cmd: Allocate) -> Placed | None:
         return None
     if queued.line is None:
         return None
-    return Placed(LineView(queued.line, queued.queue_position), 0, False)
+    return _placed_at_once(queued)
 
 
 def _check_repeat(cmd: Allocate, earlier: Line) -> None:

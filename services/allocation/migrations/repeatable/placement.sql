@@ -86,6 +86,59 @@ begin
     from sku_queue q where q.sku = p_sku;
 end $$;
 
+-- Where a new line of `p_quantity` units takes free units whole at once, when that is all
+-- the full path would do for it: nothing waits in the SKU's queue (held lines of ship-complete
+-- orders included), the SKU caps no customer, and one active location holds every free unit
+-- of the SKU, enough for the whole line, and the line may ship from there. The fill then
+-- gives the line, first in the queue, all its units there (rule WHOLE, queue position 1)
+-- whatever the fill policy and location strategy; nothing is left waiting, so neither a
+-- backorder policy nor inbound has a say. That location, or null: the full path decides.
+create or replace function line_takes_free_units(s sku, p_quantity bigint, p_locations text[])
+returns text language sql stable as $$
+    select sl.location_id from sku_location sl join location l using (location_id)
+    where s.waiting_lines = 0 and s.max_units_per_customer = 0
+      and sl.sku = s.sku and sl.free_units = s.free_units and sl.free_units >= p_quantity
+      and l.active and (p_locations is null or sl.location_id = any(p_locations))
+$$;
+
+-- Places a new line that `line_takes_free_units` found whole units for at `p_location`, and
+-- reserves them there as the full path's fill would: `place_line`, the fill's writes
+-- (`apply_fills`, fill.sql: the reservation, the line, its line.reserved with `p_occurred`,
+-- field 2, encoded by the caller) and the counters the fill moves (the line's band's, the
+-- location's, the SKU's). The caller holds the SKU's lock; `s` is its row read under it.
+create or replace function reserve_new_line(
+    s sku, p_location text, p_order_id text, p_line_id text, p_quantity bigint,
+    p_priority smallint, p_allow_partial boolean, p_customer_id text, p_locations text[],
+    p_exchange text, p_routing_key text, p_message_type text, p_occurred bytea,
+    p_notify_channel text, p_trace_context jsonb,
+    out line_key bigint, out placed_at timestamptz)
+language plpgsql as $$
+declare
+    placed record;
+begin
+    select * into placed
+    from place_line(p_order_id, p_line_id, s.sku, p_quantity, p_priority, p_allow_partial,
+                    p_customer_id, p_locations, s.lines_placed);
+    perform apply_fills(s.sku, array[placed.line_key], array[p_quantity], array[1::bigint],
+                        array['WHOLE'], array[p_location], 'Allocate', null, s.fill_policy,
+                        p_exchange, p_routing_key, p_message_type, p_occurred, ''::bytea,
+                        p_trace_context, p_notify_channel);
+    update sku_queue q set waiting_lines = q.waiting_lines - 1,
+                           backordered_units = q.backordered_units - p_quantity
+    where q.sku = s.sku and q.priority = p_priority;
+    update sku_location l set free_units = l.free_units - p_quantity,
+                              reserved_units = l.reserved_units + p_quantity
+    where l.sku = s.sku and l.location_id = p_location;
+    update sku set free_units = free_units - p_quantity,
+                   reserved_units = reserved_units + p_quantity,
+                   waiting_lines = waiting_lines - 1,
+                   backordered_units = backordered_units - p_quantity,
+                   updated_at = clock_timestamp()
+    where sku.sku = s.sku;
+    line_key := placed.line_key;
+    placed_at := placed.placed_at;
+end $$;
+
 -- Whether Allocate may not queue (order_id, line_id) itself: the line exists (a repeat, or
 -- a key taken by another line), or the order_id is an AllocateOrder order's
 -- (customer_order, migration 0009), which is never Allocate's. Either way the full path
@@ -101,18 +154,25 @@ $$;
 -- event written to the outbox and the relay woken, in one statement committed on its own.
 -- `p_event_body` is the event without its queue position, which only this function knows:
 -- it goes into the outbox row's late_fields, and the relay sets it into the message.
--- Returns outcome 'QUEUED' with the line's key, placed_at and queue position; or
--- 'NEEDS_THE_FILL' (or 'PLACED_BEFORE': the key (order_id, line_id) is taken) with
--- nothing written beyond creating an unknown SKU, which the full path does too.
+-- Returns outcome 'QUEUED' with the line's key, placed_at and queue position; or, when the
+-- guard is true only because the line takes free units whole (`line_takes_free_units`: all
+-- the full path would do), 'RESERVED', placed and reserved by `reserve_new_line` with its
+-- line.reserved (`p_occurred`: the event's field 2), with the key, placed_at and the
+-- location (`reserved_at`); or 'NEEDS_THE_FILL' (or 'PLACED_BEFORE': the key (order_id,
+-- line_id) is taken) with nothing written beyond creating an unknown SKU, which the full
+-- path does too.
 -- PL/pgSQL because each statement in it takes a fresh snapshot after the SKU lock is held;
 -- one plain statement would read the queue counters as they were before it waited.
+drop function if exists queue_line(text, text, text, bigint, smallint, boolean, text, text[],
+                                   uuid, text, text, text, bytea, text, jsonb);
 create or replace function queue_line(
     p_order_id text, p_line_id text, p_sku text, p_quantity bigint, p_priority smallint,
     p_allow_partial boolean, p_customer_id text, p_locations text[],
     p_event_id uuid, p_exchange text, p_routing_key text, p_message_type text,
     p_event_body bytea, p_notify_channel text, p_trace_context jsonb,
+    p_reserved_routing_key text, p_reserved_message_type text, p_occurred bytea,
     out outcome text, out line_key bigint, out placed_at timestamptz,
-    out queue_position bigint)
+    out queue_position bigint, out reserved_at text)
 language plpgsql as $$
 declare
     s sku%rowtype;
@@ -135,7 +195,20 @@ begin
     insert into sku (sku) values (p_sku) on conflict (sku) do nothing;
     select * into s from sku where sku.sku = p_sku for update;
     if line_needs_the_fill(s, p_quantity) then
-        outcome := 'NEEDS_THE_FILL';
+        reserved_at := line_takes_free_units(s, p_quantity, p_locations);
+        if reserved_at is null then
+            outcome := 'NEEDS_THE_FILL';
+            return;
+        end if;
+        select * into placed
+        from reserve_new_line(s, reserved_at, p_order_id, p_line_id, p_quantity, p_priority,
+                              p_allow_partial, p_customer_id, p_locations, p_exchange,
+                              p_reserved_routing_key, p_reserved_message_type, p_occurred,
+                              p_notify_channel, p_trace_context);
+        outcome := 'RESERVED';
+        line_key := placed.line_key;
+        placed_at := placed.placed_at;
+        queue_position := 0;
         return;
     end if;
     select * into placed from place_line(p_order_id, p_line_id, p_sku, p_quantity, p_priority,
@@ -161,27 +234,34 @@ end $$;
 -- one call: 'PLACED_BEFORE' when its key or order_id is taken (a repeat inside the batch
 -- included: it sees the row placed before it), 'NEEDS_THE_FILL' when the guard says more
 -- than queueing is to be done or the SKU caps units per customer (the caller's full path
--- decides those, one line at a time, after this commits), else 'QUEUED': placed through
--- `place_line` with its line.backordered outbox row. Once a row of a SKU is sent to the
+-- decides those, one line at a time, after this commits), 'RESERVED' when it is more only
+-- because the line takes free units whole (as in `queue_line`), else 'QUEUED': placed
+-- through `place_line` with its line.backordered outbox row. Once a row of a SKU is sent to the
 -- full path, every later row of that SKU is too, so a SKU's lines keep arrival order.
 -- Nothing here raises for a single row; a statement that fails (a key committed by
 -- another transaction meanwhile: unique violation) writes nothing, and the caller then
 -- answers each call on its own. The relay is woken once.
 -- `p_locations` is a JSON array with one element per row: null (any location) or an array
 -- of location ids.
+drop function if exists queue_lines(text[], text[], text[], bigint[], smallint[], boolean[],
+                                    text[], jsonb, uuid[], text, text, text, bytea[], text,
+                                    jsonb[]);
 create or replace function queue_lines(
     p_order_ids text[], p_line_ids text[], p_skus text[], p_quantities bigint[],
     p_priorities smallint[], p_allow_partials boolean[], p_customer_ids text[],
     p_locations jsonb, p_event_ids uuid[], p_exchange text, p_routing_key text,
     p_message_type text, p_event_bodies bytea[], p_notify_channel text,
-    p_trace_contexts jsonb[])
-returns table (outcome text, line_key bigint, placed_at timestamptz, queue_position bigint)
+    p_trace_contexts jsonb[], p_reserved_routing_key text, p_reserved_message_type text,
+    p_occurred bytea)
+returns table (outcome text, line_key bigint, placed_at timestamptz, queue_position bigint,
+               reserved_at text)
 language plpgsql as $$
 declare
     k bigint;
     s sku%rowtype;
     placed record;
     locs jsonb;
+    line_locations text[];
     deferred text[] := '{}';
     queued boolean := false;
 begin
@@ -193,6 +273,10 @@ begin
     perform 1 from sku where sku.sku = any(p_skus) order by sku.sku for update;
     for i in 1 .. coalesce(array_length(p_order_ids, 1), 0) loop
         outcome := null; line_key := null; placed_at := null; queue_position := null;
+        reserved_at := null;
+        locs := p_locations -> (i - 1);
+        line_locations := case when locs is null or jsonb_typeof(locs) = 'null' then null
+                               else array(select jsonb_array_elements_text(locs)) end;
         if p_skus[i] = any(deferred) then
             outcome := 'NEEDS_THE_FILL';
         elsif line_key_taken(p_order_ids[i], p_line_ids[i]) then
@@ -200,18 +284,30 @@ begin
         else
             select * into s from sku where sku.sku = p_skus[i];
             if s.max_units_per_customer > 0 or line_needs_the_fill(s, p_quantities[i]) then
-                deferred := deferred || p_skus[i];
-                outcome := 'NEEDS_THE_FILL';
+                reserved_at := line_takes_free_units(s, p_quantities[i], line_locations);
+                if reserved_at is null then
+                    deferred := deferred || p_skus[i];
+                    outcome := 'NEEDS_THE_FILL';
+                else
+                    select * into placed
+                    from reserve_new_line(s, reserved_at, p_order_ids[i], p_line_ids[i],
+                                          p_quantities[i], p_priorities[i],
+                                          p_allow_partials[i], p_customer_ids[i],
+                                          line_locations, p_exchange, p_reserved_routing_key,
+                                          p_reserved_message_type, p_occurred,
+                                          p_notify_channel, p_trace_contexts[i]);
+                    outcome := 'RESERVED';
+                    line_key := placed.line_key;
+                    placed_at := placed.placed_at;
+                    queue_position := 0;
+                end if;
             end if;
         end if;
         if outcome is null then
-            locs := p_locations -> (i - 1);
             select * into placed
             from place_line(p_order_ids[i], p_line_ids[i], p_skus[i], p_quantities[i],
                             p_priorities[i], p_allow_partials[i], p_customer_ids[i],
-                            case when locs is null or jsonb_typeof(locs) = 'null' then null
-                                 else array(select jsonb_array_elements_text(locs)) end,
-                            s.lines_placed);
+                            line_locations, s.lines_placed);
             insert into outbox (event_id, exchange, routing_key, message_type, sku, body,
                                 late_fields, trace_context)
             values (p_event_ids[i], p_exchange, p_routing_key, p_message_type, p_skus[i],
