@@ -93,12 +93,15 @@ end $$;
 -- gives the line, first in the queue, all its units there (rule WHOLE, queue position 1)
 -- whatever the fill policy and location strategy; nothing is left waiting, so neither a
 -- backorder policy nor inbound has a say. That location, or null: the full path decides.
+-- (A scalar subquery, so that Postgres inlines the function into its caller's expression,
+-- planned once; with a FROM of its own it would be planned again on every call.)
 create or replace function line_takes_free_units(s sku, p_quantity bigint, p_locations text[])
 returns text language sql stable as $$
-    select sl.location_id from sku_location sl join location l using (location_id)
-    where s.waiting_lines = 0 and s.max_units_per_customer = 0
-      and sl.sku = s.sku and sl.free_units = s.free_units and sl.free_units >= p_quantity
-      and l.active and (p_locations is null or sl.location_id = any(p_locations))
+    select (select sl.location_id from sku_location sl join location l using (location_id)
+            where s.waiting_lines = 0 and s.max_units_per_customer = 0
+              and sl.sku = s.sku and sl.free_units = s.free_units
+              and sl.free_units >= p_quantity and l.active
+              and (p_locations is null or sl.location_id = any(p_locations)))
 $$;
 
 -- Places a new line that `line_takes_free_units` found whole units for at `p_location`, and

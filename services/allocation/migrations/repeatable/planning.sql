@@ -11,23 +11,27 @@ language sql stable as $$
 $$;
 
 -- `units` of SKU `p_sku` ordered by a line placed at `at`.
+-- (PL/pgSQL, as the next one: its statement's plan is made once per session and kept; a
+-- SQL function that writes is planned again on every call, and every placed line calls it.)
 create or replace function record_demand_ordered(p_sku text, units bigint, at timestamptz)
 returns void
-language sql as $$
+language plpgsql as $$
+begin
     insert into demand_day as d (sku, day, ordered_units)
     values (p_sku, planning_day(at), units)
-    on conflict (sku, day) do update set ordered_units = d.ordered_units + excluded.ordered_units
-$$;
+    on conflict (sku, day) do update set ordered_units = d.ordered_units + excluded.ordered_units;
+end $$;
 
 -- `units` of SKU `p_sku` cancelled at `at` (the units of the line not shipped).
 create or replace function record_demand_cancelled(p_sku text, units bigint, at timestamptz)
 returns void
-language sql as $$
+language plpgsql as $$
+begin
     insert into demand_day as d (sku, day, cancelled_units)
     values (p_sku, planning_day(at), units)
     on conflict (sku, day)
-        do update set cancelled_units = d.cancelled_units + excluded.cancelled_units
-$$;
+        do update set cancelled_units = d.cancelled_units + excluded.cancelled_units;
+end $$;
 
 -- Views are dropped and made anew: `create or replace` cannot change a column's type.
 drop view if exists planning_advice;
