@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.allocation.adapters.rows import SKU_COLUMNS, Executor, sku_from
-from services.allocation.domain.fill import FillPolicy, LocationStrategy
+from services.allocation.domain.fill import DEFAULT_LOCATION, FillPolicy, LocationStrategy
 from services.allocation.domain.model import Sku
 
 
@@ -239,7 +239,10 @@ async def reserved_only_at(conn: asyncpg.Connection, sku: str, location_id: str)
 
 async def ensure_location(conn: asyncpg.Connection, location_id: str) -> None:
     """A location first heard of in a stock event: active, ranked last, until its
-    location.updated arrives (version 0 loses to any)."""
+    location.updated arrives (version 0 loses to any). `default` always exists (migration
+    0007; no location is ever deleted): no round trip for it."""
+    if location_id == DEFAULT_LOCATION:
+        return
     await conn.execute(
         "insert into location (location_id) values ($1) on conflict do nothing", location_id
     )

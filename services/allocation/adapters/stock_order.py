@@ -1,19 +1,22 @@
 """The order stock events are applied in, per SKU (docs/spec.md §4): the SKU's stock
 version last applied, and the events held because they arrived ahead of a missing one. The
-caller holds the SKU's row lock (skus.lock_sku)."""
+caller holds the SKU's row lock (skus.lock_sku, or lock_applied_version)."""
 
 from __future__ import annotations
 
 import asyncpg
 
 
-async def applied_version(conn: asyncpg.Connection, sku: str) -> int:
-    version: int = await conn.fetchval("select stock_version from sku where sku = $1", sku)
+async def lock_applied_version(conn: asyncpg.Connection, sku: str) -> int:
+    """Creates the SKU if new, locks its row until the transaction ends (as skus.lock_sku)
+    and returns the stock version last applied: one round trip."""
+    version: int = await conn.fetchval(
+        """insert into sku as s (sku) values ($1)
+           on conflict (sku) do update set updated_at = clock_timestamp()
+           returning stock_version""",
+        sku,
+    )
     return version
-
-
-async def set_applied_version(conn: asyncpg.Connection, sku: str, version: int) -> None:
-    await conn.execute("update sku set stock_version = $2 where sku = $1", sku, version)
 
 
 async def hold(
@@ -31,12 +34,21 @@ async def hold(
     )
 
 
-async def take_held(conn: asyncpg.Connection, sku: str, version: int) -> tuple[str, bytes] | None:
-    """The held event of that version, removed: (routing key, body), or None."""
+async def take_next_or_settle(
+    conn: asyncpg.Connection, sku: str, applied: int
+) -> tuple[str, bytes] | None:
+    """The held event of version `applied` + 1, removed: (routing key, body); or, when
+    none is held, None with `applied` recorded as the SKU's version last applied. One round
+    trip for the common case of nothing held."""
     row = await conn.fetchrow(
-        """delete from held_stock_event where sku = $1 and stock_version = $2
-           returning routing_key, body""",
+        """with taken as (
+               delete from held_stock_event where sku = $1 and stock_version = $2 + 1
+               returning routing_key, body),
+           settled as (
+               update sku set stock_version = $2
+               where sku = $1 and not exists (select 1 from taken))
+           select routing_key, body from taken""",
         sku,
-        version,
+        applied,
     )
     return (row["routing_key"], row["body"]) if row else None

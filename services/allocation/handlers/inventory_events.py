@@ -194,12 +194,11 @@ async def _apply_in_order(uow: UnitOfWork, routing_key: str, event: StockEvent) 
     missing version is held until that one comes (another replica may be applying it, or
     the broker delivering it later). Version 0 (from before versions) applies at once."""
     conn = uow.conn
-    await skus_db.lock_sku(conn, event.sku)
+    applied = await order_db.lock_applied_version(conn, event.sku)
     version = event.stock_version
     if version == 0:
         await _apply(uow, event)
         return
-    applied = await order_db.applied_version(conn, event.sku)
     if version <= applied:
         # Another copy of an applied version under another event id: nothing to do.
         log.warning(
@@ -214,11 +213,10 @@ async def _apply_in_order(uow: UnitOfWork, routing_key: str, event: StockEvent) 
         await order_db.hold(conn, event.sku, version, routing_key, event.SerializeToString())
         return
     await _apply(uow, event)
-    while (held := await order_db.take_held(conn, event.sku, version + 1)) is not None:
+    while (held := await order_db.take_next_or_settle(conn, event.sku, version)) is not None:
         key, body = held
         await _apply(uow, _KINDS[key].FromString(body))
         version += 1
-    await order_db.set_applied_version(conn, event.sku, version)
 
 
 async def _fill(uow: UnitOfWork, sku: Sku, cause: str, event: StockEvent) -> None:
