@@ -206,8 +206,9 @@ async def test_migration_numbers_existing_lines_in_rank_order() -> None:
                 "0006_placement_late_fields.sql",
                 "0007_locations.sql",
             ]
-            assert applied[-6:] == [
+            assert applied[-7:] == [
                 "repeatable/allocations.sql",
+                "repeatable/counters.sql",
                 "repeatable/fill.sql",
                 "repeatable/placement.sql",
                 "repeatable/planning.sql",

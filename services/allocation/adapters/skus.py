@@ -72,48 +72,14 @@ async def change_totals(
 ) -> Sku:
     """Moves a locked SKU's counters by the given deltas: `at` maps a location to the change
     of its (free, reserved) units (the SKU's own are their sums); `bands` maps a priority to
-    the change of its (waiting lines, backordered units). One statement."""
+    the change of its (waiting lines, backordered units). One statement (the SQL function
+    change_totals, repeatable/counters.sql, which Allocate's one-round-trip reservation
+    calls too)."""
     bands = {p: d for p, d in (bands or {}).items() if d != (0, 0)}
     moves = {loc: d for loc, d in (at or {}).items() if d != (0, 0)}
     row = await conn.fetchrow(
-        f"""with band as (
-                select * from unnest($2::smallint[], $3::bigint[], $4::bigint[])
-                    as b(priority, lines, units)),
-            -- Two parts, as a CHECK fails on the row an upsert proposes before it conflicts;
-            -- only a band gaining lines can be new (the SKU row is locked: no race).
-            queued as (
-                update sku_queue q set waiting_lines = q.waiting_lines + b.lines,
-                    backordered_units = q.backordered_units + b.units
-                from band b where q.sku = $1 and q.priority = b.priority
-                returning 1),
-            opened as (
-                insert into sku_queue (sku, priority, waiting_lines, backordered_units)
-                select $1, b.priority, b.lines, b.units from band b
-                where not exists (
-                    select 1 from sku_queue q where q.sku = $1 and q.priority = b.priority)
-                returning 1),
-            move as (
-                select * from unnest($9::text[], $10::bigint[], $11::bigint[])
-                    as m(location_id, free, reserved)),
-            moved as (
-                update sku_location l set free_units = l.free_units + m.free,
-                    reserved_units = l.reserved_units + m.reserved
-                from move m where l.sku = $1 and l.location_id = m.location_id
-                returning 1),
-            stocked as (
-                insert into sku_location (sku, location_id, free_units, reserved_units)
-                select $1, m.location_id, m.free, m.reserved from move m
-                where not exists (select 1 from sku_location l
-                                  where l.sku = $1 and l.location_id = m.location_id)
-                returning 1)
-            update sku set free_units = free_units + $5, reserved_units = reserved_units + $6,
-                fulfilled_units = fulfilled_units + $7,
-                unmatched_shrinkage_units = unmatched_shrinkage_units + $8,
-                waiting_lines = waiting_lines + (select coalesce(sum(lines), 0) from band),
-                backordered_units = backordered_units
-                    + (select coalesce(sum(units), 0) from band),
-                updated_at = clock_timestamp()
-            where sku = $1 returning {SKU_COLUMNS}""",
+        f"""select {SKU_COLUMNS} from change_totals($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                                                     $11)""",
         sku,
         list(bands),
         [d[0] for d in bands.values()],

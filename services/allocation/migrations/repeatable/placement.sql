@@ -107,8 +107,8 @@ $$;
 -- Places a new line that `line_takes_free_units` found whole units for at `p_location`, and
 -- reserves them there as the full path's fill would: `place_line`, the fill's writes
 -- (`apply_fills`, fill.sql: the reservation, the line, its line.reserved with `p_occurred`,
--- field 2, encoded by the caller) and the counters the fill moves (the line's band's, the
--- location's, the SKU's). The caller holds the SKU's lock; `s` is its row read under it.
+-- field 2, encoded by the caller) and the counters the fill moves (`change_totals`,
+-- counters.sql: the line's band's, the location's, the SKU's). The caller holds the SKU's lock; `s` is its row read under it.
 create or replace function reserve_new_line(
     s sku, p_location text, p_order_id text, p_line_id text, p_quantity bigint,
     p_priority smallint, p_allow_partial boolean, p_customer_id text, p_locations text[],
@@ -126,18 +126,11 @@ begin
                         array['WHOLE'], array[p_location], 'Allocate', null, s.fill_policy,
                         p_exchange, p_routing_key, p_message_type, p_occurred, ''::bytea,
                         p_trace_context, p_notify_channel);
-    update sku_queue q set waiting_lines = q.waiting_lines - 1,
-                           backordered_units = q.backordered_units - p_quantity
-    where q.sku = s.sku and q.priority = p_priority;
-    update sku_location l set free_units = l.free_units - p_quantity,
-                              reserved_units = l.reserved_units + p_quantity
-    where l.sku = s.sku and l.location_id = p_location;
-    update sku set free_units = free_units - p_quantity,
-                   reserved_units = reserved_units + p_quantity,
-                   waiting_lines = waiting_lines - 1,
-                   backordered_units = backordered_units - p_quantity,
-                   updated_at = clock_timestamp()
-    where sku.sku = s.sku;
+    -- The moves the fill makes (locked_sku.py): the line leaves its band, the location's
+    -- free units become reserved.
+    perform change_totals(s.sku, array[p_priority], array[-1::bigint], array[-p_quantity],
+                          -p_quantity, p_quantity, 0, 0, array[p_location],
+                          array[-p_quantity], array[p_quantity]);
     line_key := placed.line_key;
     placed_at := placed.placed_at;
 end $$;
