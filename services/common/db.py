@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
@@ -255,42 +256,52 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     rolled back by asyncpg before this runs.)"""
 
 
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of `pool` for work outside `run_in_transaction` (a statement that commits
+    on its own), with its handling of a connection lost or broken by a failover: either is
+    answered as the database being unreachable (UNAVAILABLE, to be retried)."""
+    try:
+        async with pool.acquire() as conn:
+            try:
+                yield conn
+            except asyncpg.exceptions.InternalClientError as exc:
+                if isinstance(exc, NOT_PRIMARY):
+                    raise
+                # asyncpg's own state of this connection is broken: "cannot switch to
+                # state 15; another operation (2) is in progress" on BEGIN, when the
+                # server died while an earlier call's error was still being read (seen
+                # in the failover test; the pool's reset is a no-op, so nothing used
+                # the connection on its release to notice). It goes; the call is
+                # answered as a lost connection (UNAVAILABLE), to be retried.
+                log.warning(
+                    "database connection in a broken state; dropped",
+                    extra={"error": str(exc) or type(exc).__name__},
+                )
+                conn.terminate()
+                raise BrokenConnection(str(exc)) from exc
+    except DATABASE_UNREACHABLE:
+        # The pool's other connections are most likely to the same server (a primary
+        # that died or was demoted): they are closed as they come back, so the next
+        # calls open new ones (to the new primary, with a multi-host URL) instead of
+        # each failing once on a dead one. (Only bumps the pool's generation.)
+        await pool.expire_connections()
+        raise
+
+
 async def run_in_transaction(
     pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]], *, attempts: int = 3
 ) -> T:
-    """Runs `work` in one transaction. A unique violation means a concurrent call with the
-    same idempotency key won the race: retrying lets `work` find what the winner wrote."""
+    """Runs `work` in one transaction (on a `connection`). A unique violation means a
+    concurrent call with the same idempotency key won the race: retrying lets `work` find
+    what the winner wrote."""
     for attempt in range(1, attempts + 1):
         try:
-            async with pool.acquire() as conn:
-                try:
-                    async with conn.transaction():
-                        return await work(conn)
-                except asyncpg.exceptions.InternalClientError as exc:
-                    if isinstance(exc, NOT_PRIMARY):
-                        raise
-                    # asyncpg's own state of this connection is broken: "cannot switch to
-                    # state 15; another operation (2) is in progress" on BEGIN, when the
-                    # server died while an earlier call's error was still being read (seen
-                    # in the failover test; the pool's reset is a no-op, so nothing used
-                    # the connection on its release to notice). It goes; the call is
-                    # answered as a lost connection (UNAVAILABLE), to be retried.
-                    log.warning(
-                        "database connection in a broken state; dropped",
-                        extra={"error": str(exc) or type(exc).__name__},
-                    )
-                    conn.terminate()
-                    raise BrokenConnection(str(exc)) from exc
+            async with connection(pool) as conn, conn.transaction():
+                return await work(conn)
         except asyncpg.UniqueViolationError:
             if attempt == attempts:
                 raise
-        except DATABASE_UNREACHABLE:
-            # The pool's other connections are most likely to the same server (a primary
-            # that died or was demoted): they are closed as they come back, so the next
-            # calls open new ones (to the new primary, with a multi-host URL) instead of
-            # each failing once on a dead one. (Only bumps the pool's generation.)
-            await pool.expire_connections()
-            raise
     raise AssertionError("unreachable")
 
 
