@@ -257,10 +257,16 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 
 
 @asynccontextmanager
-async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def connection(
+    pool: asyncpg.Pool | asyncpg.Connection,
+) -> AsyncIterator[asyncpg.Connection]:
     """A connection of `pool` for work outside `run_in_transaction` (a statement that commits
     on its own), with its handling of a connection lost or broken by a failover: either is
-    answered as the database being unreachable (UNAVAILABLE, to be retried)."""
+    answered as the database being unreachable (UNAVAILABLE, to be retried). A connection
+    given instead of a pool is used as it is (its holder's transaction, e.g. a test's)."""
+    if isinstance(pool, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy):
+        yield pool
+        return
     try:
         async with pool.acquire() as conn:
             try:

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import asyncpg
 
 from services.allocation.adapters.queue import ReservedEvents
-from services.allocation.adapters.rows import sku_from
+from services.allocation.adapters.rows import Executor, sku_from
 from services.allocation.adapters.skus import TailStats
 from services.allocation.domain.model import Inbound, Line, LineStatus, Sku
 from services.common import db, tracing
@@ -137,7 +137,7 @@ def reserved_line(line: Line) -> Line:
 
 
 async def queue_line(
-    pool: asyncpg.Pool, new: LineRequest, event: OutgoingEvent, reserved: ReservedEvents
+    pool: Executor, new: LineRequest, event: OutgoingEvent, reserved: ReservedEvents
 ) -> Queued:
     """Queues line `new` and writes `event` (its line.backordered, without the queue
     position, which the relay sets from the outbox row) if nothing but queueing is to be
@@ -170,7 +170,7 @@ async def queue_line(
 
 
 async def queue_lines(
-    pool: asyncpg.Pool,
+    pool: Executor,
     lines: Sequence[LineRequest],
     events: Sequence[OutgoingEvent],
     trace_contexts: Sequence[str | None],

@@ -309,11 +309,12 @@ async def _return_to_waiting(
 
 async def refresh_etas(uow: UnitOfWork, sku: Sku) -> None:
     """Re-estimates the ETAs of a locked SKU's waiting lines; line.eta_changed for each
-    change. Without open inbound no line can have an ETA (the fill already gave out what
-    is free), so that case only clears ETAs that are still set (an index lookup)."""
-    inbound = await inbound_db.open_inbound(uow.conn, sku.sku)
+    change. Without waiting lines or open inbound no line can have an ETA (the fill
+    already gave out what is free), so that case only clears ETAs that are still set (an
+    index lookup; the inbound is not read when nothing waits)."""
+    inbound = await inbound_db.open_inbound(uow.conn, sku.sku) if sku.waiting_lines else []
     known: dict[int, datetime] = {}
-    if inbound and sku.waiting_lines:
+    if inbound:
         arrivals = [i.arrival() for i in inbound]
         places = await skus_db.free_at(uow.conn, sku.sku)
         free = sum(units for _, units, _ in places)
