@@ -4,6 +4,8 @@ hand-computed values, the forecast's method per class, and the worker's settings
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from statistics import NormalDist
 
 import numpy as np
@@ -80,6 +82,33 @@ def test_levels_by_hand() -> None:
     # Stock carried above the level (forecast.carry_credit) counts: 3 units less, never < 0.
     assert policy.levels(10.0, 2.0, params, carried=3.0).safety_stock == pytest.approx(Z95 * 6 - 4)
     assert policy.levels(10.0, 2.0, params, carried=50.0).safety_stock == 0.0
+
+
+def test_skewed_error_quantile() -> None:
+    # The 14-day total of lumpy demand (a lump on one day in five, gamma sizes) has a long
+    # right tail: its high quantiles, in standard units, lie well above the normal's z, and
+    # z_for with the total's skewness lands much closer to them.
+    rng = np.random.default_rng(11)
+    days = np.where(rng.random((200_000, 14)) < 0.2, np.ceil(rng.gamma(0.7, 20, (200_000, 14))), 0)
+    totals = days.sum(axis=1)
+    std = totals.std()
+    skew = float(np.mean((totals - totals.mean()) ** 3) / std**3)
+    assert skew > 0.5
+    for level in (0.9, 0.95, 0.98, 0.995):
+        quantile = (np.quantile(totals, level) - totals.mean()) / std
+        plain, skewed = policy.z_for(level), policy.z_for(level, skew)
+        assert abs(skewed - quantile) < abs(plain - quantile) / 2, (level, quantile, skewed)
+    # No skew: the normal's; a negative skew mirrors a positive one.
+    assert policy.z_for(0.95, 0.0) == pytest.approx(Z95)
+    assert policy.z_for(0.95, 0.005) == pytest.approx(Z95)
+    assert policy.z_for(0.05, -1.0) == pytest.approx(-policy.z_for(0.95, 1.0))
+    # Held to SKEW_RANGE: a wild estimate from a few windows moves it no further.
+    assert policy.z_for(0.98, 40.0) == policy.z_for(0.98, policy.SKEW_RANGE[1])
+    # The levels use it.
+    params = PlanningParams("S", lead_time_days=4, review_period_days=5, service_level=0.98)
+    lumpy = policy.levels(10.0, 2.0, params, skew=1.0)
+    assert lumpy.safety_stock == pytest.approx(policy.z_for(0.98, 1.0) * 6 - 1)
+    assert lumpy.safety_stock > policy.levels(10.0, 2.0, params).safety_stock
 
 
 def test_whole_units_hit_the_target_on_average() -> None:
@@ -213,3 +242,22 @@ def test_backtest_scores_by_hand() -> None:
         MethodScore("NONE", 1, 0.0, 0.0, None),
         MethodScore("SES", 2, 2.0, -1.0, 4 / 7),
     ]
+
+
+def test_the_server_never_loads_the_planning_libraries() -> None:
+    # The gRPC server imports planning's advice and policy (the suggested order) but not
+    # the forecasting library, numpy or scipy: hundreds of MB that only the planning worker
+    # pays (docs/planning.md).
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, services.allocation.entrypoints.grpc; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'statsforecast', 'numpy', 'scipy', 'pandas'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -13,7 +13,12 @@ import pytest
 
 from services.allocation.planning import simulation
 from services.allocation.planning.backtest import TOLERANCE, main
-from services.allocation.planning.forecast import BURN_IN_DAYS, MIN_WINDOWS, horizon_errors
+from services.allocation.planning.forecast import (
+    BURN_IN_DAYS,
+    MIN_WINDOWS,
+    horizon_errors,
+    level_ratio,
+)
 
 EXPECTED_CLASS = {
     "smooth": "SMOOTH",
@@ -25,15 +30,26 @@ EXPECTED_CLASS = {
 }
 
 
+# Three seeds of 36 SKUs a kind, pooled: one 36-SKU sample of lumpy demand lands up to
+# 1.3 points from the kind's mean (at 90%: +2.3, -0.2 and +1.1 on seeds 7, 8 and 9), as
+# much as the margin the test is about; pooled, the spread is about 0.7.
+SEEDS = (7, 8, 9)
+PROCESSES = 2
+
+
 @pytest.fixture(scope="module")
 def scores() -> dict[str, simulation.KindScore]:
-    results = simulation.simulate(simulation.KINDS, 36, service_level=0.95, seed=7)
+    results = simulation.simulate(
+        simulation.KINDS, 36, service_level=0.95, seed=SEEDS, processes=PROCESSES
+    )
     return {s.kind: s for s in results}
 
 
 @pytest.fixture(scope="module")
 def scores_90() -> dict[str, simulation.KindScore]:
-    results = simulation.simulate(simulation.KINDS, 36, service_level=0.9, seed=7)
+    results = simulation.simulate(
+        simulation.KINDS, 36, service_level=0.9, seed=SEEDS, processes=PROCESSES
+    )
     return {s.kind: s for s in results}
 
 
@@ -42,11 +58,28 @@ def test_service_level_achieved_within_two_points(
     scores: dict[str, simulation.KindScore], kind: str
 ) -> None:
     got = scores[kind]
-    assert got.cycles > 4000  # enough cycles that 2 points is not noise
+    assert got.cycles > 12_000
     assert max(got.classes, key=got.classes.__getitem__) == EXPECTED_CLASS[kind]
     assert abs(got.achieved - 0.95) <= TOLERANCE, got
     assert 0.85 < got.fill_rate <= 1.0
     assert math.isfinite(got.mase) and got.mase > 0
+
+
+@pytest.fixture(scope="module")
+def scores_98() -> dict[str, simulation.KindScore]:
+    results = simulation.simulate(
+        simulation.KINDS, 36, service_level=0.98, seed=SEEDS, processes=PROCESSES
+    )
+    return {s.kind: s for s in results}
+
+
+@pytest.mark.parametrize("kind", list(simulation.KINDS))
+def test_high_target_achieved_within_two_points(
+    scores_98: dict[str, simulation.KindScore], kind: str
+) -> None:
+    # At 98% the tail of the error weighs most: the lumps of erratic and lumpy demand
+    # (policy.z_for's skewness) and the spread of a trend's higher level (level_ratio).
+    assert abs(scores_98[kind].achieved - 0.98) <= TOLERANCE, scores_98[kind]
 
 
 @pytest.mark.parametrize("kind", list(simulation.KINDS))
@@ -72,16 +105,41 @@ def test_horizon_errors_by_hand() -> None:
     days = BURN_IN_DAYS + MIN_WINDOWS + 6
     # A forecast 1 unit short every day: 7-day totals 7 units short, no spread.
     y = np.full(days, 5.0)
-    std, bias = horizon_errors(y, np.full(days, 4.0), 7)
-    assert (std, bias) == (pytest.approx(0.0), pytest.approx(1.0))
+    std, bias, skew = horizon_errors(y, np.full(days, 4.0), 7)
+    assert (std, bias, skew) == (pytest.approx(0.0), pytest.approx(1.0), 0.0)
     # A weekly pattern around a right level: every 7-day total is exact, though one-step
     # errors are large.
     week = np.tile([2.0, 2, 2, 2, 2, 10, 15], days // 7 + 1)[:days]
-    std, bias = horizon_errors(week, np.full(days, week.mean()), 7)
+    std, bias, _ = horizon_errors(week, np.full(days, week.mean()), 7)
     assert std < 0.3 and abs(bias) < 0.3
-    # Too little history: the one-step RMSE, no bias.
+    # Too little history: the one-step RMSE, no bias, no skew.
     short = np.array([np.nan, 3.0, 5.0, 3.0])
-    assert horizon_errors(np.array([4.0, 4, 4, 4]), short, 7) == (pytest.approx(1.0), 0.0)
+    assert horizon_errors(np.array([4.0, 4, 4, 4]), short, 7) == (pytest.approx(1.0), 0.0, 0.0)
+
+
+def test_level_ratio_by_hand() -> None:
+    days = BURN_IN_DAYS + MIN_WINDOWS + 100
+    y = np.full(days, 15.0)
+    # A level that rose from 10 to 20 over the history: the windows measured it at their
+    # mean level, the ratio brings their spread to today's (20).
+    rising = np.linspace(10.0, 20.0, days)
+    windows = days - BURN_IN_DAYS - 7 + 1
+    typical = rising[BURN_IN_DAYS : BURN_IN_DAYS + windows].mean()
+    assert level_ratio(y, rising, 7, 20.0) == pytest.approx(20.0 / typical)
+    assert level_ratio(y, np.full(days, 15.0), 7, 15.0) == pytest.approx(1.0)
+    # Too little history, or no level at all: left as measured.
+    assert level_ratio(y[:10], rising[:10], 7, 20.0) == 1.0
+    assert level_ratio(y, np.zeros(days), 7, 0.0) == 1.0
+
+
+def test_horizon_errors_skewness() -> None:
+    rng = np.random.default_rng(5)
+    days = 365
+    # Symmetric noise: next to no skew. Rare lumps: the 7-day totals have a long right tail.
+    even = np.rint(rng.normal(20, 4, days))
+    lumps = np.where(rng.random(days) < 0.1, np.ceil(rng.gamma(0.7, 30, days)), 0.0)
+    assert abs(horizon_errors(even, np.full(days, 20.0), 7).skew) < 0.3
+    assert horizon_errors(lumps, np.full(days, lumps.mean()), 7).skew > 0.8
 
 
 def test_steady_demand_never_stocks_out() -> None:

@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--jobs", type=int, default=1, help="worker processes for the SKUs (default 1)"
+    )
+    parser.add_argument(
         "--kind", action="append", choices=list(simulation.KINDS), help="default: every kind"
     )
     parser.add_argument("--plot", metavar="PNG", help="also draw the results (matplotlib)")
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             history_days=args.history_days,
             days=args.days,
             seed=args.seed,
+            processes=args.jobs,
         )
         print(f"target {target:.1%}: {time.monotonic() - started:.0f} s\n{table(scores)}\n")
         results += scores

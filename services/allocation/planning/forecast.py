@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import ndtr
@@ -40,6 +41,18 @@ class Forecast:
     # Units the safety stock may count on from stock carried above the order-up-to level
     # (carry_credit): 0 unless a service level was given and the history is long enough.
     carried: float = 0.0
+    # The skewness of the horizon's error (horizon_errors): > 0 when it has a long right
+    # tail (lumpy, erratic demand), which the policy's quantile allows for (policy.z_for).
+    skew: float = 0.0
+
+
+class HorizonErrors(NamedTuple):
+    """The in-sample error of `horizon`-day totals: standard deviation per √day, mean per
+    day, skewness (horizon_errors)."""
+
+    std: float
+    bias: float
+    skew: float = 0.0
 
 
 def forecast(
@@ -68,17 +81,19 @@ def forecast(
     fitted = np.asarray(result["fitted"], dtype=np.float64)
     daily = float(result["mean"][0])
     horizon = max(horizon, 1)
-    std, bias = horizon_errors(y, fitted, horizon)
+    std, bias, skew = horizon_errors(y, fitted, horizon)
+    daily = max(daily, 0.0) if math.isfinite(daily) else 0.0
+    if method is Method.SES:
+        std *= level_ratio(y, fitted, horizon, daily)
     carried = 0.0
     if service_level is not None and (excess := carried_excess(y, fitted, horizon, review)).size:
         carried = carry_credit(excess, std * math.sqrt(horizon), bias * horizon, service_level)
-    return Forecast(
-        demand_class, method, max(daily, 0.0) if math.isfinite(daily) else 0.0, std, bias, carried
-    )
+    return Forecast(demand_class, method, daily, std, bias, carried, skew)
 
 
-def horizon_errors(y: np.ndarray, fitted: np.ndarray, horizon: int) -> tuple[float, float]:
-    """(standard deviation, mean) per day of the in-sample errors of `horizon`-day totals.
+def horizon_errors(y: np.ndarray, fitted: np.ndarray, horizon: int) -> HorizonErrors:
+    """Standard deviation and mean per day, and skewness, of the in-sample errors of
+    `horizon`-day totals.
 
     Every method here forecasts a flat level, so from the end of day t-1 the forecast of the
     `horizon` days from t is horizon * fitted[t]; its error is the actual total minus that
@@ -86,16 +101,34 @@ def horizon_errors(y: np.ndarray, fitted: np.ndarray, horizon: int) -> tuple[flo
     that z·std·√H + bias·H is the normal quantile of the H-day error. Unlike the one-step
     error scaled by √H, this sees the level's own error repeated on every day of the
     horizon, a trend the level lags behind (the mean), and weekly ups and downs that cancel
-    within a horizon. With too little history (BURN_IN_DAYS + MIN_WINDOWS windows): the
-    RMSE of the one-step errors and no bias, which assumes independent daily errors."""
+    within a horizon; the skewness, how far the error's right tail reaches beyond the
+    normal's (lumps: see policy.z_for). With too little history (BURN_IN_DAYS + MIN_WINDOWS
+    windows): the RMSE of the one-step errors, no bias and no skew, which assumes
+    independent, normal daily errors."""
     measured, level = _windows(y, fitted, horizon)
     if not measured.size:
         known = ~np.isnan(fitted)
         one_step = y[known] - fitted[known]
-        return (float(np.sqrt(np.mean(one_step**2))) if one_step.size else 0.0), 0.0
+        return HorizonErrors(float(np.sqrt(np.mean(one_step**2))) if one_step.size else 0.0, 0.0)
     totals = np.convolve(measured, np.ones(horizon), mode="valid")
     errors = totals - horizon * level[: totals.size]
-    return float(np.std(errors)) / math.sqrt(horizon), float(np.mean(errors)) / horizon
+    mean, std = float(np.mean(errors)), float(np.std(errors))
+    skew = float(np.mean((errors - mean) ** 3)) / std**3 if std > 0 else 0.0
+    return HorizonErrors(std / math.sqrt(horizon), mean / horizon, skew)
+
+
+def level_ratio(y: np.ndarray, fitted: np.ndarray, horizon: int, daily: float) -> float:
+    """How far the level now (`daily`) lies from its mean over the windows horizon_errors
+    measured (1 when there are none). Demand's spread grows with its level (a multiplicative
+    error, as in ETS(M,N,N)): the spread measured over the history is that of its average
+    level, too small when demand has risen since and too large when it fell. SES's level
+    (smooth and erratic demand, a trend) moves slowly, so scaling the spread by it adds
+    little noise; Croston's and TSB's levels jump after each lump, and are not used so."""
+    measured, level = _windows(y, fitted, horizon)
+    if not measured.size:
+        return 1.0
+    typical = float(np.mean(level[: measured.size - horizon + 1]))
+    return daily / typical if typical > 0 else 1.0
 
 
 def _windows(y: np.ndarray, fitted: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:

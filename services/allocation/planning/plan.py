@@ -27,6 +27,6 @@ def plan(series: Sequence[float], params: PlanningParams) -> Plan:
         params.service_level,
     )
     levels = policy.levels(
-        answer.daily_units, answer.demand_std, params, answer.bias, answer.carried
+        answer.daily_units, answer.demand_std, params, answer.bias, answer.carried, answer.skew
     )
     return Plan(answer, levels)

@@ -7,8 +7,10 @@ target, the fill rate and the forecast's MASE. Pure and seeded: no database, no 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -201,22 +203,27 @@ def simulate(
     service_level: float = 0.95,
     history_days: int = 182,
     days: int = 364,
-    seed: int = 1,
+    seed: int | Sequence[int] = 1,
+    processes: int = 1,
 ) -> list[KindScore]:
-    """`skus` SKUs of each kind, seeds `seed`… per kind (the same seeds for every kind)."""
-    return [
-        score(
-            kind,
-            (
-                simulate_sku(
-                    kind,
-                    seed * 100_000 + i,
-                    service_level=service_level,
-                    history_days=history_days,
-                    days=days,
-                )
-                for i in range(skus)
-            ),
-        )
-        for kind in kinds
-    ]
+    """`skus` SKUs of each kind for each seed (SKU i of seed s is seeded s·100,000 + i, the
+    same for every kind), pooled per kind; run in `processes` worker processes."""
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    kinds = list(kinds)
+    jobs = [(kind, s * 100_000 + i) for kind in kinds for s in seeds for i in range(skus)]
+    one = partial(_simulate_job, service_level=service_level, history_days=history_days, days=days)
+    if processes > 1:
+        with ProcessPoolExecutor(processes) as pool:
+            runs = list(pool.map(one, jobs, chunksize=4))
+    else:
+        runs = list(map(one, jobs))
+    return [score(kind, (r for r in runs if r.kind == kind)) for kind in kinds]
+
+
+def _simulate_job(
+    job: tuple[str, int], *, service_level: float, history_days: int, days: int
+) -> SkuRun:
+    kind, seed = job
+    return simulate_sku(
+        kind, seed, service_level=service_level, history_days=history_days, days=days
+    )
