@@ -31,8 +31,8 @@ EXPECTED_CLASS = {
 
 
 # Three seeds of 36 SKUs a kind, pooled: one 36-SKU sample of lumpy demand lands up to
-# 1.3 points from the kind's mean (at 90%: +2.3, -0.2 and +1.1 on seeds 7, 8 and 9), as
-# much as the margin the test is about; pooled, the spread is about 0.7.
+# 1.3 points from the kind's mean (at 90%: from -0.2 to +2.3 over seeds 7, 8 and 9), as
+# much as the margin the test is about (docs/planning.md, "Over many seeds").
 SEEDS = (7, 8, 9)
 PROCESSES = 2
 
