@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.common import metrics
+from services.common import db, metrics
 from services.common.amqp import ALLOCATION_INBOX
 from services.common.metrics import Sampler
 from services.common.settings import ServiceSettings
@@ -77,7 +77,7 @@ def backlog_sampler(pool: asyncpg.Pool) -> Sampler:
     shown_waits: set[str] = set()
 
     async def sample() -> None:
-        async with pool.acquire() as conn:
+        async with db.connection(pool) as conn:
             totals = await conn.fetchrow(
                 "select coalesce(sum(backordered_units), 0)::bigint as units,"
                 " coalesce(sum(waiting_lines), 0)::bigint as lines from sku"

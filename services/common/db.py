@@ -233,17 +233,50 @@ def _check_unchanged(
         )
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+class Pool(asyncpg.Pool):
+    """The services' pool: a statement run on the pool itself (`pool.fetchrow(...)`, as the
+    read RPCs do) gets the same handling of a connection lost or broken by a failover as
+    work on a `connection` (UNAVAILABLE, never INTERNAL), not asyncpg's bare acquire.
+    `options` are asyncpg's own (timeout, column, record_class)."""
+
+    async def execute(self, query: str, *args: Any, **options: Any) -> str:
+        async with connection(self) as conn:
+            return await conn.execute(query, *args, **options)
+
+    async def executemany(self, command: str, args: Any, **options: Any) -> None:
+        async with connection(self) as conn:
+            await conn.executemany(command, args, **options)
+
+    async def fetch(self, query: str, *args: Any, **options: Any) -> list[Any]:
+        async with connection(self) as conn:
+            return await conn.fetch(query, *args, **options)
+
+    async def fetchrow(self, query: str, *args: Any, **options: Any) -> Any:
+        async with connection(self) as conn:
+            return await conn.fetchrow(query, *args, **options)
+
+    async def fetchval(self, query: str, *args: Any, **options: Any) -> Any:
+        async with connection(self) as conn:
+            return await conn.fetchval(query, *args, **options)
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
     # A pool smaller than min_size is valid (e.g. <SERVICE>_DB_POOL_SIZE=1).
     min_size = min(min_size, max_size)
-    pool = await asyncpg.create_pool(
+    # asyncpg.create_pool's own defaults, spelled out: it builds an asyncpg.Pool only.
+    pool = Pool(
         url,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         command_timeout=60,
         reset=_no_session_state,
     )
-    assert pool is not None
+    await pool
     return pool
 
 
@@ -257,16 +290,10 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 
 
 @asynccontextmanager
-async def connection(
-    pool: asyncpg.Pool | asyncpg.Connection,
-) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of `pool` for work outside `run_in_transaction` (a statement that commits
-    on its own), with its handling of a connection lost or broken by a failover: either is
-    answered as the database being unreachable (UNAVAILABLE, to be retried). A connection
-    given instead of a pool is used as it is (its holder's transaction, e.g. a test's)."""
-    if isinstance(pool, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy):
-        yield pool
-        return
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of `pool`, with its handling of a connection lost or broken by a
+    failover: either is answered as the database being unreachable (UNAVAILABLE, to be
+    retried)."""
     try:
         async with pool.acquire() as conn:
             try:

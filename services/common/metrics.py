@@ -23,7 +23,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from prometheus_client import Gauge
 
-from services.common import amqp
+from services.common import amqp, db
 from services.common.amqp import ContractQueue
 from services.common.settings import ServiceSettings
 
@@ -98,7 +98,7 @@ def outbox_sampler(pool: asyncpg.Pool) -> Sampler:
     `outbox` table (both services have one of the same shape)."""
 
     async def sample() -> None:
-        async with pool.acquire() as conn:
+        async with db.connection(pool) as conn:
             # Both read the partial index of unsent rows: cheap however large the table.
             row = await conn.fetchrow(
                 """

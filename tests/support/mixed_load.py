@@ -1,6 +1,6 @@
-"""Mixed load for fault tests: clients placing lines and receiving stock through a
-deployment's services while a test breaks something, and the check afterwards that every
-call answered OK was applied once and the books balance."""
+"""Mixed load for fault tests: clients placing lines, receiving stock and reading both
+through a deployment's services while a test breaks something, and the check afterwards
+that every call answered OK was applied once and the books balance."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import grpc
 
@@ -28,7 +29,8 @@ DEADLINE = 5.0
 
 @dataclass
 class Load:
-    """Clients placing lines and receiving stock; what each call answered."""
+    """Clients placing lines, receiving stock and reading both back; what each call
+    answered."""
 
     allocation: AllocationServiceStub
     inventory: InventoryServiceStub
@@ -84,9 +86,30 @@ class Load:
                 self.receipts[receipt_id] = (sku, units)
             await asyncio.sleep(0.02)
 
+    async def reading(self) -> None:
+        """Reads what was acknowledged: a placed line (GetLine) and a received SKU's stock
+        (GetStock), each answered by a plain read on the pool, outside any transaction."""
+        rng = random.Random()
+        while not self.stopping.is_set():
+            if not self.placed or not self.receipts:
+                await asyncio.sleep(0.02)
+                continue
+            line_id = rng.choice(list(self.placed))
+            get_line = alloc.GetLineRequest(order_id="o", line_id=line_id)
+            await self._call(
+                "GetLine", partial(self.allocation.GetLine, get_line, timeout=DEADLINE)
+            )
+            sku, _ = rng.choice(list(self.receipts.values()))
+            get_stock = inv.GetStockRequest(sku=sku)
+            await self._call(
+                "GetStock", partial(self.inventory.GetStock, get_stock, timeout=DEADLINE)
+            )
+            await asyncio.sleep(0.02)
+
     async def run_through(self, outage: Callable[[], Awaitable[None]]) -> None:
         clients = [asyncio.create_task(self.allocating()) for _ in range(8)]
         clients += [asyncio.create_task(self.receiving()) for _ in range(4)]
+        clients += [asyncio.create_task(self.reading()) for _ in range(2)]
         try:
             await outage()
         finally:

@@ -29,7 +29,7 @@ from services.allocation.adapters.queue import ReservedEvents
 from services.allocation.adapters.rows import Executor, sku_from
 from services.allocation.adapters.skus import TailStats
 from services.allocation.domain.model import Inbound, Line, LineStatus, Sku
-from services.common import db, tracing
+from services.common import tracing
 from services.common.errors import FailedPrecondition
 from services.common.outbox import NOTIFY_CHANNEL, OutgoingEvent
 
@@ -145,22 +145,21 @@ async def queue_line(
     do, with its line.reserved (`reserved`); committed on its own. Otherwise writes nothing
     and says why."""
     try:
-        async with db.connection(pool) as conn:
-            row = await conn.fetchrow(
-                "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-                " $14, $15, $16, $17, $18)",
-                *new,
-                event.event_id,
-                event.exchange,
-                event.routing_key,
-                event.message.DESCRIPTOR.full_name,
-                event.message.SerializeToString(),
-                NOTIFY_CHANNEL,
-                tracing.current_context(),
-                reserved.routing_key,
-                reserved.message_type,
-                reserved.occurred,
-            )
+        row = await pool.fetchrow(
+            "select * from queue_line($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+            " $14, $15, $16, $17, $18)",
+            *new,
+            event.event_id,
+            event.exchange,
+            event.routing_key,
+            event.message.DESCRIPTOR.full_name,
+            event.message.SerializeToString(),
+            NOTIFY_CHANNEL,
+            tracing.current_context(),
+            reserved.routing_key,
+            reserved.message_type,
+            reserved.occurred,
+        )
     except asyncpg.PostgresError as exc:
         refusal = _cap_refusal(exc, new)
         if refusal is None:
@@ -182,29 +181,28 @@ async def queue_lines(
     PLACED_BEFORE has nothing written. Raises (and writes nothing) when the statement fails
     as a whole, e.g. a key committed meanwhile by another transaction."""
     first = events[0]
-    async with db.connection(pool) as conn:
-        rows = await conn.fetch(
-            "select * from queue_lines($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-            " $14, $15, $16, $17, $18)",
-            [n.order_id for n in lines],
-            [n.line_id for n in lines],
-            [n.sku for n in lines],
-            [n.quantity for n in lines],
-            [n.priority for n in lines],
-            [n.allow_partial for n in lines],
-            [n.customer_id for n in lines],
-            json.dumps([n.locations for n in lines]),
-            [e.event_id for e in events],
-            first.exchange,
-            first.routing_key,
-            first.message.DESCRIPTOR.full_name,
-            [e.message.SerializeToString() for e in events],
-            NOTIFY_CHANNEL,
-            list(trace_contexts),
-            reserved.routing_key,
-            reserved.message_type,
-            reserved.occurred,
-        )
+    rows = await pool.fetch(
+        "select * from queue_lines($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+        " $14, $15, $16, $17, $18)",
+        [n.order_id for n in lines],
+        [n.line_id for n in lines],
+        [n.sku for n in lines],
+        [n.quantity for n in lines],
+        [n.priority for n in lines],
+        [n.allow_partial for n in lines],
+        [n.customer_id for n in lines],
+        json.dumps([n.locations for n in lines]),
+        [e.event_id for e in events],
+        first.exchange,
+        first.routing_key,
+        first.message.DESCRIPTOR.full_name,
+        [e.message.SerializeToString() for e in events],
+        NOTIFY_CHANNEL,
+        list(trace_contexts),
+        reserved.routing_key,
+        reserved.message_type,
+        reserved.occurred,
+    )
     return [_answer(new, row) for new, row in zip(lines, rows, strict=True)]
 
 

@@ -19,7 +19,7 @@ from services.allocation.handlers import ship_complete
 from services.allocation.handlers.commands import AllocateOrder
 from services.allocation.handlers.lines import LineView, cancel_locked_line
 from services.allocation.handlers.placing import order_id_taken, place_new_line
-from services.common import validation
+from services.common import db, validation
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.common.unit_of_work import UnitOfWork, transaction
 
@@ -153,7 +153,10 @@ async def _check_ship_complete_may_wait(uow: UnitOfWork, cmd: AllocateOrder) -> 
 async def get_order(pool: asyncpg.Pool, order_id: str) -> OrderView:
     validation.identifier(order_id, "order_id")
     # One snapshot: the order's row and its lines as of the same moment.
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with (
+        db.connection(pool) as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         order = await orders_db.find_order(conn, order_id)
         if order is None:
             raise order_not_found(order_id)

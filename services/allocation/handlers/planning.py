@@ -20,7 +20,7 @@ from services.allocation.planning.params import (
     MIN_SERVICE_LEVEL,
     PlanningParams,
 )
-from services.common import paging, validation
+from services.common import db, paging, validation
 from services.common.errors import InvalidArgument, NotFound
 from services.common.pages import Page
 from services.common.unit_of_work import UnitOfWork, transaction
@@ -175,7 +175,7 @@ async def get_demand_history(pool: asyncpg.Pool, sku: str, days: int = 0) -> Dem
         raise InvalidArgument(
             "days", f"is {days}; it must be from 1 to {MAX_HISTORY_DAYS} (0 means 365)"
         )
-    async with pool.acquire() as conn:
+    async with db.connection(pool) as conn:
         if await skus_db.get_sku(conn, sku) is None:
             raise unknown_sku(sku)
         first, units = await planning_db.demand_history(
