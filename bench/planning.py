@@ -193,7 +193,8 @@ async def _new_day_stale(bench: Bench) -> int:
     planning day recomputes (adapters/planning.stale_skus_after)."""
     return await bench.alloc_pool.fetchval(
         """select count(*) from planning_result
-           where history_through < planning_day(clock_timestamp()) and history_days > 0"""
+           where history_through < planning_day(clock_timestamp())
+             and (history_days > 0 or demand_seen > 0)"""
     )
 
 

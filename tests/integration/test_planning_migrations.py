@@ -1,13 +1,15 @@
-"""Migrations 0019 and 0020 on a database with planning results (docs/planning.md): every
-result from before 0019 is refreshed once (it recorded no inputs), and each SKU keeps the
-crossing state 0020 moves onto its row, so no sku.reorder_suggested fires twice for one
-crossing and none is lost."""
+"""Migrations 0019, 0020 and 0021 on a database with planning results (docs/planning.md):
+every result from before 0019 is refreshed once (it recorded no inputs), and each SKU keeps
+the crossing state 0020 moves onto its row, so no sku.reorder_suggested fires twice for one
+crossing and none is lost; a result from before 0021 (computed through a partial today) is
+refreshed once."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from services.allocation.adapters import planning as planning_db
+from services.allocation.planning.worker import refresh
 from services.common import db as common_db
 from tests.support.migrations import apply_migrations_before
 from tests.support.servers import database_url, drop_database, unique
@@ -59,6 +61,41 @@ async def test_results_and_crossing_flags_survive_the_upgrade() -> None:
             assert flags == {"A": True, "B": False, "C": True, "D": False}
             async with conn.transaction():
                 assert await planning_db.record_crossings(conn) == []
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(name)
+
+
+async def test_results_through_a_partial_today_are_refreshed_once() -> None:
+    name = unique("bo_test_alloc_0021")
+    url = database_url(name)
+    await common_db.ensure_database(url)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            # Before 0021: A's result current by every mark of the time (computed today,
+            # its demand as read), so no pass of that schema would have recomputed it.
+            await apply_migrations_before(conn, "services.allocation.migrations", 21)
+            await conn.execute(
+                """insert into sku (sku, lines_placed) values ('A', 3), ('B', 0);
+                   insert into planning_result (sku, demand_class, forecast_method,
+                       forecast_daily_units, demand_std, safety_stock, reorder_point,
+                       order_up_to, history_days, refreshed_at, event_version,
+                       demand_seen, history_through)
+                   values ('A', 'SMOOTH', 'SES', 1, 1, 2, 10, 17, 30, now(), 0, 3,
+                           current_date)"""
+            )
+        finally:
+            await conn.close()
+        await common_db.migrate(url, "services.allocation.migrations")
+        conn = await asyncpg.connect(url)
+        try:
+            day = await planning_db.today(conn)
+            # A is refreshed once; B, never refreshed, as before.
+            assert await planning_db.stale_skus_after(conn, "", 100, day) == ("B", ["A", "B"])
+            assert await refresh(conn, ["A", "B"]) == 2
+            assert await planning_db.stale_skus_after(conn, "", 100, day) == ("B", [])
         finally:
             await conn.close()
     finally:

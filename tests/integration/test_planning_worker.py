@@ -44,10 +44,10 @@ async def known_sku(pool: asyncpg.Pool, prefix: str) -> str:
 
 
 async def import_series(pool: asyncpg.Pool, sku: str, series: list[int]) -> None:
-    """`series` as the daily history ending today."""
+    """`series` as the daily history ending yesterday: the last complete day."""
     today = await pool.fetchval("select planning_day(clock_timestamp())")
     days = tuple(
-        ((today - dt.timedelta(days=len(series) - 1 - i)).isoformat(), units)
+        ((today - dt.timedelta(days=len(series) - i)).isoformat(), units)
         for i, units in enumerate(series)
     )
     await handlers.import_demand_history(pool, handlers.ImportDemandHistory(sku, days))
@@ -116,17 +116,18 @@ async def test_a_full_refresh_recomputes_only_the_skus_whose_inputs_changed(
     await refresh_all(pool)
     assert await refreshed(pool, skus) == first  # nothing changed: nothing recomputed
 
-    # New demand (a line placed, an import) and new parameters are each seen at the next
-    # full refresh, without a word to the worker (refresh_all is called directly).
+    # An import and new parameters are each seen at the next full refresh, without a word
+    # to the worker (refresh_all is called directly). A line placed today is not: a
+    # forecast reads complete days only, and today's is not over.
     await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", placed, 40))
     await handlers.set_planning_params(pool, handlers.SetPlanningParams(tuned, lead_time_days=3))
     await import_series(pool, imported, [9] * 30)
     await refresh_all(pool)
     second = await refreshed(pool, skus)
-    assert second[quiet] == first[quiet]
-    assert all(second[sku] > first[sku] for sku in (placed, tuned, imported))
+    assert (second[placed], second[quiet]) == (first[placed], first[quiet])
+    assert all(second[sku] > first[sku] for sku in (tuned, imported))
     for sku, history, params in (
-        (placed, [*series[:-1], series[-1] + 40], PlanningParams(placed)),
+        (placed, series, PlanningParams(placed)),
         (tuned, series, PlanningParams(tuned, lead_time_days=3)),
         (imported, [9] * 30, PlanningParams(imported)),
     ):
@@ -137,15 +138,24 @@ async def test_a_full_refresh_recomputes_only_the_skus_whose_inputs_changed(
         assert row["forecast_daily_units"] == pytest.approx(expected.daily_units), sku
         assert row["reorder_point"] == pytest.approx(levels.reorder_point), sku
 
-    # A new planning day (as if the results were read through yesterday): a SKU with a
-    # history has one more day of it and is recomputed; one without any stays as it is.
+    # A new planning day (as if the results were computed yesterday): a SKU that ever had
+    # demand has one more complete day of history and is recomputed — `fresh` too, whose
+    # only demand is a line placed on the day it was first refreshed (no complete day of
+    # history then); one that never had any stays as it is.
+    fresh = await known_sku(pool, "FRESH")
+    await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", fresh, 2))
+    await refresh_all(pool)
+    row = await result(pool, fresh)
+    assert row is not None and row["history_days"] == 0
+    skus.append(fresh)
+    second = await refreshed(pool, skus)
     await pool.execute(
         "update planning_result set history_through = history_through - 1 where sku = any($1)",
-        [placed, quiet],
+        [placed, quiet, fresh],
     )
     await refresh_all(pool)
     third = await refreshed(pool, skus)
-    assert third[placed] > second[placed]
+    assert third[placed] > second[placed] and third[fresh] > second[fresh]
     assert third[quiet] == second[quiet]
     assert (third[tuned], third[imported]) == (second[tuned], second[imported])
 

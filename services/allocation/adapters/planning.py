@@ -90,15 +90,18 @@ async def stale_skus_after(
 ) -> tuple[str | None, list[str]]:
     """The last of up to `limit` SKUs (in order) after `after`, None when there are none;
     and those of them whose forecast would change if refreshed on `day`: never refreshed,
-    new demand or parameters since, or a history that grew by a day (migration 0019). One
-    range of each table's primary key; only the stale SKUs and the last one are returned."""
+    history imported or parameters changed since, or a new planning day for a SKU that ever
+    had demand (its history one complete day longer; migrations 0019, 0021). Lines placed
+    today change nothing a refresh reads. One range of each table's primary key; only the
+    stale SKUs and the last one are returned."""
     rows = await conn.fetch(
         """with walked as (
                select s.sku,
                       r.history_through is null
-                      or (r.history_through < $3 and r.history_days > 0)
-                      or r.demand_seen <> s.lines_placed + s.demand_imports
-                      or r.params_seen is distinct from p.updated_at as stale
+                      or r.imports_seen is distinct from s.demand_imports
+                      or r.params_seen is distinct from p.updated_at
+                      or (r.history_through < $3
+                          and (r.history_days > 0 or r.demand_seen > 0)) as stale
                from sku s
                -- The key conditions repeated on the joined tables: each join reads its
                -- range too, not every row before it.
@@ -124,18 +127,22 @@ class Inputs:
     series: dict[str, list[float]]
     params: dict[str, PlanningParams]
     demand_seen: dict[str, int]  # lines_placed + demand_imports
+    imports_seen: dict[str, int]  # demand_imports
     params_seen: dict[str, dt.datetime | None]  # planning_params.updated_at; None: none
 
 
 async def histories(conn: Executor, skus: list[str]) -> Inputs:
-    """Today, and each of `skus`' daily demand (ordered + imported units) from its first day
-    with a row (at most HISTORY_DAYS back) through today, days without a row as 0; each
-    SKU's parameters; and the marks of both. The marks are read first: demand that comes
-    between the two reads is in the history and not in its mark, so the SKU is refreshed
-    once more rather than never."""
+    """Today, and each of `skus`' daily demand (ordered + imported units) on the complete
+    days from its first day with a row (at most HISTORY_DAYS back) through yesterday, days
+    without a row as 0 (today's running total joins when the day is over: migration 0021);
+    each SKU's parameters; and the marks of both. The marks are read first: an import that
+    comes between the two reads is in the history and not in its mark, so the SKU is
+    refreshed once more rather than never."""
     day = await today(conn)
+    last = day - dt.timedelta(days=1)
     marks = await conn.fetch(
         f"""select s.sku, s.lines_placed + s.demand_imports as demand_seen,
+                   s.demand_imports as imports_seen,
                    p.updated_at as params_seen, p.sku is not null as has_params,
                    {", ".join(f"p.{name}" for name in _PARAM_FIELDS[1:])}
             from sku s left join planning_params p on p.sku = s.sku
@@ -146,8 +153,8 @@ async def histories(conn: Executor, skus: list[str]) -> Inputs:
         """select sku, day, ordered_units + imported_units as units from demand_day
            where sku = any($1::text[]) and day between $2 and $3 order by sku, day""",
         skus,
-        day - dt.timedelta(days=HISTORY_DAYS),
-        day,
+        last - dt.timedelta(days=HISTORY_DAYS),
+        last,
     )
     series: dict[str, list[float]] = {}
     first: dict[str, dt.date] = {}
@@ -155,7 +162,7 @@ async def histories(conn: Executor, skus: list[str]) -> Inputs:
         sku = r["sku"]
         if sku not in series:
             first[sku] = r["day"]
-            series[sku] = [0.0] * ((day - r["day"]).days + 1)
+            series[sku] = [0.0] * ((last - r["day"]).days + 1)
         series[sku][(r["day"] - first[sku]).days] = float(r["units"])
     params = {sku: PlanningParams(sku) for sku in skus}
     params.update(
@@ -170,6 +177,7 @@ async def histories(conn: Executor, skus: list[str]) -> Inputs:
         series,
         params,
         {m["sku"]: m["demand_seen"] for m in marks},
+        {m["sku"]: m["imports_seen"] for m in marks},
         {m["sku"]: m["params_seen"] for m in marks},
     )
 
@@ -200,19 +208,20 @@ async def save_results(conn: Executor, results: list[Result], inputs: Inputs) ->
     columns = ", ".join(_RESULT_FIELDS)
     updates = ", ".join(f"{name} = excluded.{name}" for name in _RESULT_FIELDS[1:])
     types = ["text", "text", "text", "float8", "float8", "float8", "float8", "float8", "int"]
-    types += ["int8", "timestamptz"]  # demand_seen, params_seen
+    types += ["int8", "int8", "timestamptz"]  # demand_seen, imports_seen, params_seen
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
     skus = [r.sku for r in results]
     await conn.execute(
-        f"""insert into planning_result ({columns}, demand_seen, params_seen, history_through,
-                                         refreshed_at)
+        f"""insert into planning_result ({columns}, demand_seen, imports_seen, params_seen,
+                                         history_through, refreshed_at)
             select *, ${len(types) + 1}::date, clock_timestamp() from unnest({arrays})
             on conflict (sku) do update set {updates}, demand_seen = excluded.demand_seen,
-                params_seen = excluded.params_seen,
+                imports_seen = excluded.imports_seen, params_seen = excluded.params_seen,
                 history_through = excluded.history_through,
                 refreshed_at = excluded.refreshed_at""",
         *([getattr(r, name) for r in results] for name in _RESULT_FIELDS),
         [inputs.demand_seen.get(sku) for sku in skus],
+        [inputs.imports_seen.get(sku) for sku in skus],
         [inputs.params_seen.get(sku) for sku in skus],
         inputs.day,
     )
