@@ -251,7 +251,8 @@ class AllocationServiceServicer:
 
     def GetDemandHistory(self, request, context):
         """A SKU's daily demand (ordered + imported units) over the last `days` days through
-        today, days without demand as 0: what its forecast was made from.
+        today, days without demand as 0: what its forecast is made from (the complete days;
+        today's running total joins them tomorrow).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
