@@ -15,8 +15,8 @@ from backorder.inventory.v1 import events_pb2 as inventory_events
 from services.common import db as common_db
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.inventory import handlers
-from tests.support.migrations import apply_migrations_before
-from tests.support.servers import database_url, drop_database, unique
+from tests.support.migrations import database_before
+from tests.support.servers import unique
 
 
 async def test_receipt_changes_stock_ledger_and_outbox_together(
@@ -275,26 +275,19 @@ async def test_migration_moves_existing_stock_movements_and_inbound_to_default()
     """A database of the schema before locations (0001-0002), with stock, a ledger and open
     inbound, migrates to `default`: the same figures there, and it keeps working."""
     package = "services.inventory.migrations"
-    name = unique("bo_test_inv_0003")
-    url = database_url(name)
-    await common_db.ensure_database(url)
-    try:
-        conn = await asyncpg.connect(url)
-        try:
-            await apply_migrations_before(conn, package, 3)
-            await conn.execute(
-                """insert into stock (sku, on_hand, inbound_quantity)
-                       values ('A', 7, 5), ('B', 0, 0);
-                   insert into movement (sku, kind, key, quantity, on_hand_after)
-                       values ('A', 'RECEIPT', 'r1', 9, 9), ('A', 'ADJUSTMENT', 'a1', -2, 7);
-                   insert into inbound (inbound_id, sku, quantity, expected_at)
-                       values ('in1', 'A', 5, now() + interval '1 day')"""
-            )
-            assert await common_db.migrate(url, package) == [
-                m.name for m in common_db.migration_files(package) if (m.version or 0) >= 3
-            ]
-        finally:
-            await conn.close()
+    async with database_before(package, 3, "bo_test_inv_0003") as (url, conn):
+        await conn.execute(
+            """insert into stock (sku, on_hand, inbound_quantity)
+                   values ('A', 7, 5), ('B', 0, 0);
+               insert into movement (sku, kind, key, quantity, on_hand_after)
+                   values ('A', 'RECEIPT', 'r1', 9, 9), ('A', 'ADJUSTMENT', 'a1', -2, 7);
+               insert into inbound (inbound_id, sku, quantity, expected_at)
+                   values ('in1', 'A', 5, now() + interval '1 day')"""
+        )
+        assert await common_db.migrate(url, package) == [
+            m.name for m in common_db.migration_files(package) if (m.version or 0) >= 3
+        ]
+
         pool = await common_db.create_pool(url)
         try:
             stock = await handlers.get_stock(pool, "A")
@@ -323,8 +316,6 @@ async def test_migration_moves_existing_stock_movements_and_inbound_to_default()
             assert receipt.stock.on_hand == 12
         finally:
             await pool.close()
-    finally:
-        await drop_database(name)
 
 
 async def test_concurrent_transfers_never_take_more_than_the_source_holds(

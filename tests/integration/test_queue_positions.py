@@ -15,8 +15,8 @@ from services.allocation import handlers
 from services.allocation.adapters import skus as db
 from services.allocation.domain.fill import FillPolicy
 from services.common import db as common_db
-from tests.support.migrations import apply_migrations_before
-from tests.support.servers import database_url, drop_database, unique
+from tests.support.migrations import database_before
+from tests.support.servers import unique
 
 # The definition of a position (docs/spec.md §1 rank: priority DESC, placed_at ASC, then the
 # sequence), counted line by line as the service did before the bucket counters.
@@ -181,56 +181,49 @@ async def test_positions_follow_lines_leaving_and_rejoining_out_of_order(
 
 async def test_migration_numbers_existing_lines_in_rank_order() -> None:
     """Lines queued before migration 0004 get their arrival numbers and bucket counters."""
-    name = unique("bo_test_alloc_0004")
-    url = database_url(name)
-    await common_db.ensure_database(url)
-    try:
-        conn = await asyncpg.connect(url)
-        try:
-            # The schema as it was before 0004, recorded as migrate() records it.
-            await apply_migrations_before(conn, "services.allocation.migrations", 4)
-            await conn.execute("insert into sku (sku) values ('A'), ('B')")
-            # Placed out of id order (placed_at decides the rank), some no longer waiting.
-            await conn.execute(
-                """insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
-                                     placed_at, placed_priority, reserved, cancelled)
-                   select 'o', 'l' || i, case when i % 3 = 0 then 'B' else 'A' end, 1, i % 2,
-                          false, now() - (i % 7) * interval '1 minute' - i * interval '1 ms',
-                          i % 2, case when i % 5 = 0 then 1 else 0 end, i % 11 = 0
-                   from generate_series(1, 2500) i"""
-            )
-            applied = await common_db.migrate(url, "services.allocation.migrations")
-            assert applied[:4] == [
-                "0004_queue_buckets.sql",
-                "0005_queue_line.sql",
-                "0006_placement_late_fields.sql",
-                "0007_locations.sql",
+    async with database_before("services.allocation.migrations", 4, "bo_test_alloc_0004") as (
+        url,
+        conn,
+    ):
+        # The schema as it was before 0004, recorded as migrate() records it.
+        await conn.execute("insert into sku (sku) values ('A'), ('B')")
+        # Placed out of id order (placed_at decides the rank), some no longer waiting.
+        await conn.execute(
+            """insert into line (order_id, line_id, sku, quantity, priority, allow_partial,
+                                 placed_at, placed_priority, reserved, cancelled)
+               select 'o', 'l' || i, case when i % 3 = 0 then 'B' else 'A' end, 1, i % 2,
+                      false, now() - (i % 7) * interval '1 minute' - i * interval '1 ms',
+                      i % 2, case when i % 5 = 0 then 1 else 0 end, i % 11 = 0
+               from generate_series(1, 2500) i"""
+        )
+        applied = await common_db.migrate(url, "services.allocation.migrations")
+        assert applied[:4] == [
+            "0004_queue_buckets.sql",
+            "0005_queue_line.sql",
+            "0006_placement_late_fields.sql",
+            "0007_locations.sql",
+        ]
+        assert applied[-7:] == [
+            "repeatable/allocations.sql",
+            "repeatable/counters.sql",
+            "repeatable/fill.sql",
+            "repeatable/placement.sql",
+            "repeatable/planning.sql",
+            "repeatable/protobuf.sql",
+            "repeatable/queue_buckets.sql",
+        ]
+        misnumbered = await conn.fetchval(
+            """select count(*) from (
+                   select sku_seq, row_number() over (partition by sku
+                                                      order by placed_at, id) as rank
+                   from line) n
+               where sku_seq <> rank"""
+        )
+        assert misnumbered == 0
+        placed = await conn.fetch("select sku, lines_placed from sku order by sku")
+        counted = await conn.fetch("select sku, count(*) from line group by sku order by sku")
+        assert [tuple(r) for r in placed] == [tuple(r) for r in counted]
+        for sku in ("A", "B"):
+            assert [tuple(r) for r in await conn.fetch(STORED_BUCKETS, sku)] == [
+                tuple(r) for r in await conn.fetch(RECOUNTED_BUCKETS, sku)
             ]
-            assert applied[-7:] == [
-                "repeatable/allocations.sql",
-                "repeatable/counters.sql",
-                "repeatable/fill.sql",
-                "repeatable/placement.sql",
-                "repeatable/planning.sql",
-                "repeatable/protobuf.sql",
-                "repeatable/queue_buckets.sql",
-            ]
-            misnumbered = await conn.fetchval(
-                """select count(*) from (
-                       select sku_seq, row_number() over (partition by sku
-                                                          order by placed_at, id) as rank
-                       from line) n
-                   where sku_seq <> rank"""
-            )
-            assert misnumbered == 0
-            placed = await conn.fetch("select sku, lines_placed from sku order by sku")
-            counted = await conn.fetch("select sku, count(*) from line group by sku order by sku")
-            assert [tuple(r) for r in placed] == [tuple(r) for r in counted]
-            for sku in ("A", "B"):
-                assert [tuple(r) for r in await conn.fetch(STORED_BUCKETS, sku)] == [
-                    tuple(r) for r in await conn.fetch(RECOUNTED_BUCKETS, sku)
-                ]
-        finally:
-            await conn.close()
-    finally:
-        await drop_database(name)

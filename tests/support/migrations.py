@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 
 from services.common import db as common_db
+from tests.support.servers import database_url, drop_database, unique
+
+
+@asynccontextmanager
+async def database_before(
+    package: str, version: int, prefix: str
+) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """A throwaway database (dropped afterwards) with `package`'s schema as it was before
+    migration `version`, its URL and a connection to it: the test fills it as an older
+    release would have, runs common_db.migrate(url, package), then looks."""
+    name = unique(prefix)
+    url = database_url(name)
+    await common_db.ensure_database(url)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await apply_migrations_before(conn, package, version)
+            yield url, conn
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(name)
 
 
 async def apply_migrations_before(conn: asyncpg.Connection, package: str, version: int) -> None:
