@@ -192,9 +192,9 @@ async def _new_day_stale(bench: Bench) -> int:
     """SKUs whose history grew by a day since their last refresh: what the first pass of a
     planning day recomputes (adapters/planning.stale_skus_after)."""
     return await bench.alloc_pool.fetchval(
-        """select count(*) from planning_result
-           where history_through < planning_day(clock_timestamp())
-             and (history_days > 0 or demand_seen > 0)"""
+        """select count(*) from planning_result r join sku s using (sku)
+           where r.history_through < planning_day(clock_timestamp())
+             and (r.history_days > 0 or s.lines_placed + s.demand_imports > 0)"""
     )
 
 

@@ -142,20 +142,23 @@ async def test_a_full_refresh_recomputes_only_the_skus_whose_inputs_changed(
     # demand has one more complete day of history and is recomputed — `fresh` too, whose
     # only demand is a line placed on the day it was first refreshed (no complete day of
     # history then); one that never had any stays as it is.
-    fresh = await known_sku(pool, "FRESH")
+    fresh, late = await known_sku(pool, "FRESH"), await known_sku(pool, "LATE")
     await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", fresh, 2))
     await refresh_all(pool)
     row = await result(pool, fresh)
     assert row is not None and row["history_days"] == 0
-    skus.append(fresh)
+    # `late` has its first line after its first refresh (which saw no demand at all).
+    await handlers.allocate(pool, handlers.Allocate(unique("o"), "1", late, 2))
+    skus += [fresh, late]
     second = await refreshed(pool, skus)
     await pool.execute(
         "update planning_result set history_through = history_through - 1 where sku = any($1)",
-        [placed, quiet, fresh],
+        [placed, quiet, fresh, late],
     )
     await refresh_all(pool)
     third = await refreshed(pool, skus)
     assert third[placed] > second[placed] and third[fresh] > second[fresh]
+    assert third[late] > second[late]
     assert third[quiet] == second[quiet]
     assert (third[tuned], third[imported]) == (second[tuned], second[imported])
 

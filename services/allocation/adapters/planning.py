@@ -100,8 +100,11 @@ async def stale_skus_after(
                       r.history_through is null
                       or r.imports_seen is distinct from s.demand_imports
                       or r.params_seen is distinct from p.updated_at
-                      or (r.history_through < $3
-                          and (r.history_days > 0 or r.demand_seen > 0)) as stale
+                      -- A new day, for a SKU that ever had demand (counted now: a first
+                      -- line after the last refresh counts too).
+                      or (r.history_through < $3 and (r.history_days > 0
+                                                      or s.lines_placed + s.demand_imports > 0))
+                         as stale
                from sku s
                -- The key conditions repeated on the joined tables: each join reads its
                -- range too, not every row before it.

@@ -7,9 +7,9 @@
 -- (it may rewrite any past day): each result records the SKU's import count as read. A
 -- result from before this migration recorded none and was computed through a partial
 -- today: it is refreshed once.
--- planning_result.demand_seen (lines placed + imports) now only tells the first pass of a
--- day whether the SKU ever had demand (then its history may have grown by the day that
--- ended); history_through is the planning day of the refresh, its history read through
--- the day before.
+-- The first pass of a day recomputes every SKU that ever had demand, read from the SKU's
+-- counters as of the pass (its history may have grown by the day that ended);
+-- history_through is the planning day of the refresh, its history read through the day
+-- before.
 
 alter table planning_result add column imports_seen bigint;  -- sku.demand_imports as read
