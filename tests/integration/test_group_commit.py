@@ -209,6 +209,32 @@ async def test_a_refusal_by_policy_fails_only_its_call(allocation_pool: asyncpg.
     assert isinstance(placed, handlers.Placed) and placed.view.queue_position == 1
 
 
+async def test_a_backorder_limit_crossed_inside_one_batch_refuses_the_line_over_it(
+    allocation_pool: asyncpg.Pool,
+) -> None:
+    """The guard of each line of a batch counts the units the batch queued before it in the
+    same SKU, as placing them one by one would."""
+    pool, group = allocation_pool, handlers.GroupCommit()
+    limited, other = unique("GL"), unique("GL")
+    await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(limited, backorder_limit=5))
+    first, second, over, elsewhere = await _together(
+        group,
+        pool,
+        handlers.Allocate(unique("l"), "1", limited, 3),
+        handlers.Allocate(unique("l"), "1", limited, 2),
+        handlers.Allocate(unique("l"), "1", limited, 1),
+        handlers.Allocate(unique("l"), "1", other, 4),
+    )
+    assert isinstance(first, handlers.Placed) and first.view.queue_position == 1
+    assert isinstance(second, handlers.Placed) and second.view.queue_position == 2
+    assert isinstance(over, FailedPrecondition) and "over its limit of 5" in str(over)
+    assert isinstance(elsewhere, handlers.Placed) and elsewhere.view.queue_position == 1
+    backordered = await pool.fetchval(
+        "select backordered_units from sku where sku = $1", limited
+    )
+    assert backordered == 5
+
+
 async def test_a_refused_line_among_one_skus_full_path_lines_undoes_only_itself(
     allocation_pool: asyncpg.Pool,
 ) -> None:

@@ -4,19 +4,24 @@
 -- bench/workload.py builds long queues with a set-based copy of it that
 -- tests/integration/test_placement.py holds equal.
 -- A repeatable file: applied again whenever it changes (create or replace).
+-- The small predicates below are PL/pgSQL, not SQL: Postgres inlines none of them into its
+-- callers (a row argument, an argument read twice), and a SQL function it does not inline
+-- plans its statement again on every call, where PL/pgSQL keeps the plan for the session.
+-- Allocate called them on every line: 150-200 us of planning a call (docs/performance.md).
 
 -- The one guard of Allocate's paths: true when placing a line of `p_quantity` units in SKU
 -- `s` (its row read under its lock) is more than queueing it: free units for the fill to
 -- give, a policy to refuse it (no backorders, over the limit), or open inbound for the ETA
 -- walk. Then the service's full path places it; otherwise the line is only queued.
 create or replace function line_needs_the_fill(s sku, p_quantity bigint) returns boolean
-language sql stable as $$
-    select s.free_units > 0
+language plpgsql stable as $$
+begin
+    return s.free_units > 0
         or not s.backorders_accepted
         or (s.backorder_limit > 0 and s.backordered_units + p_quantity > s.backorder_limit)
         or exists (select 1 from inbound i
-                   where i.sku = s.sku and i.open_quantity > 0 and not i.cancelled)
-$$;
+                   where i.sku = s.sku and i.open_quantity > 0 and not i.cancelled);
+end $$;
 
 -- Queues a new line in SKU `p_sku`, whose row the caller has locked (`s_lines_placed` is
 -- its lines_placed as read under the lock): the line with its arrival number (sku_seq =
@@ -93,16 +98,15 @@ end $$;
 -- gives the line, first in the queue, all its units there (rule WHOLE, queue position 1)
 -- whatever the fill policy and location strategy; nothing is left waiting, so neither a
 -- backorder policy nor inbound has a say. That location, or null: the full path decides.
--- (A scalar subquery, so that Postgres inlines the function into its caller's expression,
--- planned once; with a FROM of its own it would be planned again on every call.)
 create or replace function line_takes_free_units(s sku, p_quantity bigint, p_locations text[])
-returns text language sql stable as $$
-    select (select sl.location_id from sku_location sl join location l using (location_id)
+returns text language plpgsql stable as $$
+begin
+    return (select sl.location_id from sku_location sl join location l using (location_id)
             where s.waiting_lines = 0 and s.max_units_per_customer = 0
               and sl.sku = s.sku and sl.free_units = s.free_units
               and sl.free_units >= p_quantity and l.active
-              and (p_locations is null or sl.location_id = any(p_locations)))
-$$;
+              and (p_locations is null or sl.location_id = any(p_locations)));
+end $$;
 
 -- Places a new line that `line_takes_free_units` found whole units for at `p_location`, and
 -- reserves them there as the full path's fill would: `place_line`, the fill's writes
@@ -140,10 +144,11 @@ end $$;
 -- (customer_order, migration 0009), which is never Allocate's. Either way the full path
 -- answers. Used by `queue_line` and `queue_lines`, so both decide alike.
 create or replace function line_key_taken(p_order_id text, p_line_id text) returns boolean
-language sql stable as $$
-    select exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
-        or exists (select 1 from customer_order o where o.order_id = p_order_id)
-$$;
+language plpgsql stable as $$
+begin
+    return exists (select 1 from line l where l.order_id = p_order_id and l.line_id = p_line_id)
+        or exists (select 1 from customer_order o where o.order_id = p_order_id);
+end $$;
 
 -- Allocate's common case in one round trip: a new line for a SKU where nothing but
 -- queueing is to be done (`line_needs_the_fill` is false) is placed, its line.backordered
@@ -239,6 +244,9 @@ end $$;
 -- answers each call on its own. The relay is woken once.
 -- `p_locations` is a JSON array with one element per row: null (any location) or an array
 -- of location ids.
+-- Generic plans throughout (plan_cache_mode): Postgres would otherwise plan the statements
+-- that take the arrays (the locks, the new SKUs) again on every call, their generic plan
+-- looking dearer than one made for the arrays at hand (same plans; ~60 us a call).
 drop function if exists queue_lines(text[], text[], text[], bigint[], smallint[], boolean[],
                                     text[], jsonb, uuid[], text, text, text, bytea[], text,
                                     jsonb[]);
@@ -251,7 +259,7 @@ create or replace function queue_lines(
     p_occurred bytea)
 returns table (outcome text, line_key bigint, placed_at timestamptz, queue_position bigint,
                reserved_at text)
-language plpgsql as $$
+language plpgsql set plan_cache_mode = force_generic_plan as $$
 declare
     k bigint;
     s sku%rowtype;

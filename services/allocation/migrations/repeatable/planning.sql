@@ -4,11 +4,13 @@
 -- its demand, and a repeat never reaches them.
 -- A repeatable file: applied again whenever it changes (create or replace).
 
--- The calendar day of `at` in the planning time zone.
+-- The calendar day of `at` in the planning time zone. (PL/pgSQL: a SQL function that is
+-- not inlined, as this one is not with its subquery, plans it on every call.)
 create or replace function planning_day(at timestamptz) returns date
-language sql stable as $$
-    select (at at time zone (select time_zone from planning_clock))::date
-$$;
+language plpgsql stable as $$
+begin
+    return (at at time zone (select time_zone from planning_clock))::date;
+end $$;
 
 -- `units` of SKU `p_sku` ordered by a line placed at `at`.
 -- (PL/pgSQL, as the next one: its statement's plan is made once per session and kept; a
