@@ -229,9 +229,7 @@ async def test_a_backorder_limit_crossed_inside_one_batch_refuses_the_line_over_
     assert isinstance(second, handlers.Placed) and second.view.queue_position == 2
     assert isinstance(over, FailedPrecondition) and "over its limit of 5" in str(over)
     assert isinstance(elsewhere, handlers.Placed) and elsewhere.view.queue_position == 1
-    backordered = await pool.fetchval(
-        "select backordered_units from sku where sku = $1", limited
-    )
+    backordered = await pool.fetchval("select backordered_units from sku where sku = $1", limited)
     assert backordered == 5
 
 
