@@ -42,7 +42,10 @@ async def _raw_allocate(bench: Bench, skus: list[str], total: int, tag: str) -> 
         order_id = f"r{tag}-{i}"
         event_id, body = workload.backordered_body(sku, order_id)
         async with pool.acquire() as conn:
-            return await conn.fetchval(workload.RAW_ALLOCATE, sku, order_id, "1", 1, event_id, body)
+            line = await conn.fetchval(workload.RAW_ALLOCATE, sku, order_id, "1", 1, event_id, body)
+        if line is None:  # the guard found more than queueing to do: not the same work
+            raise RuntimeError(f"the raw Allocate placed no line in {sku}")
+        return line
 
     return await closed_loop(call, total, CONCURRENCY)
 

@@ -13,8 +13,11 @@ the raw baseline's database.
 
 The raw statements are the least SQL doing the same work, each in one round trip:
 `RAW_FILL` (running sum over the rank, as the fill decides for whole single lines under the
-STRICT policy) and `RAW_ALLOCATE` (lock the SKU and count the line, insert the line, insert
-its outbox row, as one CTE; the bucket counters by the same trigger as the service's).
+STRICT policy) and `RAW_ALLOCATE`: the work docs/spec.md §7 names for Allocate (counters,
+demand history, caps, location choice) as one CTE: lock the SKU and count the line where
+only queueing is to be done (nothing free at any location, backorders accepted within the
+limit, no cap per customer, no open inbound), insert the line, its band's counter, its day
+of demand and its outbox row; the bucket counters by the same trigger as the service's.
 """
 
 from __future__ import annotations
@@ -130,6 +133,11 @@ with locked as (
         set backordered_units = s.backordered_units + excluded.backordered_units,
             waiting_lines = s.waiting_lines + 1, lines_placed = s.lines_placed + 1,
             updated_at = clock_timestamp()
+        where s.free_units = 0 and s.backorders_accepted and s.max_units_per_customer = 0
+          and (s.backorder_limit = 0
+               or s.backordered_units + excluded.backordered_units <= s.backorder_limit)
+          and not exists (select 1 from inbound i
+                          where i.sku = s.sku and i.open_quantity > 0 and not i.cancelled)
     returning sku, lines_placed),
 placed as (
     insert into line (order_id, line_id, sku, quantity, priority, placed_priority,
@@ -142,6 +150,10 @@ banded as (
     on conflict (sku, priority) do update
         set waiting_lines = q.waiting_lines + 1,
             backordered_units = q.backordered_units + excluded.backordered_units),
+demanded as (
+    insert into demand_day as d (sku, day, ordered_units)
+    select $1, (clock_timestamp() at time zone 'UTC')::date, $4 from placed
+    on conflict (sku, day) do update set ordered_units = d.ordered_units + excluded.ordered_units),
 evented as (
     insert into outbox (event_id, exchange, routing_key, message_type, sku, body)
     select $5, 'allocation.events', 'line.backordered',
