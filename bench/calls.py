@@ -230,10 +230,11 @@ async def hot_row(bench: Bench) -> None:
             "Allocate calls/s, one hot SKU",
             service.rate,
             "/s",
-            "≥ 300/s",
+            "≥ 300/s and ≥ 50% of raw",
             raw.rate,
             "one-round-trip SQL",
-            passed=service.rate >= 300,
+            # The raw only queues; half the service's calls also reserve: a raw doing less.
+            passed=service.rate >= 300 and service.rate >= 0.5 * raw.rate,
         )
     )
     add(Figure("hot", "hot SKU p99", service.p(99) * 1000, "ms", "", raw.p(99) * 1000, "raw SQL"))
