@@ -129,7 +129,6 @@ class Inputs:
     day: dt.date
     series: dict[str, list[float]]
     params: dict[str, PlanningParams]
-    demand_seen: dict[str, int]  # lines_placed + demand_imports
     imports_seen: dict[str, int]  # demand_imports
     params_seen: dict[str, dt.datetime | None]  # planning_params.updated_at; None: none
 
@@ -144,8 +143,7 @@ async def histories(conn: Executor, skus: list[str]) -> Inputs:
     day = await today(conn)
     last = day - dt.timedelta(days=1)
     marks = await conn.fetch(
-        f"""select s.sku, s.lines_placed + s.demand_imports as demand_seen,
-                   s.demand_imports as imports_seen,
+        f"""select s.sku, s.demand_imports as imports_seen,
                    p.updated_at as params_seen, p.sku is not null as has_params,
                    {", ".join(f"p.{name}" for name in _PARAM_FIELDS[1:])}
             from sku s left join planning_params p on p.sku = s.sku
@@ -179,7 +177,6 @@ async def histories(conn: Executor, skus: list[str]) -> Inputs:
         day,
         series,
         params,
-        {m["sku"]: m["demand_seen"] for m in marks},
         {m["sku"]: m["imports_seen"] for m in marks},
         {m["sku"]: m["params_seen"] for m in marks},
     )
@@ -211,19 +208,18 @@ async def save_results(conn: Executor, results: list[Result], inputs: Inputs) ->
     columns = ", ".join(_RESULT_FIELDS)
     updates = ", ".join(f"{name} = excluded.{name}" for name in _RESULT_FIELDS[1:])
     types = ["text", "text", "text", "float8", "float8", "float8", "float8", "float8", "int"]
-    types += ["int8", "int8", "timestamptz"]  # demand_seen, imports_seen, params_seen
+    types += ["int8", "timestamptz"]  # imports_seen, params_seen
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
     skus = [r.sku for r in results]
     await conn.execute(
-        f"""insert into planning_result ({columns}, demand_seen, imports_seen, params_seen,
+        f"""insert into planning_result ({columns}, imports_seen, params_seen,
                                          history_through, refreshed_at)
             select *, ${len(types) + 1}::date, clock_timestamp() from unnest({arrays})
-            on conflict (sku) do update set {updates}, demand_seen = excluded.demand_seen,
-                imports_seen = excluded.imports_seen, params_seen = excluded.params_seen,
+            on conflict (sku) do update set {updates}, imports_seen = excluded.imports_seen,
+                params_seen = excluded.params_seen,
                 history_through = excluded.history_through,
                 refreshed_at = excluded.refreshed_at""",
         *([getattr(r, name) for r in results] for name in _RESULT_FIELDS),
-        [inputs.demand_seen.get(sku) for sku in skus],
         [inputs.imports_seen.get(sku) for sku in skus],
         [inputs.params_seen.get(sku) for sku in skus],
         inputs.day,
