@@ -246,7 +246,7 @@ end $$;
 -- of location ids.
 -- Generic plans throughout (plan_cache_mode): Postgres would otherwise plan the statements
 -- that take the arrays (the locks, the new SKUs) again on every call, their generic plan
--- looking dearer than one made for the arrays at hand (same plans; ~60 us a call).
+-- looking dearer than one made for the arrays at hand (same plans; 60-100 us a batch).
 drop function if exists queue_lines(text[], text[], text[], bigint[], smallint[], boolean[],
                                     text[], jsonb, uuid[], text, text, text, bytea[], text,
                                     jsonb[]);
