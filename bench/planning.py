@@ -20,6 +20,7 @@ from bench.context import SKUS, Bench
 from bench.infra import BIN
 from bench.measure import Load, RssSampler, closed_loop
 from bench.report import Figure
+from services.allocation.adapters import planning as planning_db
 from services.allocation.adapters.planning import WORKER_LOCK_KEY
 
 
@@ -188,14 +189,17 @@ async def _unrefreshed(bench: Bench) -> int:
     )
 
 
-async def _new_day_stale(bench: Bench) -> int:
-    """SKUs whose history grew by a day since their last refresh: what the first pass of a
-    planning day recomputes (adapters/planning.stale_skus_after)."""
-    return await bench.alloc_pool.fetchval(
-        """select count(*) from planning_result r join sku s using (sku)
-           where r.history_through < planning_day(clock_timestamp())
-             and (r.history_days > 0 or s.lines_placed + s.demand_imports > 0)"""
-    )
+async def _pass_unfinished(bench: Bench) -> bool:
+    """Whether SKUs are left for the worker to recompute today, by its own rule
+    (adapters/planning.stale_skus_after), walked as it walks them."""
+    pool = bench.alloc_pool
+    day = await planning_db.today(pool)
+    after: str | None = ""
+    while after is not None:
+        after, stale = await planning_db.stale_skus_after(pool, after, 10_000, day)
+        if stale:
+            return True
+    return False
 
 
 @contextlib.asynccontextmanager
@@ -226,7 +230,7 @@ async def _planning_worker(bench: Bench, *, new_day: bool) -> AsyncIterator[None
                 raise RuntimeError("the planning worker exited or never got to work")
             await asyncio.sleep(0.05)
         yield
-        if new_day and not await _new_day_stale(bench):
+        if new_day and not await _pass_unfinished(bench):
             raise RuntimeError("the new day's pass ended before the load did")
     finally:
         if process.returncode is None:
