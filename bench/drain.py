@@ -228,7 +228,8 @@ async def _fill_probe(bench: Bench, length: int) -> dict[str, Any]:
 
 
 def _schema_costs(lines: int, seconds: dict[str, float]) -> list[dict[str, object]]:
-    """Per lean variant: lines/s, µs per line, and what its part added per line."""
+    """Per lean variant: lines/s, µs per line, and what its part added per line; then the
+    other design's statement."""
     out: list[dict[str, object]] = []
     previous = None
     for part in lean.PARTS:
@@ -242,6 +243,16 @@ def _schema_costs(lines: int, seconds: dict[str, float]) -> list[dict[str, objec
             }
         )
         previous = per_line
+    # Another design's statement beside them (bench/lean.py, REDESIGN): not a step of theirs.
+    per_line = seconds[lean.REDESIGN] / lines * 1e6
+    out.append(
+        {
+            "variant": lean.REDESIGN_LABEL,
+            "per_second": lines / seconds[lean.REDESIGN],
+            "us_per_line": per_line,
+            "adds_us_per_line": None,
+        }
+    )
     return out
 
 
