@@ -95,21 +95,27 @@ create table lean.outbox (
 );
 """
 
-# The service's other indexes (same definitions, migrations 0001-0010).
-INDEXES = """
+# The service's other indexes (same definitions, migrations 0001-0010): those on what a
+# line never changes, those over what a fill changes, and the other tables'.
+LINE_KEY_INDEXES = """
 alter table lean.line add unique (order_id, line_id);
-create index on lean.line (sku, priority, sku_seq) where backordered > 0;
-create index on lean.line (sku, priority, placed_at desc, id desc) where reserved > 0;
 create index on lean.line (order_id, id);
 create index on lean.line (sku, id);
+"""
+LINE_STATE_INDEXES = """
+create index on lean.line (sku, priority, sku_seq) where backordered > 0;
+create index on lean.line (sku, priority, placed_at desc, id desc) where reserved > 0;
 create index on lean.line (sku, customer_id) include (reserved, backordered)
     where reserved + backordered > 0 and customer_id <> '';
+"""
+OTHER_INDEXES = """
 create index on lean.reservation (line, id);
 create index on lean.reservation (sku, id);
 alter table lean.outbox add unique (event_id);
 create index on lean.outbox (id) where sent_at is null;
 create index on lean.outbox (sent_at) where sent_at is not null;
 """
+INDEXES = LINE_KEY_INDEXES + LINE_STATE_INDEXES + OTHER_INDEXES
 
 # Its foreign keys: every reservation row checks (and key-share locks) its line.
 FOREIGN_KEYS = """
@@ -256,24 +262,18 @@ async def fill(conn: asyncpg.Connection, sku: str, count: int, parts: Sequence[s
 REDESIGN = "redesign"
 REDESIGN_LABEL = "other design: queue apart, fill a HOT update"
 
-REDESIGN_SCHEMA = """
-drop schema if exists lean cascade;
-create schema lean;
-create table lean.line (
-    id          bigserial primary key,
-    order_id    text not null,
-    line_id     text not null,
-    sku         text not null references public.sku (sku),
-    quantity    bigint not null,
-    priority    smallint not null,
-    placed_at   timestamptz not null,
-    sku_seq     bigint not null,
-    customer_id text not null default '',
-    reserved    bigint not null default 0
-) with (fillfactor = 50);
-alter table lean.line add unique (order_id, line_id);
-create index on lean.line (order_id, id);
-create index on lean.line (sku, id);
+# The lean schema with the service's indexes on what a line never changes, the other
+# tables' indexes and the foreign keys; then the queue moved out of `line` (its index and
+# `backordered` with it) into a table of its own, and `line` given room for HOT updates.
+REDESIGN_SCHEMA = (
+    SCHEMA
+    + LINE_KEY_INDEXES
+    + OTHER_INDEXES
+    + FOREIGN_KEYS
+    + """
+drop index lean.line_queue;
+alter table lean.line drop column backordered;
+alter table lean.line set (fillfactor = 50);
 create table lean.waiting (
     line        bigint primary key,
     sku         text not null,
@@ -284,27 +284,8 @@ create table lean.waiting (
 );
 create index on lean.waiting (sku, priority desc, placed_at, line);
 create index on lean.waiting (sku, priority, sku_seq);
-create table lean.reservation (
-    id             bigserial primary key,
-    line           bigint not null references lean.line (id),
-    sku            text not null,
-    quantity       bigint not null,
-    queue_position bigint not null,
-    created_at     timestamptz not null default clock_timestamp()
-);
-create index on lean.reservation (line, id);
-create index on lean.reservation (sku, id);
-create table lean.outbox (
-    id          bigserial primary key,
-    event_id    uuid not null unique,
-    routing_key text not null,
-    body        bytea not null,
-    created_at  timestamptz not null default clock_timestamp(),
-    sent_at     timestamptz
-);
-create index on lean.outbox (id) where sent_at is null;
-create index on lean.outbox (sent_at) where sent_at is not null;
 """
+)
 
 REDESIGN_FILL = (
     """
