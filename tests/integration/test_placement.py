@@ -1,13 +1,18 @@
 """Line placement has one home (`place_line`, migrations/repeatable/placement.sql). The
-benchmark builds long queues with a set-based copy of it (bench/workload.py); this holds
-the copy equal to the real thing, row for row."""
+benchmark builds long queues with a set-based copy of it, and measures Allocate against a
+raw statement of its own (bench/workload.py); this holds both to the real thing, row for
+row."""
 
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from bench import workload
 from services.allocation import handlers
+from services.allocation.adapters import placement
+from services.allocation.handlers import events
+from tests.integration.test_allocation_store import inbound, receipt, reserved_parts
 from tests.support.servers import unique
 
 COUNT = 40  # more than one priority band each, lines of every priority
@@ -77,3 +82,47 @@ async def test_bench_queue_builder_writes_what_placing_each_line_writes(
     real = await _queue_rows(pool, placed, f"{placed}-")
     assert len(bench["lines"]) == COUNT  # type: ignore[arg-type]
     assert bench == real
+
+
+@pytest.mark.parametrize(
+    "situation", ["new", "free units", "open inbound", "no backorders", "over limit", "capped"]
+)
+async def test_bench_raw_allocate_places_only_what_allocate_only_queues(
+    allocation_pool: asyncpg.Pool, situation: str
+) -> None:
+    """The benchmark's raw Allocate (bench/workload.py `RAW_ALLOCATE`) restates Allocate's
+    guard in SQL of its own, as a baseline must be: it places a line exactly where Allocate's
+    one-round-trip path only queues one (`queue_lines`: QUEUED), and then writes what that
+    path writes. A guard of the service that gained a condition the raw lacks fails here."""
+    pool = allocation_pool
+    raw, real = unique("RAW"), unique("REAL")
+    due = inbound(raw, 5).expected_at
+    for sku in (raw, real):
+        await handlers.allocate(pool, handlers.Allocate(f"{sku}-1", "1", sku, 2))
+        if situation == "free units":
+            await handlers.stock_received(pool, receipt(sku, 1))  # 1 free: the line needs 2
+        elif situation == "open inbound":
+            expected = inbound(sku, 5)
+            expected.expected_at.CopyFrom(due)  # the same ETA for both lines
+            await handlers.inbound_updated(pool, expected)
+        elif situation == "no backorders":
+            await handlers.set_sku_policy(
+                pool, handlers.SetSkuPolicy(sku, backorders_accepted=False)
+            )
+        elif situation == "over limit":
+            await handlers.set_sku_policy(pool, handlers.SetSkuPolicy(sku, backorder_limit=3))
+        elif situation == "capped":
+            await handlers.set_sku_policy(
+                pool, handlers.SetSkuPolicy(sku, max_units_per_customer=5)
+            )
+    event_id, body = workload.backordered_body(raw, f"{raw}-2")
+    placed = await pool.fetchval(workload.RAW_ALLOCATE, raw, f"{raw}-2", "1", 2, event_id, body)
+    request = placement.LineRequest(f"{real}-2", "1", real, 2, 0, False, "")
+    [queued] = await placement.queue_lines(
+        pool, [request], [events.queued_event(request)], [None], reserved_parts()
+    )
+    assert (placed is not None) == (queued.outcome is placement.Outcome.QUEUED), queued.outcome
+    assert (placed is not None) == (situation == "new")
+    assert await _queue_rows(pool, raw, f"{raw}-") == await _queue_rows(pool, real, f"{real}-")
+    outbox = "select count(*) from outbox where sku = $1"
+    assert await pool.fetchval(outbox, raw) == await pool.fetchval(outbox, real)
